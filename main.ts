@@ -1,0 +1,29 @@
+/**
+ * flowsweep CLI. Each subcommand lives in `cli/<name>.ts` and exports `register(program)`.
+ * Bad input anywhere ends with one line on stderr and exit code 2 (`UsageError`).
+ */
+import { Command, CommanderError } from "commander";
+import { UsageError } from "./cli/usage.ts";
+import { register as registerTrain } from "./cli/train.ts";
+
+const program = new Command()
+  .name("flowsweep")
+  .description("Train and sweep GFlowNets (αTB, αKL, control variates) on bit-vector state spaces.")
+  .showHelpAfterError(false)
+  .exitOverride();
+
+registerTrain(program);
+
+try {
+  await program.parseAsync(Deno.args, { from: "user" });
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // help and version are "errors" with exit code 0
+    Deno.exit(err.exitCode === 0 ? 0 : 2);
+  }
+  if (err instanceof UsageError) {
+    console.error(`error: ${err.message}`);
+    Deno.exit(2);
+  }
+  throw err;
+}
