@@ -80,3 +80,32 @@ export interface ArtifactStore {
   put(key: string, data: Uint8Array): Promise<void>;
   get(key: string): Promise<Uint8Array | null>;
 }
+
+/** Everything stored about one job in a run's results store; what reports aggregate. */
+export interface JobRecord {
+  id: string;
+  sweep: string;
+  stage: string;
+  kind: Job["kind"];
+  config: Record<string, unknown>;
+  status: JobStatus;
+  attempts: number;
+  worker?: string;
+  error?: string;
+  /** Final metrics (the train summary) when done. */
+  final?: Record<string, number | string | boolean | undefined>;
+  /** Metric records in arrival order (one per evaluation). */
+  history: Record<string, number | string | boolean | undefined>[];
+}
+
+/** What the report asks for: a table layout over job configs (DESIGN §6). */
+export interface ReportLayout {
+  /** Config keys whose values index the rows / columns, e.g. ["objective", "alpha"] × ["task", "energy"]. */
+  rows: string[];
+  columns: string[];
+  /** Final metric shown in each cell as mean ± std over seeds, e.g. "nll" or "e_logw". */
+  metric: string;
+  /** Number of decimals in cells. */
+  decimals?: number;
+  title?: string;
+}

@@ -1,0 +1,17 @@
+/** Executes a `train` job: parse the config, pick the backend, run the trainer, stream evaluations. */
+import type { Job } from "../transport/types.ts";
+import type { ExecuteContext, FinalMetrics } from "./execute.ts";
+import { parseTrainConfig } from "../core/train/config.ts";
+
+export async function runTrainJob(job: Job, ctx: ExecuteContext): Promise<FinalMetrics> {
+  const config = parseTrainConfig(job.config);
+  const { selectGemm } = await import("../backends/select.ts");
+  const { trainRun } = await import("../core/train/trainer.ts");
+  const gemm = await selectGemm((ctx.backend ?? "auto") as Parameters<typeof selectGemm>[0]);
+  const summary = await trainRun(config, {
+    gemm,
+    signal: ctx.signal,
+    onEval: (r) => ctx.onProgress(r),
+  });
+  return summary;
+}
