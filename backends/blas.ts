@@ -1,0 +1,198 @@
+/**
+ * OpenBLAS through Deno FFI: `cblas_sgemm` (and `cblas_dgemm` for Float64Array operands).
+ *
+ * Needs `--allow-ffi` (tasks run with `-A`) and a libopenblas on the machine (Debian: `libopenblas0-pthread`).
+ * When either is missing, `loadBlasGemm` returns null; `probeBlas` also says why.
+ *
+ * Typed-array arguments are passed as FFI `buffer`s: Deno passes the address of the view's first element
+ * (buffer base + byteOffset), so subarray views work without copying.
+ */
+import type { Gemm, Vec } from "../core/nn/gemm.ts";
+
+/** A Gemm with an optional one-line description of how it runs (library, threads, ...). */
+export type DescribedGemm = Gemm & { readonly detail?: string };
+
+/** Outcome of trying to load a backend: the Gemm, or null and a one-line reason. */
+export interface Probe {
+  gemm: DescribedGemm | null;
+  reason: string;
+}
+
+const CblasRowMajor = 101;
+const CblasNoTrans = 111;
+const CblasTrans = 112;
+
+const GEMM_PARAMS = [
+  "i32", // order
+  "i32", // transA
+  "i32", // transB
+  "i32", // M
+  "i32", // N
+  "i32", // K
+  "f32", // alpha
+  "buffer", // A
+  "i32", // lda
+  "buffer", // B
+  "i32", // ldb
+  "f32", // beta
+  "buffer", // C
+  "i32", // ldc
+] as const;
+
+const SYMBOLS = {
+  cblas_sgemm: { parameters: GEMM_PARAMS, result: "void", nonblocking: false },
+  cblas_dgemm: {
+    parameters: [
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "f64",
+      "buffer",
+      "i32",
+      "buffer",
+      "i32",
+      "f64",
+      "buffer",
+      "i32",
+    ],
+    result: "void",
+    nonblocking: false,
+    optional: true,
+  },
+  openblas_set_num_threads: { parameters: ["i32"], result: "void", optional: true },
+  openblas_get_num_threads: { parameters: [], result: "i32", optional: true },
+  openblas_get_config: { parameters: [], result: "pointer", optional: true },
+} as const;
+
+type BlasLib = Deno.DynamicLibrary<typeof SYMBOLS>;
+
+/** Library names/paths tried in order (after `FLOWSWEEP_BLAS` when set). */
+export const BLAS_CANDIDATES: readonly string[] = [
+  "libopenblas.so.0",
+  "/usr/lib/x86_64-linux-gnu/libopenblas.so.0",
+  "libopenblas.so",
+];
+
+let cached: { lib: BlasLib; path: string } | null = null;
+
+function envBlasPath(): string | undefined {
+  try {
+    return Deno.env.get("FLOWSWEEP_BLAS") || undefined;
+  } catch {
+    return undefined; // no --allow-env: just skip the override
+  }
+}
+
+function openLibrary(): { lib: BlasLib; path: string } | string {
+  if (cached) return cached;
+  if (typeof Deno === "undefined" || typeof Deno.dlopen !== "function") return "Deno.dlopen is not available";
+  const env = envBlasPath();
+  const candidates = env ? [env, ...BLAS_CANDIDATES] : [...BLAS_CANDIDATES];
+  const failures: string[] = [];
+  for (const path of candidates) {
+    try {
+      const lib = Deno.dlopen(path, SYMBOLS) as BlasLib;
+      cached = { lib, path };
+      return cached;
+    } catch (err) {
+      if (isPermissionError(err)) {
+        return "FFI permission missing (run with --allow-ffi or -A)";
+      }
+      failures.push(`${path}: ${firstLine(err)}`);
+    }
+  }
+  return `libopenblas not found (tried ${candidates.join(", ")}; install libopenblas0-pthread or set ` +
+    `FLOWSWEEP_BLAS=/path/to/libopenblas.so)` + (failures.length ? ` [${failures[0]}]` : "");
+}
+
+function isPermissionError(err: unknown): boolean {
+  const errors = Deno.errors as Record<string, unknown>;
+  return ["NotCapable", "PermissionDenied"].some((k) => {
+    const cls = errors[k];
+    return typeof cls === "function" && err instanceof cls;
+  });
+}
+
+function firstLine(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  return msg.split("\n")[0];
+}
+
+/** Throws a RangeError unless m, n, k are non-negative int32 and the buffers hold the operands. */
+export function checkGemmArgs(m: number, n: number, k: number, a: Vec, b: Vec, c: Vec): void {
+  if (!(m >= 0 && n >= 0 && k >= 0 && (m | 0) === m && (n | 0) === n && (k | 0) === k)) {
+    throw new RangeError(`gemm: bad sizes m=${m} n=${n} k=${k}`);
+  }
+  if (a.length < m * k || b.length < k * n || c.length < m * n) {
+    throw new RangeError(
+      `gemm: buffer too small (m=${m} n=${n} k=${k}; a ${a.length}, b ${b.length}, c ${c.length})`,
+    );
+  }
+}
+
+/** Tries to load OpenBLAS; never throws. */
+export function probeBlas(opts: { threads?: number } = {}): Probe {
+  let opened: { lib: BlasLib; path: string } | string;
+  try {
+    opened = openLibrary();
+  } catch (err) {
+    opened = firstLine(err);
+  }
+  if (typeof opened === "string") return { gemm: null, reason: opened };
+  const { lib, path } = opened;
+  const sym = lib.symbols;
+  if (opts.threads !== undefined) {
+    if (!(Number.isInteger(opts.threads) && opts.threads >= 1)) {
+      return { gemm: null, reason: `bad BLAS thread count ${opts.threads}` };
+    }
+    sym.openblas_set_num_threads?.(opts.threads);
+  }
+  const threads = sym.openblas_get_num_threads?.() ?? opts.threads;
+  let config = "";
+  try {
+    const p = sym.openblas_get_config?.();
+    if (p) config = Deno.UnsafePointerView.getCString(p);
+  } catch {
+    config = "";
+  }
+  const sgemm = sym.cblas_sgemm;
+  const dgemm = sym.cblas_dgemm;
+
+  const gemm: DescribedGemm = {
+    name: "blas",
+    detail: `${path}${config ? ` (${config})` : ""}${threads ? `, ${threads} thread(s)` : ""}`,
+    gemm(transA, transB, m, n, k, a, b, c, beta) {
+      checkGemmArgs(m, n, k, a, b, c);
+      if (m === 0 || n === 0) return;
+      if (k === 0) {
+        if (beta === 0) c.fill(0, 0, m * n);
+        return;
+      }
+      const ta = transA ? CblasTrans : CblasNoTrans;
+      const tb = transB ? CblasTrans : CblasNoTrans;
+      const lda = transA ? m : k;
+      const ldb = transB ? k : n;
+      if (a instanceof Float32Array && b instanceof Float32Array && c instanceof Float32Array) {
+        sgemm(CblasRowMajor, ta, tb, m, n, k, 1, a, lda, b, ldb, beta, c, n);
+      } else if (a instanceof Float64Array && b instanceof Float64Array && c instanceof Float64Array) {
+        if (!dgemm) throw new TypeError("blas: this library has no cblas_dgemm for Float64Array operands");
+        dgemm(CblasRowMajor, ta, tb, m, n, k, 1, a, lda, b, ldb, beta, c, n);
+      } else {
+        throw new TypeError("blas: a, b and c must all be Float32Array (or all Float64Array)");
+      }
+    },
+  };
+  return { gemm, reason: `loaded ${gemm.detail}` };
+}
+
+/**
+ * OpenBLAS GEMM (name "blas"), or null when the library or the FFI permission is missing.
+ * `threads` calls `openblas_set_num_threads` (process-wide); otherwise OpenBLAS uses OPENBLAS_NUM_THREADS or
+ * the number of cores.
+ */
+export function loadBlasGemm(opts: { threads?: number } = {}): Gemm | null {
+  return probeBlas(opts).gemm;
+}
