@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type Gemm, jsGemm, type Vec } from "../core/nn/gemm.ts";
+import { type Gemm, jsGemm } from "../core/nn/gemm.ts";
 import { Rng } from "../core/rng.ts";
 import { loadBlasGemm, probeBlas } from "../backends/blas.ts";
 import { loadWasmGemm, probeWasm, transposeInto } from "../backends/wasm.ts";
