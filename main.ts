@@ -5,6 +5,7 @@
 import { Command, CommanderError } from "commander";
 import { UsageError } from "./cli/usage.ts";
 import { register as registerTrain } from "./cli/train.ts";
+import { register as registerWorker } from "./cli/worker.ts";
 
 const program = new Command()
   .name("flowsweep")
@@ -13,6 +14,7 @@ const program = new Command()
   .exitOverride();
 
 registerTrain(program);
+registerWorker(program);
 
 try {
   await program.parseAsync(Deno.args, { from: "user" });

@@ -1,0 +1,202 @@
+/**
+ * `flowsweep worker --nats URL`: a NATS worker. Pulls jobs from the shared durable consumer, runs them with
+ * `executeJob`, heartbeats while they run, streams progress, reports results. SIGINT/SIGTERM: stop pulling,
+ * abort the running jobs and hand them back (nak, so another worker gets them), then exit 0.
+ */
+import type { Command } from "commander";
+import { parsePositiveInt, UsageError } from "./usage.ts";
+import { executeJob } from "../workers/execute.ts";
+import type { JobSource, LeasedJob } from "../transport/types.ts";
+import { NatsFlagError, type NatsFlags, NatsJobSource } from "../transport/nats.ts";
+
+export interface WorkerLoopOptions {
+  concurrency: number;
+  backend?: string;
+  signal: AbortSignal;
+  log?: (line: string) => void;
+}
+
+/** Counts of what one worker did. */
+export interface WorkerStats {
+  done: number;
+  failed: number;
+  released: number;
+}
+
+/**
+ * Runs `concurrency` lease loops over `source` until `signal` aborts. A job that throws is reported with
+ * `fail(reason, true)` (the queue decides whether attempts remain); a job interrupted by the signal is
+ * released (when the lease supports it) or failed for retry.
+ */
+export async function runWorkerLoop(source: JobSource, opts: WorkerLoopOptions): Promise<WorkerStats> {
+  const stats: WorkerStats = { done: 0, failed: 0, released: 0 };
+  const log = opts.log ?? (() => {});
+  const slot = async () => {
+    for await (const lease of source.leases(opts.signal)) {
+      await runLease(lease, opts, stats, log);
+    }
+  };
+  await Promise.all(Array.from({ length: opts.concurrency }, slot));
+  return stats;
+}
+
+async function runLease(
+  lease: LeasedJob,
+  opts: WorkerLoopOptions,
+  stats: WorkerStats,
+  log: (line: string) => void,
+): Promise<void> {
+  const { job } = lease;
+  const t0 = performance.now();
+  log(`job ${job.id} (${job.kind}, sweep ${job.sweep}) attempt ${lease.attempt} started`);
+  let final;
+  try {
+    final = await executeJob(job, {
+      signal: opts.signal,
+      backend: opts.backend,
+      onProgress: (record) => lease.progress(record),
+    });
+  } catch (err) {
+    if (opts.signal.aborted) {
+      if ("release" in lease && typeof lease.release === "function") {
+        await (lease.release as () => Promise<void>)();
+      } else {
+        await lease.fail("interrupted: worker shutting down", true);
+      }
+      stats.released++;
+      log(`job ${job.id} handed back (worker stopping)`);
+      return;
+    }
+    const reason = err instanceof Error ? err.message : String(err);
+    await lease.fail(reason, true);
+    stats.failed++;
+    log(`job ${job.id} attempt ${lease.attempt} failed: ${reason}`);
+    return;
+  }
+  await lease.complete(final);
+  stats.done++;
+  log(`job ${job.id} done in ${(performance.now() - t0).toFixed(0)} ms`);
+}
+
+interface WorkerCliOptions {
+  nats: string;
+  creds?: string;
+  user?: string;
+  password?: string;
+  token?: string;
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  backend: string;
+  concurrency: string;
+  name?: string;
+  prefix: string;
+  ackWait?: string;
+  maxAttempts?: string;
+  retryDelay?: string;
+  quiet?: boolean;
+}
+
+/** Adds the NATS connection flags (shared by worker, sweep and status). */
+export function addNatsConnectionOptions(cmd: Command): Command {
+  return cmd
+    .option("--creds <file>", "NATS credentials file (JWT + nkey seed)")
+    .option("--user <user>", "NATS user (with --password)")
+    .option("--password <password>", "NATS password")
+    .option("--token <token>", "NATS auth token")
+    .option("--tls-ca <file>", "CA certificate (PEM) to verify the server; enables TLS")
+    .option("--tls-cert <file>", "client certificate (PEM) for mutual TLS")
+    .option("--tls-key <file>", "client key (PEM) for mutual TLS");
+}
+
+/** The NatsFlags subset of parsed commander options. */
+export function natsFlagsFrom(o: Partial<NatsFlags> & { nats: string }): NatsFlags {
+  return {
+    nats: o.nats,
+    creds: o.creds,
+    user: o.user,
+    password: o.password,
+    token: o.token,
+    tlsCa: o.tlsCa,
+    tlsCert: o.tlsCert,
+    tlsKey: o.tlsKey,
+    name: o.name,
+  };
+}
+
+export function register(program: Command): void {
+  const cmd = program
+    .command("worker")
+    .description("pull jobs from NATS JetStream and run them (see docs/cluster.md)")
+    .requiredOption("--nats <url>", "NATS server URL(s), comma separated");
+  addNatsConnectionOptions(cmd)
+    .option("--backend <backend>", "compute backend for train jobs", "auto")
+    .option("--concurrency <n>", "jobs run at once in this process", "1")
+    .option("--name <name>", "worker name recorded with each job (default: hostname-pid)")
+    .option("--prefix <prefix>", "NATS subject/stream/bucket prefix", "flowsweep")
+    .option("--ack-wait <seconds>", "consumer ack wait, used only if this worker creates the consumer")
+    .option("--max-attempts <n>", "attempts per job, used only if this worker creates the consumer")
+    .option("--retry-delay <seconds>", "delay before a failed attempt is retried", "2")
+    .option("--quiet", "no per-job log lines")
+    .action(async (o: WorkerCliOptions) => {
+      await workerCommand(o);
+    });
+}
+
+async function workerCommand(o: WorkerCliOptions): Promise<void> {
+  const concurrency = parsePositiveInt("--concurrency", o.concurrency);
+  const name = o.name ?? `${Deno.hostname()}-${Deno.pid}`;
+  const settings = {
+    prefix: o.prefix,
+    ackWaitMs: o.ackWait !== undefined ? seconds("--ack-wait", o.ackWait) : undefined,
+    maxAttempts: o.maxAttempts !== undefined ? parsePositiveInt("--max-attempts", o.maxAttempts) : undefined,
+    retryDelayMs: seconds("--retry-delay", o.retryDelay ?? "2", true),
+  };
+  const log = o.quiet ? () => {} : (line: string) => console.error(`[worker ${name}] ${line}`);
+  const ac = new AbortController();
+  const onSignal = () => {
+    if (!ac.signal.aborted) log("stopping: no new jobs; running jobs are handed back");
+    ac.abort(new Error("worker stopping"));
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  let source: NatsJobSource;
+  try {
+    source = await NatsJobSource.connect({ ...natsFlagsFrom(o), name: `flowsweep-worker-${name}` }, {
+      ...settings,
+      worker: name,
+      log,
+    });
+  } catch (err) {
+    if (err instanceof NatsFlagError) throw new UsageError(err.message);
+    throw err;
+  }
+  const nc = source.nc;
+  (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === "disconnect" || s.type === "reconnect") log(`connection ${s.type}`);
+    }
+  })().catch(() => {});
+  log(
+    `connected to ${o.nats}; ack wait ${source.ackWaitMs} ms, max attempts ${source.maxAttempts}, ` +
+      `concurrency ${concurrency}`,
+  );
+  try {
+    const stats = await runWorkerLoop(source, { concurrency, backend: o.backend, signal: ac.signal, log });
+    log(`stopped: ${stats.done} done, ${stats.failed} failed attempts, ${stats.released} handed back`);
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSignal);
+    Deno.removeSignalListener("SIGTERM", onSignal);
+    await source.close();
+  }
+}
+
+function seconds(flag: string, raw: string, allowZero = false): number {
+  const v = Number(raw);
+  if (raw.trim() === "" || !Number.isFinite(v) || v < 0 || (!allowZero && v === 0)) {
+    throw new UsageError(
+      `${flag} must be a ${allowZero ? "non-negative" : "positive"} number of seconds, got "${raw}"`,
+    );
+  }
+  return Math.round(v * 1000);
+}
