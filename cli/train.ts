@@ -1,5 +1,189 @@
+/** `flowsweep train`: one training run, evaluation records as JSON lines or a readable table. */
 import type { Command } from "commander";
+import cliProgress from "cli-progress";
+import process from "node:process";
+import {
+  ACTIVATIONS,
+  ALPHA_SCHEDULES,
+  BACKENDS,
+  CONTROL_VARIATES,
+  type EvalRecord,
+  OBJECTIVES,
+  parseTrainConfig,
+  TASKS,
+  type TrainConfig,
+} from "../core/train/config.ts";
+import { parseChoice, parseNumber, parsePositiveInt, UsageError } from "./usage.ts";
+
+interface TrainFlags {
+  task: string;
+  L: string;
+  beta: string;
+  objective: string;
+  alpha: string;
+  alphaSchedule: string;
+  cv: string;
+  steps: string;
+  batch: string;
+  lr: string;
+  lrLogz: string;
+  hidden: string;
+  activation: string;
+  seed: string;
+  evalEvery: string;
+  evalSamples: string;
+  backend: string;
+  json?: boolean;
+  out?: string;
+  exact: boolean;
+}
 
 export function register(program: Command): void {
-  program.command("train").description("train one GFlowNet (engine in progress)");
+  program
+    .command("train")
+    .description(
+      "Train one GFlowNet and print an evaluation record every --eval-every steps.\n" +
+        "Records: step, seconds, e_logw (E_Q[log w]), log_z_hat; for D ≤ 12 also exact_log_z, exact_e_logw,\n" +
+        "exact_kl (trajectory KL(Q‖P) = log Z − E_Q[log w]), exact_kl_terminal, exact_tv.",
+    )
+    .option("--task <name>", `task: ${TASKS.join("|")}`, "ising")
+    .option("--L <n>", "Ising lattice side (D = L²)", "3")
+    .option("--beta <x>", "Ising inverse temperature β (negative: antiferromagnetic)", "0.4")
+    .option("--objective <name>", `training objective: ${OBJECTIVES.join("|")}`, "atb")
+    .option("--alpha <x>", "backward ratio α ∈ [0,1] (share of backward trajectories / forward KL)", "0")
+    .option(
+      "--alpha-schedule <s>",
+      `α schedule: ${ALPHA_SCHEDULES.join("|")} (anneal: α, then → 0 in 2nd half)`,
+      "constant",
+    )
+    .option("--cv <name>", `control variate: ${CONTROL_VARIATES.join("|")}`, "learned")
+    .option("--steps <n>", "training steps", "2000")
+    .option("--batch <n>", "batch size B (trajectories per batch)", "256")
+    .option("--lr <x>", "Adam learning rate of the policy", "0.001")
+    .option("--lr-logz <x>", "Adam learning rate of log Z_ψ / c_ψ", "0.1")
+    .option("--hidden <sizes>", "hidden layer sizes, comma separated", "256,256,256")
+    .option("--activation <name>", `hidden activation: ${ACTIVATIONS.join("|")}`, "swish")
+    .option("--seed <n>", "random seed", "0")
+    .option("--eval-every <n>", "steps between evaluations", "100")
+    .option("--eval-samples <n>", "forward samples per evaluation (reference 4000)", "4000")
+    .option("--backend <name>", `compute backend: ${BACKENDS.join("|")}`, "auto")
+    .option("--no-exact", "skip exact metrics even when D ≤ 12")
+    .option("--json", "print one JSON object per evaluation and a final summary object")
+    .option("--out <file>", "also write the evaluation history as JSONL")
+    .action(async (flags: TrainFlags) => {
+      const config = trainConfigFromFlags(flags);
+      const backend = parseChoice("--backend", flags.backend, BACKENDS);
+      await runTrainCommand(config, backend, flags);
+    });
+}
+
+/** Turns CLI flags into a validated TrainConfig; every problem becomes a one-line UsageError. */
+export function trainConfigFromFlags(f: TrainFlags): TrainConfig {
+  const hidden = f.hidden.split(",").map((h) => parsePositiveInt("--hidden", h.trim()));
+  const alpha = parseNumber("--alpha", f.alpha);
+  if (alpha < 0 || alpha > 1) throw new UsageError(`--alpha must be in [0, 1], got ${f.alpha}`);
+  const L = parseNumber("--L", f.L);
+  if (!Number.isInteger(L) || L < 2) throw new UsageError(`--L must be an integer ≥ 2, got "${f.L}"`);
+  const raw = {
+    task: parseChoice("--task", f.task, TASKS),
+    L,
+    beta: parseNumber("--beta", f.beta),
+    objective: parseChoice("--objective", f.objective, OBJECTIVES),
+    alpha,
+    alpha_schedule: parseChoice("--alpha-schedule", f.alphaSchedule, ALPHA_SCHEDULES),
+    cv: parseChoice("--cv", f.cv, CONTROL_VARIATES),
+    steps: parsePositiveInt("--steps", f.steps),
+    batch: parsePositiveInt("--batch", f.batch),
+    lr: parsePositiveNumber("--lr", f.lr),
+    lr_logz: parsePositiveNumber("--lr-logz", f.lrLogz),
+    hidden,
+    activation: parseChoice("--activation", f.activation, ACTIVATIONS),
+    seed: parseNonNegativeInt("--seed", f.seed),
+    eval_every: parsePositiveInt("--eval-every", f.evalEvery),
+    eval_samples: parsePositiveInt("--eval-samples", f.evalSamples),
+  };
+  if (raw.batch < 2) throw new UsageError(`--batch must be at least 2, got ${raw.batch}`);
+  try {
+    return parseTrainConfig(raw);
+  } catch (err) {
+    throw new UsageError(`invalid configuration: ${err instanceof Error ? err.message.split("\n")[0] : err}`);
+  }
+}
+
+function parsePositiveNumber(flag: string, raw: string): number {
+  const v = parseNumber(flag, raw);
+  if (v <= 0) throw new UsageError(`${flag} must be positive, got ${raw}`);
+  return v;
+}
+
+function parseNonNegativeInt(flag: string, raw: string): number {
+  const v = parseNumber(flag, raw);
+  if (!Number.isInteger(v) || v < 0) {
+    throw new UsageError(`${flag} must be a non-negative integer, got "${raw}"`);
+  }
+  return v;
+}
+
+async function runTrainCommand(config: TrainConfig, backend: typeof BACKENDS[number], flags: TrainFlags) {
+  const { selectGemm } = await import("../backends/select.ts");
+  let gemm;
+  try {
+    gemm = await selectGemm(backend);
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+  if (config.alpha > 0) {
+    const { makeTask } = await import("../core/tasks/registry.ts");
+    if (!makeTask(config).sampleData) {
+      throw new UsageError(
+        `α > 0 needs data (backward trajectories); task ${config.task} has none at this size`,
+      );
+    }
+  }
+  const { trainRun } = await import("../core/train/trainer.ts");
+  const out = flags.out ? await Deno.open(flags.out, { write: true, create: true, truncate: true }) : null;
+  const enc = new TextEncoder();
+  const bar = !flags.json && Deno.stderr.isTerminal()
+    ? new cliProgress.SingleBar({
+      format: "train |{bar}| {value}/{total} steps | {eta_formatted} left | E[log w] {elogw}",
+      stream: process.stderr,
+    }, cliProgress.Presets.shades_classic)
+    : null;
+  bar?.start(config.steps, 0, { elogw: "—" });
+  const abort = new AbortController();
+  const onSigint = () => abort.abort(new DOMException("interrupted", "AbortError"));
+  Deno.addSignalListener("SIGINT", onSigint);
+  const show = (r: EvalRecord) => {
+    const line = JSON.stringify(r);
+    out?.writeSync(enc.encode(line + "\n"));
+    if (flags.json) console.log(line);
+    else if (bar) bar.update({ elogw: r.e_logw.toFixed(3) });
+    else console.log(formatRecord(r));
+  };
+  try {
+    const summary = await trainRun(config, {
+      gemm,
+      signal: abort.signal,
+      onEval: show,
+      onStep: (s) => bar?.update(s),
+    });
+    bar?.stop();
+    if (bar) console.log(formatRecord(summary));
+    if (flags.json) console.log(JSON.stringify(summary));
+    else {console.log(
+        `done: ${summary.steps} steps, ${summary.ms_per_step.toFixed(1)} ms/step on ${summary.backend}`,
+      );}
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSigint);
+    out?.close();
+  }
+}
+
+function formatRecord(r: EvalRecord): string {
+  const parts = [`step ${r.step}`, `${r.seconds.toFixed(1)}s`, `E[log w] ${r.e_logw.toFixed(4)}`];
+  parts.push(`log Ẑ ${r.log_z_hat.toFixed(4)}`);
+  if (r.exact_log_z !== undefined) parts.push(`log Z ${r.exact_log_z.toFixed(4)}`);
+  if (r.exact_kl !== undefined) parts.push(`KL(Q‖P) ${r.exact_kl.toFixed(5)}`);
+  if (r.exact_kl_terminal !== undefined) parts.push(`KL(Q_T‖π) ${r.exact_kl_terminal.toFixed(5)}`);
+  return parts.join("  ");
 }

@@ -1,0 +1,135 @@
+/**
+ * The reverse-KL score-function gradient with a control variate (DESIGN §3):
+ *   grads += weight · mean_s (b_s − log w_s) h_s,   h_s = ∇_φ log q_φ(τ_s),
+ * where b is a scalar per sample (none, learned, LOO mean log w, LOO log-mean-exp, optimal scalar) or a vector
+ * per parameter element (optimal vector: b_d = Σ log w_s h_{s,d}² / Σ h_{s,d}²), global or leave-one-out.
+ */
+import type { Gemm, Vec } from "../nn/gemm.ts";
+import { accumulateGrads, forEachSampleGrad, type Policy, type TrajBatch } from "../gfn/trajectories.ts";
+import type { ControlVariate } from "../train/config.ts";
+import { looMean, optimalScalarBaseline, scalarBaseline } from "./cv.ts";
+
+export function addRklGradient(
+  pol: Policy,
+  gemm: Gemm,
+  batch: TrajBatch,
+  logw: Float64Array,
+  cv: ControlVariate,
+  learnedC: number,
+  weight: number,
+  grads: Vec[],
+): void {
+  const S = logw.length;
+  if (weight === 0) return;
+  if (cv === "opt-vector" || cv === "opt-vector-loo") {
+    addOptimalVectorGradient(pol, gemm, batch, logw, cv === "opt-vector-loo", weight, grads);
+    return;
+  }
+  let b: Float64Array;
+  if (cv === "opt-scalar" || cv === "opt-scalar-loo") {
+    const norms2 = new Float64Array(S);
+    forEachSampleGrad(pol, gemm, batch, (s, h) => {
+      let n = 0;
+      for (const a of h) for (let i = 0; i < a.length; i++) n += a[i] * a[i];
+      norms2[s] = n;
+    });
+    b = optimalScalarBaseline(logw, norms2, cv === "opt-scalar-loo");
+  } else {
+    b = scalarBaseline(cv, logw, learnedC);
+  }
+  const coef = new Float64Array(S);
+  for (let s = 0; s < S; s++) coef[s] = weight * (b[s] - logw[s]) / S;
+  accumulateGrads(pol, gemm, batch, coef, grads);
+}
+
+/**
+ * Optimal vector baseline. Global: one pass over per-sample scores collecting Σh², Σ log w·h², Σh, Σ log w·h, then
+ * g_d = (b_d Σ_s h_{s,d} − Σ_s log w_s h_{s,d}) / S. Leave-one-out: a second pass applies
+ * b_{s,d} = (Σ log w h² − log w_s h_{s,d}²) / (Σ h² − h_{s,d}²) per sample.
+ * Where a denominator is 0 every h_{s,d} in it is 0; the fallback (mean / LOO mean of log w) keeps b independent
+ * of τ_s, and the LOO value is clamped to the range of the other samples' log w (it is a weighted mean of them;
+ * the clamp only removes rounding excursions).
+ */
+function addOptimalVectorGradient(
+  pol: Policy,
+  gemm: Gemm,
+  batch: TrajBatch,
+  logw: Float64Array,
+  leaveOneOut: boolean,
+  weight: number,
+  grads: Vec[],
+): void {
+  const S = logw.length;
+  const shapes = grads.map((g) => g.length);
+  const H2 = shapes.map((n) => new Float64Array(n));
+  const W2 = shapes.map((n) => new Float64Array(n));
+  const G1 = leaveOneOut ? null : shapes.map((n) => new Float64Array(n));
+  const G2 = leaveOneOut ? null : shapes.map((n) => new Float64Array(n));
+  forEachSampleGrad(pol, gemm, batch, (s, h) => {
+    const lw = logw[s];
+    for (let p = 0; p < h.length; p++) {
+      const hp = h[p], h2 = H2[p], w2 = W2[p];
+      for (let i = 0; i < hp.length; i++) {
+        const v = hp[i], sq = v * v;
+        h2[i] += sq;
+        w2[i] += lw * sq;
+      }
+      if (G1 && G2) {
+        const g1 = G1[p], g2 = G2[p];
+        for (let i = 0; i < hp.length; i++) {
+          g1[i] += hp[i];
+          g2[i] += lw * hp[i];
+        }
+      }
+    }
+  });
+  const scale = weight / S;
+  if (G1 && G2) {
+    let meanLogw = 0;
+    for (let s = 0; s < S; s++) meanLogw += logw[s] / S;
+    for (let p = 0; p < grads.length; p++) {
+      const g = grads[p], h2 = H2[p], w2 = W2[p], g1 = G1[p], g2 = G2[p];
+      for (let i = 0; i < g.length; i++) {
+        const b = h2[i] > 0 ? w2[i] / h2[i] : meanLogw;
+        g[i] += scale * (b * g1[i] - g2[i]);
+      }
+    }
+    return;
+  }
+  const fallback = looMean(logw);
+  const [lo, hi] = othersRange(logw);
+  forEachSampleGrad(pol, gemm, batch, (s, h) => {
+    const lw = logw[s], fb = fallback[s], mn = lo[s], mx = hi[s];
+    for (let p = 0; p < h.length; p++) {
+      const hp = h[p], h2 = H2[p], w2 = W2[p], g = grads[p];
+      for (let i = 0; i < hp.length; i++) {
+        const v = hp[i];
+        if (v === 0) continue;
+        const sq = v * v, den = h2[i] - sq;
+        let b = den > 0 ? (w2[i] - lw * sq) / den : fb;
+        if (b < mn) b = mn;
+        else if (b > mx) b = mx;
+        g[i] += scale * (b - lw) * v;
+      }
+    }
+  });
+}
+
+/** For each s, the min and max of log w over the other samples. */
+function othersRange(logw: Float64Array): [Float64Array, Float64Array] {
+  const S = logw.length;
+  let min1 = Infinity, min2 = Infinity, max1 = -Infinity, max2 = -Infinity, iMin = -1, iMax = -1;
+  for (let s = 0; s < S; s++) {
+    const v = logw[s];
+    if (v < min1) [min2, min1, iMin] = [min1, v, s];
+    else if (v < min2) min2 = v;
+    if (v > max1) [max2, max1, iMax] = [max1, v, s];
+    else if (v > max2) max2 = v;
+  }
+  const lo = new Float64Array(S), hi = new Float64Array(S);
+  for (let s = 0; s < S; s++) {
+    lo[s] = s === iMin ? min2 : min1;
+    hi[s] = s === iMax ? max2 : max1;
+  }
+  return [lo, hi];
+}

@@ -1,0 +1,303 @@
+/**
+ * The bit-vector GFlowNet (DESIGN §3): states s ∈ {−1,0,+1}^D, one entry set per step, the position chosen
+ * uniformly among unset entries and its value v ∈ {−1,+1} from softmax(f_φ(s)_d). All B trajectories of a batch
+ * advance together, so each step is one B-row pass through the network.
+ *
+ * Two facts no framework exploits are used here: each step needs only the 2 logits of the chosen position (the
+ * output layer is a gather of 2 columns), and consecutive states differ in one entry (the first layer's
+ * pre-activation is updated incrementally: Z₀(s_{t+1}) = Z₀(s_t) + v·W₀[d,:]).
+ *
+ * Rows are step-major: row = t·B + s.
+ */
+import type { Gemm, Vec } from "../nn/gemm.ts";
+import { ctorOf, fillRows, hiddenForward, type Mlp, transpose } from "../nn/mlp.ts";
+import type { Rng } from "../rng.ts";
+import type { BitTask } from "../tasks/task.ts";
+
+/** A policy network together with views derived from it once per parameter update. */
+export interface Policy {
+  net: Mlp;
+  D: number;
+  /** Output weights transposed (2D × h_k) so the 2 columns of a position are contiguous rows. */
+  woutT: Vec;
+}
+
+export function preparePolicy(net: Mlp): Policy {
+  const k = net.sizes.length - 2;
+  const D = net.sizes[0];
+  if (net.sizes[k + 1] !== 2 * D) {
+    throw new Error(`policy output must be 2D = ${2 * D}, got ${net.sizes[k + 1]}`);
+  }
+  const woutT = new (ctorOf(net))(2 * D * net.sizes[k]);
+  transpose(net.W[k], net.sizes[k], 2 * D, woutT);
+  return { net, D, woutT };
+}
+
+export interface TrajBatch {
+  D: number;
+  B: number;
+  /** Terminal states x (B × D, entries ±1). */
+  x: Int8Array;
+  /** log q_φ(τ) = Σ_t log p_φ(v_t | s_t, d_t) (the ordering terms −log(D−t) are not included; DESIGN §3). */
+  logq: Float64Array;
+  /** Per row: position set, value set, log p of that value, and g = ∂ log p(v)/∂ l₊ (so ∂/∂ l₋ = −g). */
+  pos: Int32Array;
+  val: Int8Array;
+  logp: Float64Array;
+  g: Vec;
+  /** Present when sampled with cache: per-row inputs and activations for the backward pass. */
+  cache?: {
+    /** States as network inputs (rows × D). */
+    X: Vec;
+    /** acts[l] = A_{l+1} = act(Z_l), rows × h_{l+1}. */
+    acts: Vec[];
+    /** dacts[l] = act'(Z_l). */
+    dacts: Vec[];
+    /** Unit signals δ_l = ∂ log p_row / ∂ Z_l, filled by computeSignals. */
+    dZ?: Vec[];
+  };
+}
+
+export interface RunOptions {
+  /** Keep what the backward pass needs. */
+  cache: boolean;
+  /**
+   * Teacher forcing: follow the given terminal states and orders (order[b·D + t] is the position set at step t).
+   * A backward trajectory from x under the uniform P_B is x with a uniformly random order.
+   */
+  given?: { x: Int8Array; order: Int32Array };
+}
+
+/** Samples B forward trajectories from Q, or evaluates the given ones (teacher forcing). */
+export function runTrajectories(pol: Policy, gemm: Gemm, B: number, rng: Rng, opts: RunOptions): TrajBatch {
+  const { net, D, woutT } = pol;
+  const F = ctorOf(net);
+  const k = net.sizes.length - 2;
+  const hidden = net.sizes.slice(1, k + 1);
+  const hk = hidden[k - 1], h1 = hidden[0];
+  const rows = D * B;
+  const cacheRows = opts.cache ? rows : B;
+  const acts = hidden.map((h) => new F(cacheRows * h));
+  const dacts = hidden.map((h) => new F(cacheRows * h));
+  const X = opts.cache ? new F(rows * D) : null;
+  const scratch = new F(B * Math.max(...hidden));
+  const z0 = new F(B * h1);
+  fillRows(z0, net.b[0], B); // s₀ = 0: the first pre-activation is the bias
+  const W0 = net.W[0], bout = net.b[k];
+
+  const state = new Int8Array(B * D);
+  const unset = new Int32Array(B * D); // per trajectory, its unset positions in the first D − t slots
+  for (let b = 0; b < B; b++) for (let d = 0; d < D; d++) unset[b * D + d] = d;
+  const x = opts.given ? opts.given.x : new Int8Array(B * D);
+  const pos = new Int32Array(rows), val = new Int8Array(rows);
+  const logp = new Float64Array(rows), g = new F(rows), logq = new Float64Array(B);
+
+  for (let t = 0; t < D; t++) {
+    const off = opts.cache ? t * B : 0;
+    const stepActs = acts.map((a, l) => a.subarray(off * hidden[l], (off + B) * hidden[l]));
+    const stepDacts = dacts.map((a, l) => a.subarray(off * hidden[l], (off + B) * hidden[l]));
+    if (X) {
+      for (let b = 0; b < B; b++) for (let d = 0; d < D; d++) X[(t * B + b) * D + d] = state[b * D + d];
+    }
+    hiddenForward(net, gemm, z0, B, stepActs, opts.cache ? stepDacts : stepDacts.map(() => null), scratch);
+    const top = stepActs[k - 1];
+    for (let b = 0; b < B; b++) {
+      let d: number;
+      if (opts.given) d = opts.given.order[b * D + t];
+      else {
+        const j = rng.int(D - t);
+        const base = b * D;
+        d = unset[base + j];
+        unset[base + j] = unset[base + D - t - 1];
+      }
+      // the two logits of position d: l₋ = column 2d, l₊ = column 2d+1
+      let lm = bout[2 * d], lp = bout[2 * d + 1];
+      const ta = b * hk, wm = 2 * d * hk, wp = wm + hk;
+      for (let j = 0; j < hk; j++) {
+        const a = top[ta + j];
+        lm += a * woutT[wm + j];
+        lp += a * woutT[wp + j];
+      }
+      const diff = lp - lm; // p₊ = σ(diff)
+      const pPlus = 1 / (1 + Math.exp(-diff));
+      let v: number;
+      if (opts.given) v = opts.given.x[b * D + d];
+      else v = rng.uniform() < pPlus ? 1 : -1;
+      const row = t * B + b;
+      pos[row] = d;
+      val[row] = v;
+      const lp_ = v > 0 ? logSigmoid(diff) : logSigmoid(-diff);
+      logp[row] = lp_;
+      logq[b] += lp_;
+      g[row] = (v > 0 ? 1 : 0) - pPlus;
+      state[b * D + d] = v;
+      if (!opts.given) x[b * D + d] = v;
+      const z = b * h1, w = d * h1;
+      if (v > 0) { for (let j = 0; j < h1; j++) z0[z + j] += W0[w + j]; }
+      else for (let j = 0; j < h1; j++) z0[z + j] -= W0[w + j];
+    }
+  }
+  return { D, B, x, logq, pos, val, logp, g, cache: X ? { X, acts, dacts } : undefined };
+}
+
+/** log σ(z), stable for large |z|. */
+export function logSigmoid(z: number): number {
+  return z >= 0 ? -Math.log1p(Math.exp(-z)) : z - Math.log1p(Math.exp(z));
+}
+
+/** Backward trajectories from terminal states x: uniformly random deletion orders (DESIGN §3). */
+export function randomOrders(B: number, D: number, rng: Rng): Int32Array {
+  const order = new Int32Array(B * D);
+  const perm = new Int32Array(D);
+  for (let b = 0; b < B; b++) order.set(rng.permutation(perm), b * D);
+  return order;
+}
+
+/** log w(τ) = log R(x) − log q_φ(τ) (the P_B and ordering terms cancel; DESIGN §3). */
+export function logWeights(batch: TrajBatch, task: BitTask): { logR: Float64Array; logw: Float64Array } {
+  const logR = task.logReward(batch.x, batch.B);
+  const logw = new Float64Array(batch.B);
+  for (let b = 0; b < batch.B; b++) logw[b] = logR[b] - batch.logq[b];
+  return { logR, logw };
+}
+
+/**
+ * Fills cache.dZ with the unit signals δ_l = ∂ log p_row / ∂ Z_l (one backward pass for the whole batch).
+ * ∂ log p/∂ A_k = g·(W_out[:,2d+1] − W_out[:,2d]); δ_l = (∂/∂A_{l+1}) ⊙ act'(Z_l); ∂/∂A_l = δ_l W_lᵀ.
+ */
+export function computeSignals(pol: Policy, gemm: Gemm, batch: TrajBatch): Vec[] {
+  const c = requireCache(batch);
+  if (c.dZ) return c.dZ;
+  const { net, woutT } = pol;
+  const F = ctorOf(net);
+  const k = net.sizes.length - 2;
+  const rows = batch.D * batch.B;
+  const dZ = net.sizes.slice(1, k + 1).map((h) => new F(rows * h));
+  const hk = net.sizes[k];
+  const top = dZ[k - 1];
+  for (let r = 0; r < rows; r++) {
+    const gr = batch.g[r], wm = 2 * batch.pos[r] * hk, wp = wm + hk, o = r * hk;
+    for (let j = 0; j < hk; j++) top[o + j] = gr * (woutT[wp + j] - woutT[wm + j]);
+  }
+  for (let l = k - 1; l >= 0; l--) {
+    const dz = dZ[l], da = c.dacts[l];
+    for (let i = 0; i < dz.length; i++) dz[i] *= da[i];
+    if (l > 0) gemm.gemm(false, true, rows, net.sizes[l], net.sizes[l + 1], dz, net.W[l], dZ[l - 1], 0);
+  }
+  c.dZ = dZ;
+  return dZ;
+}
+
+/**
+ * grads += ∇_φ Σ_s coef[s] · log q_φ(τ_s), for per-trajectory coefficients (stop-gradient). Every surrogate loss
+ * of the engine (TB, RKL, FKL, …) is of this form for scalar baselines.
+ */
+export function accumulateGrads(
+  pol: Policy,
+  gemm: Gemm,
+  batch: TrajBatch,
+  coef: ArrayLike<number>,
+  grads: Vec[],
+) {
+  const c = requireCache(batch);
+  const dZ = computeSignals(pol, gemm, batch);
+  const { net, D } = pol;
+  const F = ctorOf(net);
+  const k = net.sizes.length - 2;
+  const B = batch.B, rows = D * B;
+  // output layer: only columns 2d, 2d+1 of each row get a gradient
+  const hk = net.sizes[k];
+  const dWoutT = new F(2 * D * hk);
+  const dbout = grads[2 * k + 1];
+  const top = c.acts[k - 1];
+  for (let r = 0; r < rows; r++) {
+    const cg = coef[r % B] * batch.g[r];
+    if (cg === 0) continue;
+    const d = batch.pos[r], wm = 2 * d * hk, wp = wm + hk, o = r * hk;
+    for (let j = 0; j < hk; j++) {
+      const v = cg * top[o + j];
+      dWoutT[wp + j] += v;
+      dWoutT[wm + j] -= v;
+    }
+    dbout[2 * d + 1] += cg;
+    dbout[2 * d] -= cg;
+  }
+  const dWout = grads[2 * k];
+  for (let j = 0; j < hk; j++) for (let o = 0; o < 2 * D; o++) dWout[j * 2 * D + o] += dWoutT[o * hk + j];
+  // hidden layers: dW_l += A_lᵀ (coef ⊙ δ_l), db_l += Σ_rows coef ⊙ δ_l
+  for (let l = 0; l < k; l++) {
+    const h = net.sizes[l + 1];
+    const scaled = new F(rows * h);
+    const dz = dZ[l], db = grads[2 * l + 1];
+    for (let r = 0; r < rows; r++) {
+      const cr = coef[r % B];
+      const o = r * h;
+      for (let j = 0; j < h; j++) {
+        const v = cr * dz[o + j];
+        scaled[o + j] = v;
+        db[j] += v;
+      }
+    }
+    const input = l === 0 ? c.X : c.acts[l - 1];
+    gemm.gemm(true, false, net.sizes[l], h, rows, input, scaled, grads[2 * l], 1);
+  }
+}
+
+/**
+ * Calls fn(s, h) with the per-trajectory score h = ∇_φ log q_φ(τ_s) for s = 0..B−1, each layer computed as
+ * A_l[rows of s]ᵀ δ_l[rows of s] (one small GEMM per layer and trajectory). `h` is reused between calls.
+ */
+export function forEachSampleGrad(
+  pol: Policy,
+  gemm: Gemm,
+  batch: TrajBatch,
+  fn: (s: number, h: Vec[]) => void,
+): void {
+  const c = requireCache(batch);
+  const dZ = computeSignals(pol, gemm, batch);
+  const { net, D } = pol;
+  const F = ctorOf(net);
+  const k = net.sizes.length - 2;
+  const B = batch.B, T = D;
+  const h: Vec[] = [];
+  for (let l = 0; l <= k; l++) h.push(new F(net.sizes[l] * net.sizes[l + 1]), new F(net.sizes[l + 1]));
+  const inputs = [c.X, ...c.acts.slice(0, k - 1)];
+  const gatherIn = inputs.map((_, l) => new F(T * net.sizes[l]));
+  const gatherZ = dZ.map((_, l) => new F(T * net.sizes[l + 1]));
+  const hk = net.sizes[k], top = c.acts[k - 1], out = 2 * D;
+  for (let s = 0; s < B; s++) {
+    for (let l = 0; l < k; l++) {
+      const nin = net.sizes[l], nout = net.sizes[l + 1];
+      const gi = gatherIn[l], gz = gatherZ[l], src = inputs[l], dz = dZ[l];
+      const db = h[2 * l + 1];
+      db.fill(0);
+      for (let t = 0; t < T; t++) {
+        const r = t * B + s;
+        gi.set(src.subarray(r * nin, (r + 1) * nin), t * nin);
+        const zrow = dz.subarray(r * nout, (r + 1) * nout);
+        gz.set(zrow, t * nout);
+        for (let j = 0; j < nout; j++) db[j] += zrow[j];
+      }
+      gemm.gemm(true, false, nin, nout, T, gi, gz, h[2 * l], 0);
+    }
+    const dW = h[2 * k], db = h[2 * k + 1];
+    dW.fill(0);
+    db.fill(0);
+    for (let t = 0; t < T; t++) {
+      const r = t * B + s, gr = batch.g[r], d = batch.pos[r], o = r * hk;
+      for (let j = 0; j < hk; j++) {
+        const v = gr * top[o + j];
+        dW[j * out + 2 * d + 1] += v;
+        dW[j * out + 2 * d] -= v;
+      }
+      db[2 * d + 1] += gr;
+      db[2 * d] -= gr;
+    }
+    fn(s, h);
+  }
+}
+
+function requireCache(batch: TrajBatch): NonNullable<TrajBatch["cache"]> {
+  if (!batch.cache) throw new Error("this batch was sampled without cache; no backward pass possible");
+  return batch.cache;
+}

@@ -1,0 +1,35 @@
+/** Adam (Kingma & Ba) over a list of parameter arrays, updating them in place. */
+import type { Vec } from "./gemm.ts";
+
+export class Adam {
+  private m: Float64Array[];
+  private v: Float64Array[];
+  private t = 0;
+  constructor(
+    private readonly params: Vec[],
+    public lr: number,
+    private readonly beta1 = 0.9,
+    private readonly beta2 = 0.999,
+    private readonly eps = 1e-8,
+  ) {
+    this.m = params.map((p) => new Float64Array(p.length));
+    this.v = params.map((p) => new Float64Array(p.length));
+  }
+
+  /** One descent step along `grads` (same shapes as the params). */
+  step(grads: ArrayLike<number>[]): void {
+    this.t++;
+    const c1 = 1 - this.beta1 ** this.t, c2 = 1 - this.beta2 ** this.t;
+    const a = this.lr * Math.sqrt(c2) / c1;
+    const epsHat = this.eps * Math.sqrt(c2);
+    for (let k = 0; k < this.params.length; k++) {
+      const p = this.params[k], g = grads[k], m = this.m[k], v = this.v[k];
+      for (let i = 0; i < p.length; i++) {
+        const gi = g[i];
+        m[i] = this.beta1 * m[i] + (1 - this.beta1) * gi;
+        v[i] = this.beta2 * v[i] + (1 - this.beta2) * gi * gi;
+        p[i] -= a * m[i] / (Math.sqrt(v[i]) + epsHat);
+      }
+    }
+  }
+}

@@ -1,0 +1,175 @@
+/**
+ * The policy network f_φ: an MLP D → h₁ → … → h_k → 2D with explicit forward and backward passes.
+ *
+ * There is no general autodiff: every loss the engine trains is a sum over trajectory steps of a per-step
+ * coefficient times log p_φ(v_t | s_t, d_t), so one backward signal per row (step) is all we ever need. The
+ * backward pass is split accordingly:
+ *   - `computeSignals`: per-row "unit" signals δ_l = ∂ log p_t / ∂ Z_l for every hidden pre-activation Z_l,
+ *     computed once per batch;
+ *   - `accumulateGrads`: ∇ Σ_s c_s log q(τ_s) = Σ_l A_lᵀ (c ⊙ δ_l) for any per-trajectory coefficients c
+ *     (backprop is linear in the output gradient and rows are independent);
+ *   - `forEachSampleGrad`: the per-trajectory score h_s = ∇ log q(τ_s) as per-layer sums of outer products
+ *     A_l[rows of s]ᵀ δ_l[rows of s] — never S separate backward passes.
+ * Parameters are [W₀, b₀, W₁, b₁, …, W_k, b_k], W_l row-major (in × out).
+ */
+import type { Gemm, Vec } from "./gemm.ts";
+import type { Rng } from "../rng.ts";
+
+export type Activation = "swish" | "relu" | "elu" | "tanh";
+export type Init = "he-uniform" | "xavier-uniform";
+
+export interface Mlp {
+  /** [in, h₁, …, h_k, out] */
+  sizes: number[];
+  activation: Activation;
+  W: Vec[];
+  b: Vec[];
+}
+
+type FloatCtor = Float32ArrayConstructor | Float64ArrayConstructor;
+
+/** A freshly initialised MLP. Biases start at 0; weights uniform with fan-in (He) or fan-avg (Xavier) scale. */
+export function initMlp(
+  sizes: number[],
+  activation: Activation,
+  init: Init,
+  rng: Rng,
+  F: FloatCtor = Float32Array,
+): Mlp {
+  const W: Vec[] = [];
+  const b: Vec[] = [];
+  for (let l = 0; l + 1 < sizes.length; l++) {
+    const fanIn = sizes[l], fanOut = sizes[l + 1];
+    const bound = init === "he-uniform" ? Math.sqrt(6 / fanIn) : Math.sqrt(6 / (fanIn + fanOut));
+    const w = new F(fanIn * fanOut);
+    for (let i = 0; i < w.length; i++) w[i] = (2 * rng.uniform() - 1) * bound;
+    W.push(w);
+    b.push(new F(fanOut));
+  }
+  return { sizes: [...sizes], activation, W, b };
+}
+
+/** Parameter arrays in canonical order [W₀, b₀, …]. These are the live arrays (updates write through). */
+export function params(m: Mlp): Vec[] {
+  const out: Vec[] = [];
+  for (let l = 0; l < m.W.length; l++) out.push(m.W[l], m.b[l]);
+  return out;
+}
+
+/** Zero arrays shaped like `params(m)`. */
+export function zerosLike(
+  m: Mlp,
+  F: FloatCtor = m.W[0] instanceof Float64Array ? Float64Array : Float32Array,
+): Vec[] {
+  return params(m).map((p) => new F(p.length));
+}
+
+export function numParams(m: Mlp): number {
+  return params(m).reduce((n, p) => n + p.length, 0);
+}
+
+export function cloneMlp(m: Mlp): Mlp {
+  return {
+    sizes: [...m.sizes],
+    activation: m.activation,
+    W: m.W.map((w) => w.slice()),
+    b: m.b.map((v) => v.slice()),
+  };
+}
+
+/** a = act(z) and its derivative da = act'(z), elementwise over z[0..n). */
+export function activate(kind: Activation, z: Vec, a: Vec, da: Vec | null, n: number): void {
+  switch (kind) {
+    case "swish":
+      for (let i = 0; i < n; i++) {
+        const v = z[i];
+        const s = 1 / (1 + Math.exp(-v));
+        a[i] = v * s;
+        if (da) da[i] = s * (1 + v * (1 - s));
+      }
+      return;
+    case "relu":
+      for (let i = 0; i < n; i++) {
+        const v = z[i];
+        a[i] = v > 0 ? v : 0;
+        if (da) da[i] = v > 0 ? 1 : 0;
+      }
+      return;
+    case "elu":
+      for (let i = 0; i < n; i++) {
+        const v = z[i];
+        const e = v > 0 ? 0 : Math.expm1(v);
+        a[i] = v > 0 ? v : e;
+        if (da) da[i] = v > 0 ? 1 : e + 1;
+      }
+      return;
+    case "tanh":
+      for (let i = 0; i < n; i++) {
+        const t = Math.tanh(z[i]);
+        a[i] = t;
+        if (da) da[i] = 1 - t * t;
+      }
+      return;
+  }
+}
+
+/**
+ * Hidden stack from the first pre-activation: given Z₀ (n × h₁) computes A₁ = act(Z₀), Z₁ = A₁W₁ + b₁, …,
+ * leaving the last hidden activation A_k in acts[k−1]. acts[l] / dacts[l] are n × sizes[l+1] buffers (views are
+ * fine); dacts may be null entries when no backward pass will follow. Z₀ is read only; `scratch` holds at least
+ * n × max(h) values.
+ */
+export function hiddenForward(
+  m: Mlp,
+  gemm: Gemm,
+  z0: Vec,
+  n: number,
+  acts: Vec[],
+  dacts: (Vec | null)[],
+  scratch: Vec,
+): void {
+  const k = m.sizes.length - 2; // number of hidden layers
+  activate(m.activation, z0, acts[0], dacts[0], n * m.sizes[1]);
+  for (let l = 1; l < k; l++) {
+    const hin = m.sizes[l], hout = m.sizes[l + 1];
+    const z = scratch.subarray(0, n * hout);
+    fillRows(z, m.b[l], n);
+    gemm.gemm(false, false, n, hout, hin, acts[l - 1], m.W[l], z, 1);
+    activate(m.activation, z, acts[l], dacts[l], n * hout);
+  }
+}
+
+/** Full forward pass: logits (n × out) for inputs x (n × in). No caching; used by exact enumeration. */
+export function mlpForward(m: Mlp, gemm: Gemm, x: Vec, n: number): Vec {
+  const F = ctorOf(m);
+  const k = m.sizes.length - 2;
+  const z0 = new F(n * m.sizes[1]);
+  fillRows(z0, m.b[0], n);
+  gemm.gemm(false, false, n, m.sizes[1], m.sizes[0], x, m.W[0], z0, 1);
+  const acts = m.sizes.slice(1, k + 1).map((h) => new F(n * h));
+  const scratch = new F(n * Math.max(...m.sizes.slice(1, k + 1)));
+  hiddenForward(m, gemm, z0, n, acts, acts.map(() => null), scratch);
+  const out = new F(n * m.sizes[k + 1]);
+  fillRows(out, m.b[k], n);
+  gemm.gemm(false, false, n, m.sizes[k + 1], m.sizes[k], acts[k - 1], m.W[k], out, 1);
+  return out;
+}
+
+/** Writes the bias row into each of the n rows of z. */
+export function fillRows(z: Vec, bias: Vec, n: number): void {
+  const h = bias.length;
+  for (let r = 0; r < n; r++) z.set(bias, r * h);
+}
+
+export function ctorOf(m: Mlp): FloatCtor {
+  return m.W[0] instanceof Float64Array ? Float64Array : Float32Array;
+}
+
+/** Transpose of a row-major r × c matrix into out (c × r). */
+export function transpose(a: Vec, r: number, c: number, out: Vec): Vec {
+  for (let i = 0; i < r; i++) {
+    const ai = i * c;
+    for (let j = 0; j < c; j++) out[j * r + i] = a[ai + j];
+  }
+  return out;
+}

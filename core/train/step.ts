@@ -1,0 +1,101 @@
+/**
+ * One gradient estimate of a training objective: samples the batches the objective needs, computes log w, and
+ * returns the φ-gradient and the gradient of the scalar parameter (log Z_ψ for αTB, c_ψ for αKL + learned).
+ */
+import type { Gemm, Vec } from "../nn/gemm.ts";
+import { zerosLike } from "../nn/mlp.ts";
+import {
+  accumulateGrads,
+  logWeights,
+  type Policy,
+  randomOrders,
+  runTrajectories,
+  type TrajBatch,
+} from "../gfn/trajectories.ts";
+import type { Rng } from "../rng.ts";
+import type { BitTask } from "../tasks/task.ts";
+import type { ControlVariate, Objective } from "./config.ts";
+import { tbTerm } from "../objectives/atb.ts";
+import { fklCoefficients, learnedBaselineGrad } from "../objectives/akl.ts";
+import { addRklGradient } from "../baselines/estimator.ts";
+
+export interface ObjectiveSpec {
+  objective: Objective;
+  /** Backward ratio at this step. */
+  alpha: number;
+  cv: ControlVariate;
+}
+
+export interface GradientEstimate {
+  grads: Vec[];
+  /** ∂/∂ of the scalar parameter (log Z_ψ or c_ψ); 0 when the objective has none. */
+  dScalar: number;
+  /** Value of the sampled loss where it is defined (αTB), else NaN. */
+  loss: number;
+  forward?: { batch: TrajBatch; logw: Float64Array };
+  backward?: { batch: TrajBatch; logw: Float64Array };
+}
+
+/** Draws B forward trajectories from Q with the cache needed for a backward pass. */
+export function sampleForward(pol: Policy, gemm: Gemm, task: BitTask, B: number, rng: Rng) {
+  const batch = runTrajectories(pol, gemm, B, rng, { cache: true });
+  return { batch, logw: logWeights(batch, task).logw };
+}
+
+/** B backward trajectories: x from the task's data/exact sampler, uniformly random orders. */
+export function sampleBackward(pol: Policy, gemm: Gemm, task: BitTask, B: number, rng: Rng) {
+  if (!task.sampleData) {
+    throw new Error(`task ${task.name} has no data sampler: backward trajectories (α > 0) need one`);
+  }
+  const x = task.sampleData(B, rng);
+  const batch = runTrajectories(pol, gemm, B, rng, {
+    cache: true,
+    given: { x, order: randomOrders(B, pol.D, rng) },
+  });
+  return { batch, logw: logWeights(batch, task).logw };
+}
+
+/**
+ * The φ-gradient of the objective on freshly sampled batches.
+ * αTB: (1−α)·∇ mean_F (log Z_ψ − log w)² + α·∇ mean_B (log Z_ψ − log w)². With cv ≠ learned, the forward part
+ *   uses that control variate in place of log Z_ψ (2·RKL estimator; paper §3.2), log Z_ψ still fits both batches.
+ * αKL: (1−α)·RKL estimator with the control variate + α·FKL; c_ψ (cv = learned) fits E_Q[log w].
+ */
+export function estimateGradient(
+  pol: Policy,
+  gemm: Gemm,
+  task: BitTask,
+  B: number,
+  rng: Rng,
+  spec: ObjectiveSpec,
+  scalar: number,
+): GradientEstimate {
+  const grads = zerosLike(pol.net);
+  const { alpha, cv } = spec;
+  const forward = alpha < 1 ? sampleForward(pol, gemm, task, B, rng) : undefined;
+  const backward = alpha > 0 ? sampleBackward(pol, gemm, task, B, rng) : undefined;
+  let dScalar = 0, loss = NaN;
+  if (spec.objective === "atb") {
+    loss = 0;
+    if (forward) {
+      const tb = tbTerm(scalar, forward.logw, 1 - alpha);
+      loss += tb.loss;
+      dScalar += tb.dLogZ;
+      if (cv === "learned") accumulateGrads(pol, gemm, forward.batch, tb.coef, grads);
+      else addRklGradient(pol, gemm, forward.batch, forward.logw, cv, scalar, 2 * (1 - alpha), grads);
+    }
+    if (backward) {
+      const tb = tbTerm(scalar, backward.logw, alpha);
+      loss += tb.loss;
+      dScalar += tb.dLogZ;
+      accumulateGrads(pol, gemm, backward.batch, tb.coef, grads);
+    }
+  } else {
+    if (forward) {
+      addRklGradient(pol, gemm, forward.batch, forward.logw, cv, scalar, 1 - alpha, grads);
+      if (cv === "learned") dScalar = learnedBaselineGrad(scalar, forward.logw);
+    }
+    if (backward) accumulateGrads(pol, gemm, backward.batch, fklCoefficients(B, alpha), grads);
+  }
+  return { grads, dScalar, loss, forward, backward };
+}

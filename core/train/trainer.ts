@@ -1,0 +1,102 @@
+/**
+ * The training loop: one run of one config. Pure apart from the injected GEMM backend and callbacks; it yields to
+ * the event loop between steps so callers can show progress and abort.
+ */
+import type { Gemm } from "../nn/gemm.ts";
+import { Adam } from "../nn/adam.ts";
+import { initMlp, params } from "../nn/mlp.ts";
+import { preparePolicy } from "../gfn/trajectories.ts";
+import { Rng } from "../rng.ts";
+import { makeTask } from "../tasks/registry.ts";
+import type { BitTask } from "../tasks/task.ts";
+import { scheduledAlpha } from "../objectives/atb.ts";
+import { exactMetrics, type ExactTarget, exactTarget, MAX_EXACT_D } from "../eval/exact.ts";
+import { logWeightSummary, sampleLogWeights } from "../eval/estimates.ts";
+import type { EvalRecord, TrainConfig, TrainSummary } from "./config.ts";
+import { estimateGradient } from "./step.ts";
+
+export interface TrainOptions {
+  gemm: Gemm;
+  onEval?: (record: EvalRecord) => void | Promise<void>;
+  /** Called after every step (for progress bars). */
+  onStep?: (step: number) => void;
+  signal?: AbortSignal;
+  /** Compute exact metrics when D ≤ MAX_EXACT_D (default true). */
+  exact?: boolean;
+  /** Injected task (tests); by default built from the config. */
+  task?: BitTask;
+  /** Wall clock in ms (injected so core stays free of globals); defaults to performance.now. */
+  now?: () => number;
+}
+
+/** Whether the objective trains the scalar parameter (and so reports it). */
+export function hasScalarParam(config: TrainConfig): boolean {
+  return config.objective === "atb" || config.cv === "learned";
+}
+
+export async function trainRun(config: TrainConfig, opts: TrainOptions): Promise<TrainSummary> {
+  const now = opts.now ?? (() => performance.now());
+  const task = opts.task ?? makeTask(config);
+  const D = task.D;
+  const rng = new Rng(config.seed);
+  const evalRng = new Rng(config.seed ^ 0x5eed5eed);
+  const net = initMlp([D, ...config.hidden, 2 * D], config.activation, config.init, rng.fork());
+  const adam = new Adam(params(net), config.lr);
+  const scalar = new Float64Array(1); // log Z_ψ or c_ψ, initialised at 0
+  const scalarAdam = new Adam([scalar], config.lr_logz);
+  const target: ExactTarget | null = opts.exact !== false && D <= MAX_EXACT_D ? exactTarget(task) : null;
+  const exactLogZ = target?.logZ ?? safeExactLogZ(task);
+
+  let trainMs = 0;
+  let last: EvalRecord | null = null;
+  const started = now();
+  const evaluate = async (step: number) => {
+    const pol = preparePolicy(net);
+    const { logw } = sampleLogWeights(pol, opts.gemm, task, config.eval_samples, evalRng);
+    const record: EvalRecord = { step, seconds: (now() - started) / 1000, ...logWeightSummary(logw) };
+    if (hasScalarParam(config)) record.log_z_param = scalar[0];
+    if (target) Object.assign(record, exactMetrics(pol, opts.gemm, target));
+    else if (exactLogZ !== undefined) record.exact_log_z = exactLogZ;
+    last = record;
+    await opts.onEval?.(record);
+  };
+
+  await evaluate(0);
+  for (let step = 1; step <= config.steps; step++) {
+    if (opts.signal?.aborted) throw opts.signal.reason ?? new DOMException("aborted", "AbortError");
+    const t0 = now();
+    const alpha = scheduledAlpha(config.alpha, config.alpha_schedule, step - 1, config.steps);
+    const pol = preparePolicy(net);
+    const est = estimateGradient(pol, opts.gemm, task, config.batch, rng, {
+      objective: config.objective,
+      alpha,
+      cv: config.cv,
+    }, scalar[0]);
+    adam.step(est.grads);
+    if (hasScalarParam(config)) scalarAdam.step([[est.dScalar]]);
+    trainMs += now() - t0;
+    opts.onStep?.(step);
+    if (step % config.eval_every === 0 || step === config.steps) await evaluate(step);
+    else await yieldToEventLoop();
+  }
+  const final = last as unknown as EvalRecord;
+  return {
+    ...final,
+    final: true,
+    steps: config.steps,
+    backend: opts.gemm.name,
+    ms_per_step: trainMs / config.steps,
+  };
+}
+
+function safeExactLogZ(task: BitTask): number | undefined {
+  try {
+    return task.exactLogZ?.();
+  } catch {
+    return undefined;
+  }
+}
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
