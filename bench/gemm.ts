@@ -1,0 +1,171 @@
+/**
+ * GEMM throughput per backend for the shapes the engine uses, and per-call time for tiny GEMMs.
+ *
+ *   deno run -A bench/gemm.ts [--json] [--backends cpu,blas,wasm,tensorflow] [--threads 1,2] [--budget 0.6]
+ *
+ * blas is measured once per entry of --threads (default 1 and 2; `openblas_set_num_threads`, process-wide).
+ * Each figure is the median over 3 rounds of repeated calls, each round lasting about budget/3 seconds
+ * (at least one call). GFLOP/s counts 2·m·n·k flops per call.
+ */
+import { type Gemm, jsGemm } from "../core/nn/gemm.ts";
+import { loadBlasGemm } from "../backends/blas.ts";
+import { loadWasmGemm } from "../backends/wasm.ts";
+import { loadTensorflowGemm } from "../backends/tensorflow.ts";
+
+interface Shape {
+  label: string;
+  m: number;
+  n: number;
+  k: number;
+  tA: boolean;
+  tB: boolean;
+  note: string;
+}
+
+const SHAPES: Shape[] = [
+  { label: "256x256x256 NN", m: 256, n: 256, k: 256, tA: false, tB: false, note: "square" },
+  { label: "8192x256x256 NN", m: 8192, n: 256, k: 256, tA: false, tB: false, note: "forward, batch 8192" },
+  {
+    label: "8192x256x256 TN",
+    m: 8192,
+    n: 256,
+    k: 256,
+    tA: true,
+    tB: false,
+    note: "same, A stored transposed",
+  },
+  { label: "8192x256x256 NT", m: 8192, n: 256, k: 256, tA: false, tB: true, note: "input grad dX = dY·Wᵀ" },
+  { label: "256x256x8192 TN", m: 256, n: 256, k: 8192, tA: true, tB: false, note: "weight grad dW = Xᵀ·dY" },
+  { label: "256x32x256 NN", m: 256, n: 32, k: 256, tA: false, tB: false, note: "small layer" },
+  { label: "8192x256x64 NN", m: 8192, n: 256, k: 64, tA: false, tB: false, note: "first layer, D=64" },
+];
+const TINY: Shape[] = [
+  { label: "16x16x16 NN", m: 16, n: 16, k: 16, tA: false, tB: false, note: "per-call time" },
+  { label: "1x1x1 NN", m: 1, n: 1, k: 1, tA: false, tB: false, note: "per-call time" },
+];
+
+function parseArgs(args: string[]) {
+  const opts = { json: false, backends: ["cpu", "blas", "wasm", "tensorflow"], threads: [1, 2], budget: 0.6 };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === "--json") opts.json = true;
+    else if (a === "--backends") opts.backends = args[++i].split(",");
+    else if (a === "--threads") opts.threads = args[++i].split(",").map(Number);
+    else if (a === "--budget") opts.budget = Number(args[++i]);
+    else {
+      console.error(`error: unknown argument ${a}`);
+      Deno.exit(2);
+    }
+  }
+  return opts;
+}
+
+function fill(len: number, seed: number): Float32Array {
+  const out = new Float32Array(len);
+  let x = seed;
+  for (let i = 0; i < len; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    out[i] = (x / 2 ** 32) - 0.5;
+  }
+  return out;
+}
+
+/** Median seconds per call. */
+function timeCalls(g: Gemm, s: Shape, budget: number): { secPerCall: number; calls: number } {
+  const a = fill(s.m * s.k, 1), b = fill(s.k * s.n, 2), c = new Float32Array(s.m * s.n);
+  const call = () => g.gemm(s.tA, s.tB, s.m, s.n, s.k, a, b, c, 0);
+  call(); // warm-up (JIT, allocator, library init)
+  const round = budget / 3;
+  const rates: number[] = [];
+  let calls = 0;
+  for (let r = 0; r < 3; r++) {
+    let n = 0;
+    const t0 = performance.now();
+    let t = t0;
+    do {
+      // batches of calls between clock reads keep timer overhead out of tiny-GEMM figures
+      const batch = n === 0 ? 1 : Math.max(1, n);
+      for (let i = 0; i < batch; i++) call();
+      n += batch;
+      t = performance.now();
+    } while (t - t0 < round * 1000);
+    rates.push((t - t0) / 1000 / n);
+    calls += n;
+  }
+  rates.sort((x, y) => x - y);
+  return { secPerCall: rates[1], calls };
+}
+
+const opts = parseArgs(Deno.args);
+const rows: Record<string, unknown>[] = [];
+
+const emit = (backend: string, threads: number | null, s: Shape, secPerCall: number, calls: number) => {
+  const gflops = (2 * s.m * s.n * s.k) / secPerCall / 1e9;
+  const row = {
+    backend,
+    threads,
+    shape: s.label,
+    m: s.m,
+    n: s.n,
+    k: s.k,
+    transA: s.tA,
+    transB: s.tB,
+    gflops: Number(gflops.toFixed(3)),
+    usPerCall: Number((secPerCall * 1e6).toFixed(2)),
+    calls,
+  };
+  rows.push(row);
+  if (opts.json) console.log(JSON.stringify(row));
+};
+
+const runs: { name: string; threads: number | null; get: () => Promise<Gemm | null> }[] = [];
+for (const name of opts.backends) {
+  if (name === "cpu") runs.push({ name, threads: null, get: () => Promise.resolve(jsGemm) });
+  else if (name === "blas") {
+    for (const t of opts.threads) {
+      runs.push({ name, threads: t, get: () => Promise.resolve(loadBlasGemm({ threads: t })) });
+    }
+  } else if (name === "wasm") runs.push({ name, threads: 1, get: loadWasmGemm });
+  else if (name === "tensorflow") runs.push({ name, threads: null, get: loadTensorflowGemm });
+  else {
+    console.error(`error: unknown backend ${name}`);
+    Deno.exit(2);
+  }
+}
+
+for (const run of runs) {
+  const g = await run.get();
+  if (!g) {
+    if (opts.json) console.log(JSON.stringify({ backend: run.name, available: false }));
+    else console.log(`# ${run.name}: not available here`);
+    continue;
+  }
+  for (const s of [...SHAPES, ...TINY]) {
+    const { secPerCall, calls } = timeCalls(g, s, opts.budget);
+    emit(run.name, run.threads, s, secPerCall, calls);
+  }
+}
+
+if (!opts.json) {
+  const label = (r: Record<string, unknown>) => `${r.backend}${r.threads !== null ? `/${r.threads}t` : ""}`;
+  const cols = [...new Set(rows.map(label))];
+  const pad = (s: string, w: number) => s.padStart(w);
+  const w0 = Math.max(...[...SHAPES, ...TINY].map((s) => s.label.length + s.note.length + 3));
+  console.log(`GEMM GFLOP/s (median of 3 rounds, ~${opts.budget}s per figure)`);
+  console.log(`${"shape (m x n x k, op A/B)".padEnd(w0)}${cols.map((c) => pad(c, 11)).join("")}`);
+  for (const s of SHAPES) {
+    const cells = cols.map((c) => {
+      const r = rows.find((x) => label(x) === c && x.shape === s.label);
+      return pad(r ? (r.gflops as number).toFixed(2) : "-", 11);
+    });
+    console.log(`${`${s.label} (${s.note})`.padEnd(w0)}${cells.join("")}`);
+  }
+  console.log(`\nper-call time, microseconds`);
+  for (const s of TINY) {
+    const cells = cols.map((c) => {
+      const r = rows.find((x) => label(x) === c && x.shape === s.label);
+      return pad(r ? (r.usPerCall as number).toFixed(2) : "-", 11);
+    });
+    console.log(`${s.label.padEnd(w0)}${cells.join("")}`);
+  }
+}
