@@ -1,0 +1,182 @@
+/**
+ * Plots as vega-lite specs, rendered to SVG headlessly (vega-lite compile → vega.View, renderer "none" →
+ * toSVG). Two kinds: a metric over training steps (mean line ± std band per group) and a layout's metric over
+ * its column axis (mean ± std per row). Data is inlined into the specs; nothing is fetched.
+ */
+import * as vega from "vega";
+import * as vl from "vega-lite";
+import { type Curve, formatAxisValue, type PivotTable } from "../core/sweep/aggregate.ts";
+
+/** A vega-lite spec (kept loose: the specs are built here and validated by vega-lite's compiler). */
+export type VlSpec = Record<string, unknown>;
+
+export interface CurvePlotOptions {
+  /** Axes of `curve.axes` to facet by (one small panel per value tuple); the others colour the lines. */
+  facetAxes?: string[];
+  title?: string;
+}
+
+function labelOf(axes: Record<string, unknown>, keys: string[]): string {
+  const parts = keys.map((k) => `${k}=${formatAxisValue(axes[k])}`);
+  return parts.length ? parts.join(", ") : "all";
+}
+
+function band(mean: number, std: number): [number, number] {
+  return Number.isFinite(std) ? [mean - std, mean + std] : [mean, mean];
+}
+
+function colorScale(n: number): Record<string, unknown> {
+  return { scheme: n > 10 ? "category20" : "tableau10" };
+}
+
+/** Metric over `step`: per group a line (mean over seeds) and a band (mean ± std). */
+export function curveSpec(metric: string, curves: Curve[], opts: CurvePlotOptions = {}): VlSpec {
+  // Only axes that vary among these curves label them (the run's other varying axes are constant here).
+  const varies = (a: string) => new Set(curves.map((c) => JSON.stringify(c.axes[a] ?? null))).size > 1;
+  const allAxes = [...new Set(curves.flatMap((c) => Object.keys(c.axes)))].filter(varies);
+  const facetAxes = (opts.facetAxes ?? []).filter((a) => allAxes.includes(a));
+  const colorAxes = allAxes.filter((a) => !facetAxes.includes(a));
+  const values = curves.flatMap((c) =>
+    c.points.map((p) => {
+      const [lo, hi] = band(p.mean, p.std);
+      return {
+        group: labelOf(c.axes, colorAxes),
+        facet: labelOf(c.axes, facetAxes),
+        step: p.step,
+        mean: p.mean,
+        lo,
+        hi,
+        n: p.n,
+      };
+    })
+  );
+  const groups = new Set(values.map((v) => v.group)).size;
+  const color = {
+    field: "group",
+    type: "nominal",
+    title: colorAxes.join(", ") || "group",
+    sort: null,
+    scale: colorScale(groups),
+    legend: { labelLimit: 280, symbolType: "stroke", symbolStrokeWidth: 3, symbolOpacity: 1 },
+  };
+  const x = { field: "step", type: "quantitative", title: "step" };
+  const layer = [
+    {
+      mark: { type: "area", opacity: 0.18 },
+      encoding: {
+        x,
+        y: { field: "lo", type: "quantitative", title: metric },
+        y2: { field: "hi" },
+        color,
+      },
+    },
+    {
+      mark: { type: "line", strokeWidth: 2 },
+      encoding: {
+        x,
+        y: { field: "mean", type: "quantitative", title: metric, scale: { zero: false } },
+        color,
+      },
+    },
+  ];
+  const title = opts.title ?? `${metric} over training (mean ± std over seeds)`;
+  const base = {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    title,
+    data: { values },
+    background: "white",
+  };
+  if (facetAxes.length && new Set(values.map((v) => v.facet)).size > 1) {
+    return {
+      ...base,
+      facet: { field: "facet", type: "nominal", title: null, sort: null },
+      columns: 3,
+      spec: { width: 240, height: 160, layer },
+      resolve: { scale: { y: "independent" } },
+    };
+  }
+  return { ...base, width: 520, height: 280, layer };
+}
+
+/**
+ * The layout's metric over its column axes: x = column value (quantitative when a single numeric axis), one
+ * line per row key, points at the means, rules for ± std. Undefined when the table has no columns or data.
+ */
+export function pivotSpec(t: PivotTable, title: string): VlSpec | undefined {
+  if (t.colAxes.length === 0) return undefined;
+  const numericX = t.colAxes.length === 1 && t.colKeys.every((k) => typeof k[0] === "number");
+  const values: Record<string, unknown>[] = [];
+  t.rowKeys.forEach((rk, ri) =>
+    t.colKeys.forEach((ck, ci) => {
+      const s = t.cells[ri][ci].stat;
+      if (s.n === 0) return;
+      const [lo, hi] = band(s.mean, s.std);
+      values.push({
+        row: t.rowAxes.map((a, i) => `${a}=${formatAxisValue(rk[i])}`).join(", ") || t.metric,
+        x: numericX ? ck[0] : ck.map(formatAxisValue).join(" · "),
+        order: ci,
+        mean: s.mean,
+        lo,
+        hi,
+        n: s.n,
+      });
+    })
+  );
+  if (values.length === 0) return undefined;
+  const groups = new Set(values.map((v) => v.row)).size;
+  const x = numericX ? { field: "x", type: "quantitative", title: t.colAxes[0], scale: { zero: false } } : {
+    field: "x",
+    type: "ordinal",
+    title: t.colAxes.join(" · "),
+    sort: { field: "order" },
+    axis: { labelAngle: -30, labelLimit: 160 },
+  };
+  const color = {
+    field: "row",
+    type: "nominal",
+    title: t.rowAxes.join(", ") || "metric",
+    sort: null,
+    scale: colorScale(groups),
+    legend: { labelLimit: 280 },
+  };
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    title,
+    background: "white",
+    width: 520,
+    height: 280,
+    data: { values },
+    layer: [
+      {
+        mark: { type: "rule", strokeWidth: 1.5 },
+        encoding: {
+          x,
+          y: { field: "lo", type: "quantitative", title: t.metric },
+          y2: { field: "hi" },
+          color,
+        },
+      },
+      {
+        mark: { type: "line", point: true },
+        encoding: {
+          x,
+          y: { field: "mean", type: "quantitative", title: t.metric, scale: { zero: false } },
+          color,
+          order: { field: "order" },
+        },
+      },
+    ],
+  };
+}
+
+/** Renders a vega-lite spec to a standalone SVG string (no DOM, no network). */
+export async function specToSvg(spec: VlSpec): Promise<string> {
+  // deno-lint-ignore no-explicit-any
+  const compiled = vl.compile(spec as any).spec;
+  const view = new vega.View(vega.parse(compiled), { renderer: "none" });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}
