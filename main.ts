@@ -5,6 +5,7 @@
 import { Command, CommanderError } from "commander";
 import { UsageError } from "./cli/usage.ts";
 import { register as registerTrain } from "./cli/train.ts";
+import { register as registerReport } from "./cli/report.ts";
 import { register as registerWorker } from "./cli/worker.ts";
 
 const program = new Command()
@@ -14,6 +15,7 @@ const program = new Command()
   .exitOverride();
 
 registerTrain(program);
+registerReport(program);
 registerWorker(program);
 
 try {

@@ -1,0 +1,73 @@
+/**
+ * `flowsweep report RUN_DIR`: aggregate a run's results store into RUN_DIR/report/ (tables.md, CSV, LaTeX,
+ * plots as SVG and PNG, and a self-contained index.html).
+ */
+import type { Command } from "commander";
+import type { ReportLayout } from "../transport/types.ts";
+import { UsageError } from "./usage.ts";
+
+/** Parses `rows:columns:metric[:decimals]`, axes comma-separated, e.g. `objective,alpha:task,energy:nll:3`. */
+export function parseLayout(raw: string): ReportLayout {
+  const parts = raw.split(":");
+  if (parts.length < 3 || parts.length > 4) {
+    throw new UsageError(`--layout must be rows:columns:metric[:decimals], got "${raw}"`);
+  }
+  const axes = (s: string) => s.split(",").map((a) => a.trim()).filter((a) => a.length > 0);
+  const [rows, columns, metric, decimals] = parts;
+  if (metric.trim() === "") throw new UsageError(`--layout needs a metric, got "${raw}"`);
+  const layout: ReportLayout = { rows: axes(rows), columns: axes(columns), metric: metric.trim() };
+  if (decimals !== undefined) {
+    const d = Number(decimals);
+    if (!Number.isInteger(d) || d < 0 || d > 12) {
+      throw new UsageError(`--layout decimals must be an integer 0..12, got "${decimals}"`);
+    }
+    layout.decimals = d;
+  }
+  return layout;
+}
+
+export function register(program: Command): void {
+  program
+    .command("report")
+    .description("write tables (Markdown, CSV, LaTeX), plots (SVG, PNG) and index.html into RUN_DIR/report")
+    .argument("<runDir>", "run directory holding results.sqlite")
+    .option("--out <dir>", "output directory (default RUN_DIR/report)")
+    .option(
+      "--layout <rows:columns:metric[:decimals]>",
+      "table layout, repeatable (replaces the sweep's layouts), e.g. objective,alpha:task,energy:nll:3",
+      (v: string, prev: ReportLayout[] = []) => [...prev, parseLayout(v)],
+    )
+    .option("--metrics <list>", "final metrics of the all-groups table, comma-separated")
+    .option("--no-png", "skip PNG rendering (SVG only)")
+    .action(
+      async (
+        runDir: string,
+        o: { out?: string; layout?: ReportLayout[]; metrics?: string; png: boolean },
+      ) => {
+        const { storePath } = await import("../coordinator/store.ts");
+        try {
+          await Deno.stat(storePath(runDir));
+        } catch {
+          throw new UsageError(`no results store at ${storePath(runDir)} (is "${runDir}" a run directory?)`);
+        }
+        const { writeReport } = await import("../report/index.ts");
+        const t0 = performance.now();
+        const out = await writeReport(runDir, {
+          outDir: o.out,
+          layouts: o.layout,
+          metrics: o.metrics?.split(",").map((m) => m.trim()).filter(Boolean),
+          png: o.png,
+          generatedAt: new Date().toISOString(),
+        });
+        const s = out.status;
+        console.log(
+          `report: ${out.records} jobs (${s.done} done, ${s.failed} failed, ${s.running} running, ${s.queued} ` +
+            `queued) → ${out.dir}/ (${out.files.length} files, ${
+              ((performance.now() - t0) / 1000).toFixed(1)
+            } s)`,
+        );
+        console.log(`  ${out.dir}/index.html`);
+        console.log(`  ${out.dir}/tables.md`);
+      },
+    );
+}
