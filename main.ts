@@ -7,6 +7,8 @@ import { UsageError } from "./cli/usage.ts";
 import { register as registerTrain } from "./cli/train.ts";
 import { register as registerReport } from "./cli/report.ts";
 import { register as registerWorker } from "./cli/worker.ts";
+import { register as registerSweep } from "./cli/sweep.ts";
+import { register as registerStatus } from "./cli/status.ts";
 
 const program = new Command()
   .name("flowsweep")
@@ -17,6 +19,8 @@ const program = new Command()
 registerTrain(program);
 registerReport(program);
 registerWorker(program);
+registerSweep(program);
+registerStatus(program);
 
 try {
   await program.parseAsync(Deno.args, { from: "user" });

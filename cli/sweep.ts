@@ -1,0 +1,256 @@
+/**
+ * `sweep SPEC [--run-dir DIR] [--workers N] [--nats URL] [--resume] [--rerun-failed] [--dry-run]`
+ *
+ * Validates and expands the spec (a bad spec: errors naming file:line:column, exit 2, nothing written), then
+ * runs the sweep: embedded by default (in-process queue, N local worker threads), or over NATS JetStream
+ * with `--nats`. Ctrl-C cancels cleanly (exit 130; resume with `--resume`). Exit 0 when every job is done,
+ * 1 when some failed. Writes the report to RUN_DIR/report/ when report/index.ts provides `writeReport`.
+ */
+import type { Command } from "commander";
+import { loadSweep, type SweepPlan } from "../core/sweep/expand.ts";
+import { SpecError } from "../core/sweep/spec.ts";
+import { createProgress, type ProgressMode } from "../coordinator/progress.ts";
+import { defaultRunDir, hasStore } from "../coordinator/rundir.ts";
+import { RunDirError, runSweep, type SweepOutcome } from "../coordinator/run.ts";
+import { openStore } from "../coordinator/store.ts";
+import { MemoryQueue } from "../transport/memory.ts";
+import type { JobQueue, JobSource } from "../transport/types.ts";
+import { parseChoice, parsePositiveInt, UsageError } from "./usage.ts";
+
+export interface SweepFlags {
+  runDir?: string;
+  workers?: string;
+  nats?: string;
+  resume?: boolean;
+  rerunFailed?: boolean;
+  dryRun?: boolean;
+  backend?: string;
+  progress?: string;
+}
+
+export function register(program: Command): void {
+  program
+    .command("sweep")
+    .description("expand a sweep spec into jobs and run them (embedded by default, or over NATS)")
+    .argument("<spec>", "sweep spec (YAML), e.g. sweeps/smoke.yaml")
+    .option("--run-dir <dir>", "run directory (default: runs/<name>)")
+    .option("--workers <n>", "local workers (default: number of cores; with --nats: 0)")
+    .option("--nats <url>", "use NATS JetStream at this URL instead of the in-process queue")
+    .option("--resume", "continue a run: finished jobs are never re-run")
+    .option("--rerun-failed", "run only the jobs that failed")
+    .option("--dry-run", "print the expanded job table and counts; run nothing, write nothing")
+    .option("--backend <name>", "compute backend for train jobs", "auto")
+    .option("--progress <mode>", "auto | bar | lines | none", "auto")
+    .action(async (specPath: string, flags: SweepFlags) => {
+      const code = await sweepCommand(specPath, flags);
+      if (code !== 0) Deno.exit(code);
+    });
+}
+
+export function readPlan(specPath: string): { plan: SweepPlan; text: string } {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(specPath);
+  } catch (err) {
+    throw new UsageError(`cannot read spec ${specPath}: ${err instanceof Error ? err.message : err}`);
+  }
+  try {
+    return { plan: loadSweep(text, specPath), text };
+  } catch (err) {
+    if (err instanceof SpecError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+function cell(v: unknown): string {
+  return v === undefined ? "" : typeof v === "string" ? v : JSON.stringify(v);
+}
+
+/** The dry-run table: one line per job, then counts. With `statuses`, a status column from an existing run. */
+export function jobTable(
+  plan: SweepPlan,
+  statuses?: Map<string, { status: string; attempts: number }>,
+): string {
+  const head = ["#", "id", "stage", "kind", ...plan.axes, "deps"];
+  if (statuses) head.push("status");
+  const rows = plan.jobs.map((p, i) => {
+    const r = [String(i + 1), p.job.id, p.job.stage, p.job.kind, ...plan.axes.map((k) => cell(p.axes[k]))];
+    r.push(p.deps.length ? p.deps.join(",") : "-");
+    if (statuses) r.push(statuses.get(p.job.id)?.status ?? "new");
+    return r;
+  });
+  const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
+  const fmt = (r: string[]) => r.map((x, c) => x.padEnd(widths[c])).join("  ").trimEnd();
+  const lines = [fmt(head), ...rows.map(fmt)];
+  const byStage = plan.stages.map((s) => `${s.name}: ${s.jobs}`).join(", ");
+  lines.push(
+    "",
+    `${plan.counts.total} jobs (${byStage}); excluded ${plan.counts.excluded}, included ${plan.counts.included}, ` +
+      `duplicates dropped ${plan.counts.duplicates}`,
+  );
+  if (statuses) {
+    const c: Record<string, number> = {};
+    for (const p of plan.jobs) {
+      const s = statuses.get(p.job.id)?.status ?? "new";
+      c[s] = (c[s] ?? 0) + 1;
+    }
+    lines.push(`in the run directory: ${Object.entries(c).map(([k, v]) => `${v} ${k}`).join(", ")}`);
+  }
+  return lines.join("\n");
+}
+
+/** Calls `writeReport(runDir)` from report/index.ts if it exists. */
+async function writeReportIfAvailable(runDir: string): Promise<boolean> {
+  const url = new URL("../report/index.ts", import.meta.url);
+  try {
+    Deno.statSync(url);
+  } catch {
+    console.error("report: skipped (report/index.ts is not available)");
+    return true;
+  }
+  const mod = await import(url.href) as { writeReport?: (runDir: string) => unknown };
+  if (typeof mod.writeReport !== "function") {
+    console.error("report: skipped (report/index.ts does not export writeReport)");
+    return true;
+  }
+  try {
+    await mod.writeReport(runDir);
+    console.error(`report: ${runDir}/report/`);
+    return true;
+  } catch (err) {
+    console.error(`report failed: ${err instanceof Error ? err.stack ?? err.message : err}`);
+    return false;
+  }
+}
+
+interface NatsModule {
+  /** Expected from transport/nats.ts: a JobQueue for the coordinator and JobSources for local workers. */
+  createNatsQueue?: (opts: { url: string; sweep: string; maxAttempts: number }) => Promise<
+    JobQueue & { source?: (worker: string) => JobSource }
+  >;
+}
+
+export async function sweepCommand(specPath: string, flags: SweepFlags): Promise<number> {
+  const { plan, text } = readPlan(specPath);
+  const progressMode = parseChoice(
+    "--progress",
+    flags.progress ?? "auto",
+    ["auto", "bar", "lines", "none"] as const,
+  );
+  const workers = flags.workers !== undefined
+    ? (flags.workers === "0" && flags.nats ? 0 : parsePositiveInt("--workers", flags.workers))
+    : flags.nats
+    ? 0
+    : navigator.hardwareConcurrency || 1;
+  const runDir = flags.runDir ?? defaultRunDir(plan.name);
+  if (flags.resume && flags.rerunFailed) {
+    throw new UsageError("use either --resume or --rerun-failed, not both");
+  }
+
+  if (flags.dryRun) {
+    let statuses: Map<string, { status: string; attempts: number }> | undefined;
+    if (hasStore(runDir)) {
+      const st = openStore(runDir, { readOnly: true });
+      statuses = new Map(st.jobs().map((j) => [j.id, { status: j.status, attempts: j.attempts }]));
+      st.close();
+    }
+    console.log(jobTable(plan, statuses));
+    return 0;
+  }
+
+  if (hasStore(runDir)) {
+    if (!flags.resume && !flags.rerunFailed) {
+      throw new UsageError(
+        `${runDir} already holds a sweep; pass --resume or --rerun-failed, or another --run-dir`,
+      );
+    }
+    const st = openStore(runDir, { readOnly: true });
+    const name = st.meta()?.name;
+    st.close();
+    if (name && name !== plan.name) {
+      throw new UsageError(`${runDir} holds sweep "${name}", not "${plan.name}"`);
+    }
+  } else if (flags.rerunFailed) {
+    throw new UsageError(`--rerun-failed: ${runDir} holds no sweep to re-run`);
+  }
+
+  let queue: JobQueue & { source?: (worker: string) => JobSource };
+  if (flags.nats) {
+    const url = new URL("../transport/nats.ts", import.meta.url);
+    let mod: NatsModule = {};
+    try {
+      Deno.statSync(url);
+      mod = await import(url.href) as NatsModule;
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
+    if (typeof mod.createNatsQueue !== "function") {
+      throw new UsageError("--nats: transport/nats.ts does not provide createNatsQueue");
+    }
+    queue = await mod.createNatsQueue({ url: flags.nats, sweep: plan.name, maxAttempts: plan.maxAttempts });
+    if (workers > 0 && typeof queue.source !== "function") {
+      throw new UsageError("--nats: local workers need the NATS queue to provide source(worker)");
+    }
+  } else {
+    queue = new MemoryQueue({ maxAttempts: plan.maxAttempts });
+  }
+
+  const ac = new AbortController();
+  let interrupts = 0;
+  const onSigint = () => {
+    interrupts++;
+    if (interrupts === 1) {
+      console.error("\ncancelling (Ctrl-C again to quit at once)…");
+      ac.abort(new Error("cancelled"));
+    } else Deno.exit(130);
+  };
+  Deno.addSignalListener("SIGINT", onSigint);
+  const display = createProgress(progressMode as ProgressMode);
+  const mode = flags.nats ? `NATS ${flags.nats}` : "embedded";
+  console.error(
+    `sweep ${plan.name}: ${plan.counts.total} jobs, ${mode}, ${workers} local worker(s), run dir ${runDir}`,
+  );
+  let outcome: SweepOutcome;
+  try {
+    outcome = await runSweep({
+      spec: plan,
+      runDir,
+      queue,
+      workers: workers > 0
+        ? { count: workers, source: (name) => queue.source!(name), backend: flags.backend }
+        : undefined,
+      resume: flags.resume,
+      rerunFailed: flags.rerunFailed,
+      signal: ac.signal,
+      progress: (p) => display.update(p),
+      specText: text,
+      specPath,
+    });
+  } catch (err) {
+    if (err instanceof RunDirError) throw new UsageError(err.message);
+    throw err;
+  } finally {
+    display.stop();
+    Deno.removeSignalListener("SIGINT", onSigint);
+    await queue.close();
+  }
+  const c = outcome.counts;
+  console.error(
+    `sweep ${plan.name}: ${outcome.status} — ${c.done} done, ${c.failed} failed, ${c.running} running, ` +
+      `${c.queued} queued of ${c.total}; ran ${outcome.finished}/${outcome.target} this session in ` +
+      `${outcome.seconds.toFixed(1)}s`,
+  );
+  if (outcome.status === "cancelled") {
+    console.error(`cancelled; resume with: deno task sweep ${specPath} --run-dir ${runDir} --resume`);
+    return 130;
+  }
+  if (c.failed > 0) {
+    const st = openStore(runDir, { readOnly: true });
+    const failed = st.jobs().filter((j) => j.status === "failed");
+    st.close();
+    for (const j of failed.slice(0, 10)) console.error(`  failed ${j.id} (${j.stage}): ${j.error ?? ""}`);
+    if (failed.length > 10) console.error(`  … and ${failed.length - 10} more (deno task status ${runDir})`);
+  }
+  const reportOk = await writeReportIfAvailable(runDir);
+  return c.failed > 0 || !reportOk ? 1 : 0;
+}

@@ -1,0 +1,264 @@
+/**
+ * The coordinator: stores a sweep's jobs in the run directory, publishes the ones that should run (in stage
+ * order: a job is published when every job it depends on is done; if one failed, the job is skipped with a
+ * reason), persists progress and results as they arrive, and stops when every job it ran has finished or
+ * `signal` aborts (running jobs then go back to `queued`, so `resume` picks them up).
+ *
+ * The queue is any JobQueue: the embedded MemoryQueue, or NATS JetStream. Local workers are optional.
+ */
+import type { SweepPlan } from "../core/sweep/expand.ts";
+import type { Job, JobQueue, JobSource } from "../transport/types.ts";
+import { isStartRecord, runPool } from "../workers/pool.ts";
+import type { Executor } from "../workers/pool.ts";
+import { runPaths } from "./rundir.ts";
+import { openStore, type ResultStore, type StatusCounts } from "./store.ts";
+
+/** What the progress display sees, after every event and once a second. */
+export interface SweepProgress extends StatusCounts {
+  /** Jobs this session set out to run, and how many of those have finished. */
+  target: number;
+  finished: number;
+  elapsedMs: number;
+  /** Estimated time to finish the target, once a job has finished. */
+  etaMs?: number;
+  final?: boolean;
+}
+
+export interface LocalWorkers {
+  count: number;
+  /** A JobSource per worker name (embedded: `queue.source(name)`). */
+  source: (worker: string) => JobSource;
+  mode?: "thread" | "inline";
+  /** Inline mode: what runs a job. */
+  execute?: Executor;
+  backend?: string;
+  graceMs?: number;
+}
+
+export interface RunSweepOptions {
+  /** The expanded sweep (core/sweep/expand.ts `loadSweep`). */
+  spec: SweepPlan;
+  runDir: string;
+  queue: JobQueue;
+  /** Local workers to run on this process; omit when workers are remote (NATS). */
+  workers?: LocalWorkers;
+  /** Continue a run: never re-run a finished (done or failed) job. */
+  resume?: boolean;
+  /** Run only the failed jobs (and those skipped because a dependency failed). */
+  rerunFailed?: boolean;
+  signal?: AbortSignal;
+  progress?: (p: SweepProgress) => void;
+  /** The spec file's text and path, kept in the run directory. */
+  specText?: string;
+  specPath?: string;
+}
+
+export interface SweepOutcome {
+  /** done: every job finished ok; failed: some failed; cancelled: stopped by the signal before the end. */
+  status: "done" | "failed" | "cancelled";
+  counts: StatusCounts;
+  /** Jobs this session set out to run / finished. */
+  target: number;
+  finished: number;
+  seconds: number;
+}
+
+export class RunDirError extends Error {
+  override name = "RunDirError";
+}
+
+/** Runs (or resumes) a sweep in `runDir` against `queue`. */
+export async function runSweep(opts: RunSweepOptions): Promise<SweepOutcome> {
+  const { spec, queue } = opts;
+  const signal = opts.signal ?? new AbortController().signal;
+  const paths = runPaths(opts.runDir);
+  await Deno.mkdir(paths.dir, { recursive: true });
+  const store = openStore(paths.dir);
+  try {
+    return await coordinate(opts, spec, queue, signal, store, paths.spec);
+  } finally {
+    store.close();
+  }
+}
+
+async function coordinate(
+  opts: RunSweepOptions,
+  spec: SweepPlan,
+  queue: JobQueue,
+  signal: AbortSignal,
+  store: ResultStore,
+  specFile: string,
+): Promise<SweepOutcome> {
+  const t0 = Date.now();
+  const meta = store.meta();
+  const stored = store.jobs();
+  if (meta && meta.name && meta.name !== spec.name) {
+    throw new RunDirError(`${opts.runDir} holds sweep "${meta.name}", not "${spec.name}"`);
+  }
+  if (stored.length && !opts.resume && !opts.rerunFailed) {
+    throw new RunDirError(
+      `${opts.runDir} already holds a sweep; pass --resume or --rerun-failed, or another --run-dir`,
+    );
+  }
+  store.setMeta({
+    name: spec.name,
+    layouts: spec.layouts,
+    specPath: opts.specPath,
+    specText: opts.specText,
+    createdAt: meta?.createdAt ?? t0,
+  });
+  if (opts.specText !== undefined) await Deno.writeTextFile(specFile, opts.specText);
+  store.addJobs(spec.jobs.map((p, seq) => ({ job: p.job, deps: p.deps, seq })));
+
+  // Which jobs run this session.
+  const status = new Map(store.jobs().map((j) => [j.id, j]));
+  const plan = new Map(spec.jobs.map((p) => [p.job.id, p]));
+  const target = new Set<string>();
+  for (const p of spec.jobs) {
+    const s = status.get(p.job.id)!.status;
+    if (opts.rerunFailed ? s === "failed" : s !== "done" && s !== "failed") target.add(p.job.id);
+  }
+  store.requeue([...target], ["running", "failed", "cancelled"]);
+  const baseAttempts = new Map([...target].map((id) => [id, status.get(id)!.attempts]));
+
+  // Dependents of each job, within the target.
+  const dependents = new Map<string, string[]>();
+  for (const id of target) {
+    for (const d of plan.get(id)!.deps) {
+      let l = dependents.get(d);
+      if (!l) dependents.set(d, l = []);
+      l.push(id);
+    }
+  }
+  const doneIds = new Set(
+    spec.jobs.filter((p) => status.get(p.job.id)!.status === "done").map((p) => p.job.id),
+  );
+  const finishedIds = new Set<string>();
+  const runningIds = new Set<string>();
+  const published = new Set<string>();
+  const counts = store.counts();
+
+  const skip = (id: string, reason: string) => {
+    if (finishedIds.has(id) || !target.has(id)) return;
+    store.markFailed(id, null, baseAttempts.get(id) ?? 0, reason);
+    finishedIds.add(id);
+    counts.queued--;
+    counts.failed++;
+    for (const d of dependents.get(id) ?? []) {
+      skip(d, `skipped: dependency ${id} (stage ${plan.get(id)!.job.stage}) failed`);
+    }
+  };
+  const readyJobs = (ids: Iterable<string>): Job[] => {
+    const out: Job[] = [];
+    for (const id of ids) {
+      if (published.has(id) || finishedIds.has(id)) continue;
+      const deps = plan.get(id)!.deps;
+      const failedDep = deps.find((d) => !doneIds.has(d) && !target.has(d));
+      if (failedDep) {
+        skip(id, `skipped: dependency ${failedDep} (stage ${plan.get(failedDep)?.job.stage}) did not finish`);
+        continue;
+      }
+      if (deps.every((d) => doneIds.has(d))) {
+        published.add(id);
+        out.push(plan.get(id)!.job);
+      }
+    }
+    return out;
+  };
+
+  const progress = (final = false) => {
+    const elapsedMs = Date.now() - t0;
+    const p: SweepProgress = { ...counts, target: target.size, finished: finishedIds.size, elapsedMs, final };
+    if (finishedIds.size > 0 && finishedIds.size < target.size) {
+      p.etaMs = (elapsedMs / finishedIds.size) * (target.size - finishedIds.size);
+    }
+    opts.progress?.(p);
+  };
+
+  const stop = new AbortController();
+  const loopSignal = AbortSignal.any([signal, stop.signal]);
+  const workersStop = new AbortController();
+  const pool = opts.workers && opts.workers.count > 0
+    ? runPool({
+      source: opts.workers.source,
+      workers: opts.workers.count,
+      signal: AbortSignal.any([signal, workersStop.signal]),
+      mode: opts.workers.mode,
+      execute: opts.workers.execute,
+      backend: opts.workers.backend,
+      graceMs: opts.workers.graceMs,
+    })
+    : Promise.resolve();
+  const ticker = setInterval(() => {
+    store.setValue("heartbeat", Date.now());
+    progress();
+  }, 1000);
+
+  try {
+    store.setValue("heartbeat", Date.now());
+    const first = readyJobs(target);
+    if (first.length) await queue.publish(first);
+    progress();
+    if (finishedIds.size < target.size) {
+      for await (const ev of queue.events(loopSignal)) {
+        if (ev.type === "progress") {
+          const { jobId, worker, attempt, record } = ev.progress;
+          if (!target.has(jobId) || finishedIds.has(jobId)) continue;
+          const a = (baseAttempts.get(jobId) ?? 0) + attempt;
+          if (isStartRecord(record)) {
+            store.markRunning(jobId, worker, a);
+            if (!runningIds.has(jobId)) (runningIds.add(jobId), counts.running++, counts.queued--);
+          } else {
+            if (!runningIds.has(jobId)) {
+              store.markRunning(jobId, worker, a);
+              runningIds.add(jobId), counts.running++, counts.queued--;
+            }
+            store.appendHistory(jobId, a, record);
+          }
+        } else {
+          const r = ev.result;
+          if (!target.has(r.jobId) || finishedIds.has(r.jobId)) continue;
+          const a = (baseAttempts.get(r.jobId) ?? 0) + r.attempt;
+          finishedIds.add(r.jobId);
+          if (runningIds.delete(r.jobId)) counts.running--;
+          else counts.queued--;
+          if (r.status === "done") {
+            store.markDone(r.jobId, r.worker, a, r.final);
+            doneIds.add(r.jobId);
+            counts.done++;
+            const next = readyJobs(dependents.get(r.jobId) ?? []);
+            if (next.length) await queue.publish(next);
+          } else {
+            store.markFailed(r.jobId, r.worker, a, r.error ?? "failed");
+            counts.failed++;
+            for (const d of dependents.get(r.jobId) ?? []) {
+              skip(d, `skipped: dependency ${r.jobId} (stage ${plan.get(r.jobId)!.job.stage}) failed`);
+            }
+          }
+        }
+        progress();
+        if (finishedIds.size >= target.size) break;
+      }
+    }
+  } finally {
+    clearInterval(ticker);
+    stop.abort();
+    workersStop.abort();
+    await pool;
+    // Whatever did not finish goes back to queued (resumable).
+    const unfinished = [...target].filter((id) => !finishedIds.has(id));
+    store.requeue(unfinished, ["running"]);
+    store.setValue("heartbeat", 0);
+  }
+  const final = store.counts();
+  Object.assign(counts, final);
+  progress(true);
+  const cancelled = finishedIds.size < target.size;
+  return {
+    status: cancelled ? "cancelled" : final.failed > 0 ? "failed" : "done",
+    counts: final,
+    target: target.size,
+    finished: finishedIds.size,
+    seconds: (Date.now() - t0) / 1000,
+  };
+}

@@ -1,0 +1,176 @@
+/**
+ * The embedded (in-process) queue: a JobQueue for the coordinator and one JobSource per local worker.
+ * Dedupe by job id (a job queued, running or done is not published again; a failed one may be), bounded
+ * redelivery (`fail(reason, true)` requeues until `maxAttempts` deliveries), events buffered until read.
+ */
+import type { Job, JobProgress, JobQueue, JobResult, JobSource, LeasedJob } from "./types.ts";
+
+type QueueEvent = { type: "progress"; progress: JobProgress } | { type: "result"; result: JobResult };
+type State = "queued" | "running" | "done" | "failed";
+
+export interface MemoryQueueOptions {
+  /** Deliveries per job before a retried failure becomes final. Default 3. */
+  maxAttempts?: number;
+}
+
+export class MemoryQueue implements JobQueue {
+  readonly maxAttempts: number;
+  #pending: { job: Job; attempt: number }[] = [];
+  #head = 0;
+  #state = new Map<string, State>();
+  #events: QueueEvent[] = [];
+  #eventWaiter: (() => void) | null = null;
+  #leaseWaiters = new Set<() => void>();
+  #closed = false;
+
+  constructor(opts: MemoryQueueOptions = {}) {
+    this.maxAttempts = opts.maxAttempts ?? 3;
+  }
+
+  /** Jobs waiting for a worker. */
+  get queued(): number {
+    return this.#pending.length - this.#head;
+  }
+
+  state(id: string): State | undefined {
+    return this.#state.get(id);
+  }
+
+  publish(jobs: Job[]): Promise<{ published: number; skipped: number }> {
+    if (this.#closed) return Promise.reject(new Error("queue is closed"));
+    let published = 0, skipped = 0;
+    for (const job of jobs) {
+      const s = this.#state.get(job.id);
+      if (s === "queued" || s === "running" || s === "done") {
+        skipped++;
+        continue;
+      }
+      this.#state.set(job.id, "queued");
+      this.#pending.push({ job, attempt: 1 });
+      published++;
+    }
+    this.#wakeLeases();
+    return Promise.resolve({ published, skipped });
+  }
+
+  #wakeLeases(): void {
+    const ws = [...this.#leaseWaiters];
+    this.#leaseWaiters.clear();
+    for (const w of ws) w();
+  }
+
+  #emit(ev: QueueEvent): void {
+    this.#events.push(ev);
+    const w = this.#eventWaiter;
+    this.#eventWaiter = null;
+    w?.();
+  }
+
+  #take(): { job: Job; attempt: number } | undefined {
+    if (this.#head >= this.#pending.length) return undefined;
+    const item = this.#pending[this.#head++];
+    if (this.#head > 1024 && this.#head * 2 > this.#pending.length) {
+      this.#pending = this.#pending.slice(this.#head);
+      this.#head = 0;
+    }
+    return item;
+  }
+
+  async *events(signal: AbortSignal): AsyncIterable<QueueEvent> {
+    while (!signal.aborted) {
+      if (this.#events.length) {
+        const batch = this.#events;
+        this.#events = [];
+        for (const ev of batch) yield ev;
+        continue;
+      }
+      if (this.#closed) return;
+      await new Promise<void>((resolve) => {
+        const onAbort = () => resolve();
+        signal.addEventListener("abort", onAbort, { once: true });
+        this.#eventWaiter = () => {
+          signal.removeEventListener("abort", onAbort);
+          resolve();
+        };
+      });
+    }
+  }
+
+  /** A JobSource for one local worker; `worker` names it in progress and results. */
+  source(worker: string): JobSource {
+    // deno-lint-ignore no-this-alias
+    const q = this;
+    return {
+      async *leases(signal: AbortSignal): AsyncIterable<LeasedJob> {
+        while (!signal.aborted && !q.#closed) {
+          const item = q.#take();
+          if (!item) {
+            await new Promise<void>((resolve) => {
+              const onAbort = () => {
+                q.#leaseWaiters.delete(wake);
+                resolve();
+              };
+              const wake = () => {
+                signal.removeEventListener("abort", onAbort);
+                resolve();
+              };
+              q.#leaseWaiters.add(wake);
+              signal.addEventListener("abort", onAbort, { once: true });
+            });
+            continue;
+          }
+          q.#state.set(item.job.id, "running");
+          yield q.#lease(item.job, item.attempt, worker);
+        }
+      },
+      close: () => Promise.resolve(),
+    };
+  }
+
+  #lease(job: Job, attempt: number, worker: string): LeasedJob {
+    let settled = false;
+    const settle = (what: string) => {
+      if (settled) throw new Error(`job ${job.id}: ${what} after the lease was already settled`);
+      settled = true;
+    };
+    return {
+      job,
+      attempt,
+      heartbeat: () => {},
+      progress: (record) => {
+        if (!settled) this.#emit({ type: "progress", progress: { jobId: job.id, worker, attempt, record } });
+        return Promise.resolve();
+      },
+      complete: (final) => {
+        settle("complete");
+        this.#state.set(job.id, "done");
+        this.#emit({ type: "result", result: { jobId: job.id, worker, attempt, status: "done", final } });
+        return Promise.resolve();
+      },
+      fail: (reason, retry) => {
+        settle("fail");
+        if (retry && attempt < this.maxAttempts && !this.#closed) {
+          this.#state.set(job.id, "queued");
+          this.#pending.push({ job, attempt: attempt + 1 });
+          this.#wakeLeases();
+        } else {
+          this.#state.set(job.id, "failed");
+          this.#emit({
+            type: "result",
+            result: { jobId: job.id, worker, attempt, status: "failed", error: reason },
+          });
+        }
+        return Promise.resolve();
+      },
+    };
+  }
+
+  close(): Promise<void> {
+    this.#closed = true;
+    this.#wakeLeases();
+    const w = this.#eventWaiter;
+    this.#eventWaiter = null;
+    w?.();
+    return Promise.resolve();
+  }
+}
