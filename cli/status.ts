@@ -12,23 +12,19 @@ export interface StatusReport extends StatusCounts {
   jobs: { id: string; status: string; attempts: number }[];
 }
 
-interface NatsStatusModule {
-  /** Expected from transport/nats.ts. */
-  natsStatus?: (opts: { url: string; sweep: string }) => Promise<StatusReport>;
-}
-
 export function register(program: Command): void {
   program
     .command("status")
     .description("show where a sweep stands: counts, running and failed jobs")
     .argument("[target]", "run directory (or, with --nats, the sweep name)")
     .option("--nats <url>", "ask NATS JetStream instead of a run directory")
+    .option("--prefix <prefix>", "NATS prefix", "flowsweep")
     .option("--json", "print counts and per-job id, status and attempts as JSON")
-    .action(async (target: string | undefined, flags: { nats?: string; json?: boolean }) => {
+    .action(async (target: string | undefined, flags: { nats?: string; json?: boolean; prefix?: string }) => {
       if (!target) {
         throw new UsageError(flags.nats ? "status --nats URL SWEEP: missing sweep name" : "missing RUN_DIR");
       }
-      const report = flags.nats ? await natsStatus(flags.nats, target) : null;
+      const report = flags.nats ? await natsStatus(flags.nats, target, flags.prefix) : null;
       if (report) {
         console.log(flags.json ? JSON.stringify(report) : formatCounts(report));
         return;
@@ -37,19 +33,23 @@ export function register(program: Command): void {
     });
 }
 
-async function natsStatus(url: string, sweep: string): Promise<StatusReport> {
-  const modUrl = new URL("../transport/nats.ts", import.meta.url);
-  let mod: NatsStatusModule = {};
+async function natsStatus(url: string, sweep: string, prefix?: string): Promise<StatusReport> {
+  const nats = await import("../transport/nats.ts");
+  const nc = await nats.connectNats({ nats: url, name: "flowsweep-status" });
   try {
-    Deno.statSync(modUrl);
-    mod = await import(modUrl.href) as NatsStatusModule;
-  } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) throw err;
+    const states = await nats.readNatsStatus(nc, { sweep, prefix });
+    const c = nats.countStatuses(states);
+    return {
+      total: states.length,
+      done: c.done,
+      failed: c.failed,
+      running: c.running,
+      queued: c.queued + c.cancelled,
+      jobs: states.map((s) => ({ id: s.id, status: s.status, attempts: s.attempts })),
+    };
+  } finally {
+    await nc.close();
   }
-  if (typeof mod.natsStatus !== "function") {
-    throw new UsageError("--nats: transport/nats.ts does not provide natsStatus");
-  }
-  return await mod.natsStatus({ url, sweep });
 }
 
 function formatCounts(c: StatusCounts): string {

@@ -15,12 +15,14 @@ import { RunDirError, runSweep, type SweepOutcome } from "../coordinator/run.ts"
 import { openStore } from "../coordinator/store.ts";
 import { MemoryQueue } from "../transport/memory.ts";
 import type { JobQueue, JobSource } from "../transport/types.ts";
+import type { NatsFlags } from "../transport/nats.ts";
 import { parseChoice, parsePositiveInt, UsageError } from "./usage.ts";
+import { addNatsConnectionOptions, natsFlagsFrom } from "./worker.ts";
 
-export interface SweepFlags {
+export interface SweepFlags extends Partial<NatsFlags> {
   runDir?: string;
+  prefix?: string;
   workers?: string;
-  nats?: string;
   resume?: boolean;
   rerunFailed?: boolean;
   dryRun?: boolean;
@@ -29,7 +31,7 @@ export interface SweepFlags {
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command("sweep")
     .description("expand a sweep spec into jobs and run them (embedded by default, or over NATS)")
     .argument("<spec>", "sweep spec (YAML), e.g. sweeps/smoke.yaml")
@@ -41,6 +43,8 @@ export function register(program: Command): void {
     .option("--dry-run", "print the expanded job table and counts; run nothing, write nothing")
     .option("--backend <name>", "compute backend for train jobs", "auto")
     .option("--progress <mode>", "auto | bar | lines | none", "auto")
+    .option("--prefix <prefix>", "NATS subject/stream/bucket prefix", "flowsweep");
+  addNatsConnectionOptions(cmd)
     .action(async (specPath: string, flags: SweepFlags) => {
       const code = await sweepCommand(specPath, flags);
       if (code !== 0) Deno.exit(code);
@@ -123,11 +127,18 @@ async function writeReportIfAvailable(runDir: string): Promise<boolean> {
   }
 }
 
-interface NatsModule {
-  /** Expected from transport/nats.ts: a JobQueue for the coordinator and JobSources for local workers. */
-  createNatsQueue?: (opts: { url: string; sweep: string; maxAttempts: number }) => Promise<
-    JobQueue & { source?: (worker: string) => JobSource }
-  >;
+/** A JobSource that connects on first use (the pool's source factory is synchronous). */
+function lazySource(open: () => Promise<JobSource>): JobSource {
+  let src: JobSource | null = null;
+  return {
+    async *leases(signal: AbortSignal) {
+      src = await open();
+      yield* src.leases(signal);
+    },
+    close: async () => {
+      await src?.close();
+    },
+  };
 }
 
 export async function sweepCommand(specPath: string, flags: SweepFlags): Promise<number> {
@@ -174,25 +185,33 @@ export async function sweepCommand(specPath: string, flags: SweepFlags): Promise
     throw new UsageError(`--rerun-failed: ${runDir} holds no sweep to re-run`);
   }
 
-  let queue: JobQueue & { source?: (worker: string) => JobSource };
+  let queue: JobQueue;
+  let source: ((worker: string) => JobSource) | undefined;
   if (flags.nats) {
-    const url = new URL("../transport/nats.ts", import.meta.url);
-    let mod: NatsModule = {};
+    const nats = await import("../transport/nats.ts");
+    const conn = natsFlagsFrom({ ...flags, nats: flags.nats });
+    const settings = { prefix: flags.prefix, maxAttempts: plan.maxAttempts };
     try {
-      Deno.statSync(url);
-      mod = await import(url.href) as NatsModule;
+      queue = await nats.NatsJobQueue.connect({ ...conn, name: "flowsweep-coordinator" }, {
+        ...settings,
+        sweep: plan.name,
+      });
     } catch (err) {
-      if (!(err instanceof Deno.errors.NotFound)) throw err;
+      if (err instanceof nats.NatsFlagError) throw new UsageError(err.message);
+      throw err;
     }
-    if (typeof mod.createNatsQueue !== "function") {
-      throw new UsageError("--nats: transport/nats.ts does not provide createNatsQueue");
-    }
-    queue = await mod.createNatsQueue({ url: flags.nats, sweep: plan.name, maxAttempts: plan.maxAttempts });
-    if (workers > 0 && typeof queue.source !== "function") {
-      throw new UsageError("--nats: local workers need the NATS queue to provide source(worker)");
-    }
+    const host = Deno.hostname();
+    source = (worker) =>
+      lazySource(() =>
+        nats.NatsJobSource.connect({ ...conn, name: `flowsweep-worker-${host}-${worker}` }, {
+          ...settings,
+          worker: `${host}-${worker}`,
+        })
+      );
   } else {
-    queue = new MemoryQueue({ maxAttempts: plan.maxAttempts });
+    const mq = new MemoryQueue({ maxAttempts: plan.maxAttempts });
+    queue = mq;
+    source = (worker) => mq.source(worker);
   }
 
   const ac = new AbortController();
@@ -216,9 +235,7 @@ export async function sweepCommand(specPath: string, flags: SweepFlags): Promise
       spec: plan,
       runDir,
       queue,
-      workers: workers > 0
-        ? { count: workers, source: (name) => queue.source!(name), backend: flags.backend }
-        : undefined,
+      workers: workers > 0 ? { count: workers, source: source!, backend: flags.backend } : undefined,
       resume: flags.resume,
       rerunFailed: flags.rerunFailed,
       signal: ac.signal,

@@ -46,6 +46,11 @@ export async function runPool(opts: PoolOptions): Promise<void> {
   await Promise.all(slots);
 }
 
+async function release(lease: LeasedJob): Promise<void> {
+  const r = (lease as { release?: () => Promise<void> }).release;
+  if (typeof r === "function") await r.call(lease).catch(() => {});
+}
+
 async function inlineWorker(name: string, opts: PoolOptions): Promise<void> {
   const source = opts.source(name);
   const execute = opts.execute ?? executeJob;
@@ -60,7 +65,10 @@ async function inlineWorker(name: string, opts: PoolOptions): Promise<void> {
           onProgress: (r) => lease.progress(r),
         });
       } catch (err) {
-        if (opts.signal.aborted) return;
+        if (opts.signal.aborted) {
+          await release(lease);
+          return;
+        }
         await lease.fail(err instanceof Error ? err.message : String(err), false);
         continue;
       }
@@ -126,9 +134,10 @@ async function threadWorker(name: string, opts: PoolOptions): Promise<void> {
       });
       if (outcome.ok) await lease.complete(outcome.final);
       else if ("aborted" in outcome) {
-        // Cancelled: neither complete nor fail; the coordinator puts the job back in the queue.
+        // Cancelled: hand the job back where the queue supports it (NATS); the coordinator requeues it.
         t.terminate();
         thread = null;
+        await release(lease);
         return;
       } else {
         if (outcome.retry) {
