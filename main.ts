@@ -5,6 +5,7 @@
 import { Command, CommanderError } from "commander";
 import { UsageError } from "./cli/usage.ts";
 import { register as registerTrain } from "./cli/train.ts";
+import { register as registerData } from "./cli/data.ts";
 import { register as registerReport } from "./cli/report.ts";
 import { register as registerWorker } from "./cli/worker.ts";
 import { register as registerSweep } from "./cli/sweep.ts";
@@ -17,6 +18,7 @@ const program = new Command()
   .exitOverride();
 
 registerTrain(program);
+registerData(program);
 registerReport(program);
 registerWorker(program);
 registerSweep(program);
