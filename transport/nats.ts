@@ -9,8 +9,8 @@
  *   `max_deliver` = maxAttempts + 1 (the extra delivery only records a job whose workers all died as failed).
  * - KV bucket `flowsweep-status`, key `<sweep>.<jobId>`: the job's state (`NatsJobState`). It is the
  *   authority on what is queued / running / done / failed and the dedupe check before publishing.
- * - stream `FLOWSWEEP_EVENTS`, limits retention: progress on `flowsweep.progress.<sweep>.<jobId>`, results on
- *   `flowsweep.results.<sweep>.<jobId>` (`Nats-Msg-Id` = `<jobId>` / `<jobId>.<run>`). A coordinator replays
+ * - stream `FLOWSWEEP_EVENTS`, limits retention: progress on `flowsweep.events.<sweep>.progress.<jobId>`,
+ *   results on `flowsweep.events.<sweep>.result.<jobId>` (`Nats-Msg-Id` = `<jobId>` / `<jobId>.<run>`). A coordinator replays
  *   it from the start, so a restarted coordinator re-reads results it missed; duplicate results (a worker died
  *   after recording but before acking) are dropped by message id.
  * - object store `flowsweep-artifacts`: artifacts (energy checkpoints) by key.
@@ -31,6 +31,7 @@ import {
   type Consumer,
   DeliverPolicy,
   jetstream,
+  JetStreamApiError,
   type JetStreamClient,
   type JetStreamManager,
   jetstreamManager,
@@ -191,10 +192,10 @@ export function jobSubject(prefix: string, sweep: string): string {
   return `${prefix}.jobs.${natsToken(sweep)}`;
 }
 export function progressSubject(prefix: string, sweep: string, jobId: string): string {
-  return `${prefix}.progress.${natsToken(sweep)}.${natsToken(jobId)}`;
+  return `${prefix}.events.${natsToken(sweep)}.progress.${natsToken(jobId)}`;
 }
 export function resultSubject(prefix: string, sweep: string, jobId: string): string {
-  return `${prefix}.results.${natsToken(sweep)}.${natsToken(jobId)}`;
+  return `${prefix}.events.${natsToken(sweep)}.result.${natsToken(jobId)}`;
 }
 /** KV key of a job's state. */
 export function statusKey(sweep: string, jobId: string): string {
@@ -260,6 +261,12 @@ function isNotFound(err: unknown): boolean {
     /not found/i.test(String(e?.message ?? ""));
 }
 
+/** Errors worth retrying: no answer (timeouts, no responders while reconnecting), JetStream unavailable. */
+function isTransient(err: unknown): boolean {
+  if (err instanceof JetStreamApiError) return err.code === 10008; // JetStream temporarily unavailable
+  return true;
+}
+
 function isConflict(err: unknown): boolean {
   const e = err as { code?: number; message?: string };
   return e?.code === 10071 || e?.code === 10164 || /wrong last sequence/i.test(String(e?.message ?? ""));
@@ -286,7 +293,7 @@ export async function ensureNatsTopology(
   });
   await ensureStream(jsm, {
     name: names.eventsStream,
-    subjects: [`${names.prefix}.progress.>`, `${names.prefix}.results.>`],
+    subjects: [`${names.prefix}.events.>`],
     retention: RetentionPolicy.Limits,
     storage: StorageType.File,
     duplicate_window: ms2ns(r.duplicateWindowMs),
@@ -360,7 +367,7 @@ async function retryTransient<T>(nc: NatsConnection, fn: () => Promise<T>, deadl
     try {
       return await fn();
     } catch (err) {
-      if (isConflict(err) || isNotFound(err) || nc.isClosed() || Date.now() > end) throw err;
+      if (!isTransient(err) || nc.isClosed() || Date.now() > end) throw err;
       await sleep(wait);
       wait = Math.min(wait * 2, 1000);
     }
@@ -553,8 +560,8 @@ export class NatsJobQueue implements JobQueue {
   async *events(signal: AbortSignal): AsyncIterable<QueueEvent> {
     const { prefix, eventsStream } = this.r.names;
     const filter = this.opts.sweep === undefined
-      ? `${prefix}.*.*.*`
-      : `${prefix}.*.${natsToken(this.opts.sweep)}.*`;
+      ? `${prefix}.events.>`
+      : `${prefix}.events.${natsToken(this.opts.sweep)}.>`;
     const consumer = await retryTransient(
       this.nc,
       () =>
@@ -568,8 +575,8 @@ export class NatsJobQueue implements JobQueue {
     try {
       for await (const m of messages) {
         if (signal.aborted) break;
-        const kind = m.subject.slice(prefix.length + 1).split(".")[0];
-        if (kind === "results") {
+        const kind = m.subject.split(".")[3];
+        if (kind === "result") {
           const id = m.headers?.get("Nats-Msg-Id") || `seq:${m.seq}`;
           if (seen.has(id)) continue;
           seen.add(id);
@@ -969,6 +976,7 @@ export class NatsArtifactStore implements ArtifactStore {
   }
 
   async get(key: string): Promise<Uint8Array | null> {
-    return await retryTransient(this.nc, () => this.os.getBlob(key));
+    const data = await retryTransient(this.nc, () => this.os.getBlob(key));
+    return data === null ? null : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   }
 }

@@ -1,0 +1,534 @@
+/**
+ * NATS mode against a real nats-server (JetStream, free port, temp store dir): worker processes, SIGKILL
+ * mid-job, bounded retries, publish dedupe, broker restart, graceful hand-back, artifacts, connection flags.
+ */
+import assert from "node:assert/strict";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { type NatsServerHandle, startNatsServer } from "./helpers/nats_server.ts";
+import {
+  connectNats,
+  countStatuses,
+  NatsArtifactStore,
+  natsConnectOptions,
+  NatsFlagError,
+  NatsJobQueue,
+  NatsJobSource,
+  type NatsJobState,
+  natsNames,
+  readNatsStatus,
+} from "../transport/nats.ts";
+import { runWorkerLoop } from "../cli/worker.ts";
+import type { Job, JobResult } from "../transport/types.ts";
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const ROOT = new URL("..", import.meta.url).pathname;
+
+function sleepJob(sweep: string, i: number, ms: number): Job {
+  return { id: `${sweep}-sleep-${i}`, sweep, stage: "main", kind: "sleep", config: { ms } };
+}
+
+const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A `deno run -A main.ts worker` subprocess with its stderr kept for diagnostics. */
+class WorkerProcess {
+  readonly child: Deno.ChildProcess;
+  log = "";
+  private readonly drained: Promise<void>;
+
+  constructor(url: string, readonly name: string, extra: string[] = []) {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", MAIN, "worker", "--nats", url, "--name", name, "--retry-delay", "0.1", ...extra],
+      cwd: ROOT,
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    this.child = child;
+    const dec = new TextDecoder();
+    this.drained = (async () => {
+      for await (const chunk of child.stderr) this.log += dec.decode(chunk);
+    })().catch(() => {});
+  }
+
+  kill(sig: Deno.Signal) {
+    try {
+      this.child.kill(sig);
+    } catch {
+      // already exited
+    }
+  }
+
+  async exit(): Promise<Deno.CommandStatus> {
+    const s = await this.child.status;
+    await this.drained;
+    return s;
+  }
+
+  async stop(): Promise<void> {
+    this.kill("SIGKILL");
+    await this.exit();
+  }
+}
+
+/** Polls the status bucket until `pred` holds for some job, returns that job's state. */
+async function waitForState(
+  q: NatsJobQueue,
+  sweep: string,
+  pred: (s: NatsJobState) => boolean,
+  timeoutMs = 60_000,
+): Promise<NatsJobState> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    const hit = (await q.status(sweep)).find(pred);
+    if (hit) return hit;
+    await wait(50);
+  }
+  throw new Error(`timed out waiting for a job state in ${sweep}`);
+}
+
+/** Collects results from `q.events()` until every id in `ids` has one (or times out). */
+async function collectResults(q: NatsJobQueue, ids: string[], timeoutMs = 90_000): Promise<JobResult[]> {
+  const want = new Set(ids);
+  const got: JobResult[] = [];
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), timeoutMs);
+  try {
+    for await (const e of q.events(ac.signal)) {
+      if (e.type !== "result") continue;
+      got.push(e.result);
+      want.delete(e.result.jobId);
+      if (want.size === 0) break;
+    }
+  } finally {
+    clearTimeout(timer);
+    ac.abort();
+  }
+  if (want.size > 0) throw new Error(`no result for ${[...want].join(", ")}`);
+  return got;
+}
+
+/** Result messages stored per job id (the raw results stream, read without any dedupe). */
+async function storedResultCounts(url: string, sweep: string): Promise<Map<string, number>> {
+  const nc = await connectNats({ nats: url });
+  try {
+    const names = natsNames();
+    const c = await jetstream(nc).consumers.get(names.eventsStream, {
+      filter_subjects: `${names.prefix}.events.${sweep}.result.>`,
+    });
+    const out = new Map<string, number>();
+    for (;;) {
+      const m = await c.next({ expires: 1000 });
+      if (!m) break;
+      const id = m.subject.split(".").pop()!;
+      out.set(id, (out.get(id) ?? 0) + 1);
+    }
+    return out;
+  } finally {
+    await nc.close();
+  }
+}
+
+async function jobsStreamMessages(url: string): Promise<number> {
+  const nc = await connectNats({ nats: url });
+  try {
+    const jsm = await jetstreamManager(nc);
+    return (await jsm.streams.info(natsNames().jobsStream)).state.messages;
+  } finally {
+    await nc.close();
+  }
+}
+
+async function withServer(
+  fn: (srv: NatsServerHandle) => Promise<void>,
+  args?: string[],
+): Promise<void> {
+  const srv = await startNatsServer({ args });
+  try {
+    await fn(srv);
+  } finally {
+    await srv.stop();
+  }
+}
+
+Deno.test("nats: two worker processes, one SIGKILLed mid-job — every job ends exactly once", async () => {
+  await withServer(async (srv) => {
+    const sweep = "kill";
+    const q = await NatsJobQueue.connect({ nats: srv.url }, { sweep, ackWaitMs: 2000 });
+    const workers: WorkerProcess[] = [];
+    try {
+      const jobs = Array.from({ length: 8 }, (_, i) => sleepJob(sweep, i, 800));
+      assert.deepEqual(await q.publish(jobs), { published: 8, skipped: 0 });
+      const a = new WorkerProcess(srv.url, "wA");
+      const b = new WorkerProcess(srv.url, "wB");
+      workers.push(a, b);
+      const victim = await waitForState(q, sweep, (s) => s.status === "running" && s.worker === "wA");
+      a.kill("SIGKILL");
+      assert.equal((await a.exit()).signal, "SIGKILL");
+
+      const results = await collectResults(q, jobs.map((j) => j.id));
+      assert.equal(results.length, 8, "events yielded one result per job");
+      assert.deepEqual(new Set(results.map((r) => r.jobId)), new Set(jobs.map((j) => j.id)));
+      for (const r of results) {
+        assert.equal(r.status, "done");
+        assert.deepEqual(r.final, { slept_ms: 800 });
+      }
+      // The killed job was redelivered and finished by the survivor on its second delivery.
+      const vr = results.find((r) => r.jobId === victim.id)!;
+      assert.equal(vr.worker, "wB");
+      assert.equal(vr.attempt, 2);
+
+      b.kill("SIGTERM");
+      assert.equal((await b.exit()).code, 0, b.log);
+
+      // Raw store: exactly one result message per job, no job message left, KV all done once.
+      const counts = await storedResultCounts(srv.url, sweep);
+      assert.equal(counts.size, 8);
+      for (const j of jobs) assert.equal(counts.get(j.id), 1, `stored results of ${j.id}`);
+      assert.equal(await jobsStreamMessages(srv.url), 0);
+      const states = await q.status(sweep);
+      assert.deepEqual(countStatuses(states), { queued: 0, running: 0, done: 8, failed: 0, cancelled: 0 });
+      assert.equal(states.find((s) => s.id === victim.id)!.attempts, 2);
+      // A fresh replay (a restarted coordinator) sees the same 8 results once each.
+      const replay = await collectResults(q, jobs.map((j) => j.id));
+      assert.equal(replay.length, 8);
+    } finally {
+      for (const w of workers) await w.stop();
+      await q.close();
+    }
+  });
+});
+
+Deno.test("nats: a fail job ends failed with its reason after bounded retries; the others complete", async () => {
+  await withServer(async (srv) => {
+    const sweep = "retry";
+    const q = await NatsJobQueue.connect({ nats: srv.url }, { sweep, maxAttempts: 3, retryDelayMs: 100 });
+    const src = await NatsJobSource.connect({ nats: srv.url }, { worker: "w1", pullExpiresMs: 1000 });
+    const ac = new AbortController();
+    const loop = runWorkerLoop(src, { concurrency: 2, signal: ac.signal });
+    try {
+      const bad: Job = {
+        id: "bad",
+        sweep,
+        stage: "main",
+        kind: "fail",
+        config: { reason: "exploded at step 7" },
+      };
+      const good = [0, 1, 2].map((i): Job => ({
+        id: `ok${i}`,
+        sweep,
+        stage: "main",
+        kind: "noop",
+        config: {},
+      }));
+      assert.deepEqual(await q.publish([bad, ...good]), { published: 4, skipped: 0 });
+      const results = await collectResults(q, ["bad", "ok0", "ok1", "ok2"]);
+      assert.equal(results.length, 4);
+      const br = results.find((r) => r.jobId === "bad")!;
+      assert.deepEqual(br, {
+        jobId: "bad",
+        worker: "w1",
+        attempt: 3,
+        status: "failed",
+        error: "exploded at step 7",
+      });
+      for (const r of results.filter((r) => r.jobId !== "bad")) {
+        assert.equal(r.status, "done");
+        assert.deepEqual(r.final, { ok: 1 });
+      }
+      const st = (await q.status(sweep)).find((s) => s.id === "bad")!;
+      assert.equal(st.status, "failed");
+      assert.equal(st.attempts, 3);
+      assert.equal(st.error, "exploded at step 7");
+      assert.equal(await jobsStreamMessages(srv.url), 0, "terminated message left the work queue");
+      ac.abort();
+      const stats = await loop;
+      assert.deepEqual(stats, { done: 3, failed: 3, released: 0 });
+      // Re-publishing re-runs only the failed job (a new run with its own message id).
+      assert.deepEqual(await q.publish([bad, ...good]), { published: 1, skipped: 3 });
+      assert.equal((await q.status(sweep)).find((s) => s.id === "bad")!.run, 2);
+    } finally {
+      ac.abort();
+      await loop;
+      await src.close();
+      await q.close();
+    }
+  });
+});
+
+Deno.test("nats: publishing the same jobs twice does not duplicate them — concurrently, later, after done", async () => {
+  await withServer(async (srv) => {
+    const sweep = "dedupe";
+    // A 1 s duplicate window: the republish after it has passed must be stopped by the KV status alone.
+    const settings = { sweep, duplicateWindowMs: 1000 };
+    const q1 = await NatsJobQueue.connect({ nats: srv.url }, settings);
+    const q2 = await NatsJobQueue.connect({ nats: srv.url }, settings);
+    try {
+      const jobs = Array.from({ length: 6 }, (_, i): Job => ({
+        id: `d${i}`,
+        sweep,
+        stage: "main",
+        kind: "noop",
+        config: { i },
+      }));
+      const [r1, r2] = await Promise.all([q1.publish(jobs), q2.publish(jobs)]);
+      assert.equal(r1.published + r2.published, 6, `concurrent publishers: ${JSON.stringify([r1, r2])}`);
+      assert.equal(r1.skipped + r2.skipped, 6);
+      assert.equal(await jobsStreamMessages(srv.url), 6);
+      await wait(1200); // past the duplicate window
+      assert.deepEqual(await q1.publish(jobs), { published: 0, skipped: 6 });
+      assert.equal(await jobsStreamMessages(srv.url), 6);
+
+      // A stray duplicate message (published behind the queue's back, new msg id) is dropped by the worker.
+      const nc = await connectNats({ nats: srv.url });
+      await jetstream(nc).publish(`flowsweep.jobs.${sweep}`, JSON.stringify(jobs[0]), { msgID: "stray" });
+      await nc.close();
+      assert.equal(await jobsStreamMessages(srv.url), 7);
+
+      const src = await NatsJobSource.connect({ nats: srv.url }, { worker: "w1", pullExpiresMs: 1000 });
+      const ac = new AbortController();
+      const loop = runWorkerLoop(src, { concurrency: 1, signal: ac.signal });
+      try {
+        const results = await collectResults(q1, jobs.map((j) => j.id));
+        assert.equal(results.length, 6);
+        // Wait until the stray message has been consumed (and dropped) too.
+        const end = Date.now() + 30_000;
+        while ((await jobsStreamMessages(srv.url)) > 0 && Date.now() < end) await wait(50);
+        assert.equal(await jobsStreamMessages(srv.url), 0);
+      } finally {
+        ac.abort();
+        const stats = await loop;
+        assert.equal(stats.done, 6, "the stray duplicate did not run");
+        await src.close();
+      }
+      // After they finished: still skipped, nothing new in the queue, one result each, states untouched.
+      assert.deepEqual(await q2.publish(jobs), { published: 0, skipped: 6 });
+      assert.equal(await jobsStreamMessages(srv.url), 0);
+      const counts = await storedResultCounts(srv.url, sweep);
+      for (const j of jobs) assert.equal(counts.get(j.id), 1);
+      for (const s of await q1.status(sweep)) {
+        assert.equal(s.status, "done");
+        assert.equal(s.attempts, 1);
+        assert.equal(s.run, 1);
+      }
+    } finally {
+      await q1.close();
+      await q2.close();
+    }
+  });
+});
+
+Deno.test("nats: a worker process reconnects after broker restarts (mid-job and idle) and jobs complete", async () => {
+  await withServer(async (srv) => {
+    const sweep = "restart";
+    const q = await NatsJobQueue.connect({ nats: srv.url }, { sweep, ackWaitMs: 5000 });
+    const w = new WorkerProcess(srv.url, "wR");
+    try {
+      const long = sleepJob(sweep, 0, 2500);
+      await q.publish([long]);
+      await waitForState(q, sweep, (s) => s.id === long.id && s.status === "running");
+      await srv.restart(); // mid-job: the worker is running the sleep
+      const [r0] = await collectResults(q, [long.id]);
+      assert.equal(r0.status, "done");
+      assert.equal(r0.worker, "wR");
+
+      await srv.restart(); // idle: the worker is waiting on a pull
+      const more = [1, 2, 3].map((i) => sleepJob(sweep, i, 10));
+      assert.deepEqual(await q.publish(more), { published: 3, skipped: 0 });
+      const rs = await collectResults(q, [long.id, ...more.map((j) => j.id)]);
+      assert.equal(rs.length, 4, "one result per job across both restarts");
+      for (const r of rs) assert.equal(r.status, "done");
+      const counts = await storedResultCounts(srv.url, sweep);
+      for (const id of [long.id, ...more.map((j) => j.id)]) assert.equal(counts.get(id), 1);
+      assert.match(w.log, /connection (disconnect|reconnect)/);
+    } finally {
+      await w.stop();
+      await q.close();
+    }
+  });
+});
+
+Deno.test("nats: SIGTERM hands the running job back; another worker finishes it", async () => {
+  await withServer(async (srv) => {
+    const sweep = "handback";
+    const q = await NatsJobQueue.connect({ nats: srv.url }, { sweep });
+    const a = new WorkerProcess(srv.url, "wA");
+    try {
+      const job = sleepJob(sweep, 0, 4000);
+      await q.publish([job]);
+      await waitForState(q, sweep, (s) => s.status === "running" && s.worker === "wA");
+      a.kill("SIGTERM");
+      const st = await a.exit();
+      assert.equal(st.code, 0, a.log);
+      assert.match(a.log, /handed back/);
+      const back = (await q.status(sweep))[0];
+      assert.equal(back.status, "queued");
+      assert.equal(back.worker, undefined);
+
+      const src = await NatsJobSource.connect({ nats: srv.url }, { worker: "wB", pullExpiresMs: 1000 });
+      const ac = new AbortController();
+      const loop = runWorkerLoop(src, { concurrency: 1, signal: ac.signal });
+      try {
+        const [r] = await collectResults(q, [job.id]);
+        assert.equal(r.worker, "wB");
+        assert.equal(r.status, "done");
+        assert.equal(r.attempt, 2);
+      } finally {
+        ac.abort();
+        await loop;
+        await src.close();
+      }
+    } finally {
+      await a.stop();
+      await q.close();
+    }
+  });
+});
+
+Deno.test("nats: progress records reach the coordinator in order, before the job's result", async () => {
+  await withServer(async (srv) => {
+    const sweep = "progress";
+    const q = await NatsJobQueue.connect({ nats: srv.url }, { sweep });
+    const src = await NatsJobSource.connect({ nats: srv.url }, { worker: "w1", pullExpiresMs: 1000 });
+    const ac = new AbortController();
+    // A lease loop that streams three records by hand (the executor's own kinds emit none).
+    const loop = (async () => {
+      for await (const lease of src.leases(ac.signal)) {
+        for (let step = 0; step < 3; step++) await lease.progress({ step, loss: 1 / (step + 1) });
+        await lease.complete({ steps: 3 });
+      }
+    })();
+    try {
+      await q.publish([{ id: "p0", sweep, stage: "main", kind: "noop", config: {} }]);
+      const seen: string[] = [];
+      const ev = new AbortController();
+      for await (const e of q.events(ev.signal)) {
+        if (e.type === "progress") {
+          assert.equal(e.progress.jobId, "p0");
+          assert.equal(e.progress.worker, "w1");
+          assert.equal(e.progress.attempt, 1);
+          seen.push(`p${e.progress.record.step}`);
+        } else {
+          seen.push(`r:${e.result.status}:${e.result.final?.steps}`);
+          break;
+        }
+      }
+      ev.abort();
+      assert.deepEqual(seen, ["p0", "p1", "p2", "r:done:3"]);
+    } finally {
+      ac.abort();
+      await loop;
+      await src.close();
+      await q.close();
+    }
+  });
+});
+
+Deno.test("nats: artifact store round trip, overwrite and missing key", async () => {
+  await withServer(async (srv) => {
+    const nc = await connectNats({ nats: srv.url });
+    try {
+      const store = await NatsArtifactStore.open(nc);
+      const big = new Uint8Array(1_500_000).map((_, i) => (i * 7919) & 0xff);
+      await store.put("energy/abc123", big);
+      assert.deepEqual(await store.get("energy/abc123"), big);
+      await store.put("energy/abc123", new Uint8Array([1, 2, 3]));
+      assert.deepEqual(await store.get("energy/abc123"), new Uint8Array([1, 2, 3]));
+      assert.equal(await store.get("energy/missing"), null);
+      // A second connection sees the same bytes.
+      const nc2 = await connectNats({ nats: srv.url });
+      assert.deepEqual(
+        await (await NatsArtifactStore.open(nc2)).get("energy/abc123"),
+        new Uint8Array([1, 2, 3]),
+      );
+      await nc2.close();
+    } finally {
+      await nc.close();
+    }
+  });
+});
+
+Deno.test("natsConnectOptions: flags map to connect options; inconsistent flags are rejected", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const o = natsConnectOptions({
+      nats: "nats://a:4222, nats://b:4222",
+      user: "u",
+      password: "p",
+      name: "n",
+    });
+    assert.deepEqual(o.servers, ["nats://a:4222", "nats://b:4222"]);
+    assert.equal(o.maxReconnectAttempts, -1);
+    assert.equal(o.reconnectTimeWait, 1000);
+    assert.equal(o.user, "u");
+    assert.equal(o.pass, "p");
+    assert.equal(o.name, "n");
+    assert.equal(o.tls, undefined);
+
+    const t = natsConnectOptions({ nats: "nats://a:4222", token: "s3cret", tlsCa: "/ca.pem" });
+    assert.equal(t.token, "s3cret");
+    assert.deepEqual(t.tls, { caFile: "/ca.pem" });
+    assert.deepEqual(natsConnectOptions({ nats: "tls://a:4222" }).tls, {});
+    assert.deepEqual(natsConnectOptions({ nats: "nats://a", tlsCert: "/c.pem", tlsKey: "/k.pem" }).tls, {
+      certFile: "/c.pem",
+      keyFile: "/k.pem",
+    });
+
+    const creds = `${dir}/x.creds`;
+    await Deno.writeTextFile(creds, "-----BEGIN NATS USER JWT-----\nabc\n------END NATS USER JWT------\n");
+    assert.equal(typeof natsConnectOptions({ nats: "nats://a", creds }).authenticator, "function");
+
+    assert.throws(() => natsConnectOptions({ nats: "" }), NatsFlagError);
+    assert.throws(
+      () => natsConnectOptions({ nats: "nats://a", user: "u" }),
+      /--user and --password go together/,
+    );
+    assert.throws(() => natsConnectOptions({ nats: "nats://a", token: "t", creds }), /only one of/);
+    assert.throws(() => natsConnectOptions({ nats: "nats://a", tlsCert: "/c" }), /--tls-cert and --tls-key/);
+    assert.throws(
+      () => natsConnectOptions({ nats: "nats://a", creds: `${dir}/none` }),
+      /cannot read --creds/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("nats: user/password auth — right password works end to end, wrong one is refused", async () => {
+  await withServer(async (srv) => {
+    await assert.rejects(
+      () => NatsJobQueue.connect({ nats: srv.url, user: "flow", password: "wrong" }),
+      /Authorization Violation/i,
+    );
+    const q = await NatsJobQueue.connect({ nats: srv.url, user: "flow", password: "sweep" }, {
+      sweep: "auth",
+    });
+    try {
+      await q.publish([{ id: "a0", sweep: "auth", stage: "main", kind: "noop", config: {} }]);
+      const states = await readNatsStatus(q.nc, { sweep: "auth" });
+      assert.deepEqual(states.map((s) => [s.id, s.status]), [["a0", "queued"]]);
+    } finally {
+      await q.close();
+    }
+  }, ["--user", "flow", "--pass", "sweep"]);
+});
+
+Deno.test("worker CLI: bad flags end with one line on stderr and exit code 2", async () => {
+  for (
+    const [args, msg] of [
+      [["--nats", "nats://127.0.0.1:1", "--user", "u"], "--user and --password go together"],
+      [["--nats", "nats://127.0.0.1:1", "--concurrency", "0"], "--concurrency must be a positive integer"],
+      [["--nats", "nats://127.0.0.1:1", "--ack-wait", "x"], "--ack-wait must be a positive number"],
+    ] as const
+  ) {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", MAIN, "worker", ...args],
+      cwd: ROOT,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const err = new TextDecoder().decode(out.stderr).trim();
+    assert.equal(out.code, 2, err);
+    assert.equal(err.split("\n").length, 1, err);
+    assert.match(err, new RegExp(`^error: ${msg.replace(/[-]/g, "\\-")}`));
+  }
+});
