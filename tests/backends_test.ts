@@ -52,15 +52,18 @@ function checkCase(
   beta: 0 | 1,
   rng: Rng,
   extra = 0,
+  sparseA = false,
 ): void {
   const pad = 5;
-  const mk = (len: number, off: number) => {
+  const mk = (len: number, off: number, sparse = false) => {
     const buf = new T(off + len + extra + pad).fill(SENTINEL);
     const view = buf.subarray(off, off + len + extra);
-    for (let i = 0; i < len; i++) view[i] = Math.fround(rng.uniform() * 2 - 1);
+    for (let i = 0; i < len; i++) {
+      view[i] = sparse ? (rng.uniform() < 0.8 ? 0 : 1) : Math.fround(rng.uniform() * 2 - 1);
+    }
     return { buf, view };
   };
-  const A = mk(m * k, 3);
+  const A = mk(m * k, 3, sparseA);
   const B = mk(k * n, 1);
   const C = mk(m * n, 7);
   const a0 = Array.from(A.buf), b0 = Array.from(B.buf), c0 = Array.from(C.view);
@@ -89,6 +92,8 @@ function runAllCases(g: Gemm, T: Ctor): number {
       for (const tB of [false, true]) {
         for (const beta of [0, 1] as const) {
           checkCase(g, T, tA, tB, m, n, k, beta, rng, count % 3 === 0 ? 2 : 0);
+          // 0/1 entries, mostly zero (bit-vector inputs; exercises zero-skipping in the cpu kernel)
+          checkCase(g, T, tA, tB, m, n, k, beta, rng, 0, true);
           count++;
         }
       }
