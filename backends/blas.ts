@@ -118,7 +118,7 @@ function isPermissionError(err: unknown): boolean {
 
 function firstLine(err: unknown): string {
   const msg = err instanceof Error ? err.message : String(err);
-  return msg.split("\n")[0];
+  return msg.split("\n")[0].trim();
 }
 
 /** Throws a RangeError unless m, n, k are non-negative int32 and the buffers hold the operands. */

@@ -18,11 +18,11 @@ import type { Gemm } from "../core/nn/gemm.ts";
 import { checkGemmArgs, type DescribedGemm, type Probe } from "./blas.ts";
 
 /** The parts of the tfjs API used here. */
-interface TensorLike {
+export interface TensorLike {
   dataSync(): Float32Array;
   dispose(): void;
 }
-interface TfNode {
+export interface TfjsApi {
   version?: Record<string, string>;
   ready(): Promise<void>;
   getBackend(): string;
@@ -44,7 +44,7 @@ export function probeTensorflow(): Promise<Probe> {
 
 function firstLine(err: unknown): string {
   const msg = err instanceof Error ? err.message : String(err);
-  return msg.split("\n")[0];
+  return msg.split("\n")[0].trim();
 }
 
 async function init(): Promise<Probe> {
@@ -54,20 +54,24 @@ async function init(): Promise<Probe> {
   } catch {
     return { gemm: null, reason: `${PACKAGE} is not installed (not found in node_modules)` };
   }
-  const tf = require(PACKAGE) as TfNode;
+  const tf = require(PACKAGE) as TfjsApi;
   await tf.ready();
   if (tf.getBackend() !== "tensorflow" && !(await tf.setBackend("tensorflow"))) {
     return { gemm: null, reason: `${PACKAGE} loaded but its "tensorflow" backend did not initialise` };
   }
-  const gemm = makeTensorflowGemm(tf);
+  const gemm = makeTfjsGemm(tf, "tensorflow");
   return { gemm, reason: `loaded ${gemm.detail}` };
 }
 
-function makeTensorflowGemm(tf: TfNode): DescribedGemm {
+/**
+ * GEMM (name "tensorflow") on a tfjs module whose backend `tfBackend` is registered and initialised: tfjs-node's
+ * "tensorflow" in production; the tests run the same wrapper on tfjs-core's "cpu" backend.
+ */
+export function makeTfjsGemm(tf: TfjsApi, tfBackend: string): DescribedGemm {
   const v = tf.version?.["tfjs-node"] ?? tf.version?.["tfjs-core"];
   return {
     name: "tensorflow",
-    detail: `${PACKAGE}${v ? ` ${v}` : ""} (native TensorFlow)`,
+    detail: `${tfBackend === "tensorflow" ? PACKAGE : `tfjs "${tfBackend}" backend`}${v ? ` ${v}` : ""}`,
     gemm(transA, transB, m, n, k, a, b, c, beta) {
       if (a instanceof Float64Array || b instanceof Float64Array || c instanceof Float64Array) {
         if (!(a instanceof Float64Array && b instanceof Float64Array && c instanceof Float64Array)) {
@@ -85,7 +89,7 @@ function makeTensorflowGemm(tf: TfNode): DescribedGemm {
       }
       // The active tfjs backend is global; another part of the process may have switched it. setBackend on an
       // already-initialised backend takes effect synchronously (no await inside before the switch).
-      if (tf.getBackend() !== "tensorflow") void tf.setBackend("tensorflow");
+      if (tf.getBackend() !== tfBackend) void tf.setBackend(tfBackend);
       const av = a.length === m * k ? a : a.subarray(0, m * k);
       const bv = b.length === k * n ? b : b.subarray(0, k * n);
       const r = tf.tidy(() =>

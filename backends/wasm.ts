@@ -56,7 +56,7 @@ export function probeWasm(): Promise<Probe> {
 
 function firstLine(err: unknown): string {
   const msg = err instanceof Error ? err.message : (err as { message?: string })?.message ?? String(err);
-  return msg.split("\n")[0];
+  return msg.split("\n")[0].trim();
 }
 
 async function init(): Promise<Probe> {

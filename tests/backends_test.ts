@@ -3,7 +3,7 @@ import { type Gemm, jsGemm } from "../core/nn/gemm.ts";
 import { Rng } from "../core/rng.ts";
 import { loadBlasGemm, probeBlas } from "../backends/blas.ts";
 import { loadWasmGemm, probeWasm, transposeInto } from "../backends/wasm.ts";
-import { loadTensorflowGemm, probeTensorflow } from "../backends/tensorflow.ts";
+import { loadTensorflowGemm, makeTfjsGemm, probeTensorflow, type TfjsApi } from "../backends/tensorflow.ts";
 import { availableBackends, type BackendName, describeGemm, selectGemm } from "../backends/select.ts";
 
 const SHAPES: [number, number, number][] = [[1, 1, 1], [7, 5, 3], [33, 17, 65], [4, 1, 9], [1, 6, 2]];
@@ -293,4 +293,43 @@ Deno.test("select: auto picks the first loadable of tensorflow > blas > wasm > c
   const g = await selectGemm("auto");
   assert.equal(g.name, avail[0]);
   checkKnownProduct(g);
+});
+
+// The tensorflow wrapper cannot run against tfjs-node here; run the same wrapper on tfjs-core's "cpu" backend,
+// which has the same matMul(transposeA, transposeB) API, to check shapes, transposes, beta and views.
+const tfc = await import("@tensorflow/tfjs-core");
+await import("@tensorflow/tfjs-backend-cpu");
+
+Deno.test("tensorflow wrapper (run on tfjs cpu backend): all cases vs float64 reference", async () => {
+  assert.ok(await tfc.setBackend("cpu"));
+  (tfc.findBackend("cpu") as unknown as { firstUse: boolean }).firstUse = false; // no "install tfjs-node" banner
+  const g = makeTfjsGemm(tfc as unknown as TfjsApi, "cpu");
+  assert.equal(g.name, "tensorflow");
+  assert.equal(runAllCases(g, Float32Array), SHAPES.length * 8);
+  runAllCases(g, Float64Array);
+  checkKnownProduct(g);
+  checkEdgeSizes(g);
+  assert.equal(tfc.memory().numTensors, 0, "no tensors leaked");
+});
+
+Deno.test("tensorflow wrapper: switches tfjs's global backend back synchronously if someone changed it", async () => {
+  const g = makeTfjsGemm(tfc as unknown as TfjsApi, "cpu");
+  assert.ok(await tfc.setBackend("wasm"));
+  assert.equal(tfc.getBackend(), "wasm");
+  checkKnownProduct(g);
+  assert.equal(tfc.getBackend(), "cpu");
+});
+
+Deno.test("wasm: repeated calls leak neither tfjs data ids nor wasm heap", { ignore: wasm === null }, () => {
+  const be = tfc.findBackend("wasm") as unknown as { numDataIds(): number; wasm: { HEAPU8: Uint8Array } };
+  const rng = new Rng(9);
+  const [m, n, k] = [64, 48, 80];
+  const a = Float32Array.from({ length: m * k }, () => rng.uniform());
+  const b = Float32Array.from({ length: k * n }, () => rng.uniform());
+  const c = new Float32Array(m * n);
+  wasm!.gemm(true, true, m, n, k, a, b, c, 0);
+  const ids = be.numDataIds(), heap = be.wasm.HEAPU8.length;
+  for (let i = 0; i < 300; i++) wasm!.gemm(i % 2 === 0, i % 3 === 0, m, n, k, a, b, c, (i % 2) as 0 | 1);
+  assert.equal(be.numDataIds(), ids);
+  assert.equal(be.wasm.HEAPU8.length, heap);
 });
