@@ -97,6 +97,15 @@ function timeCalls(g: Gemm, s: Shape, budget: number): { secPerCall: number; cal
 }
 
 const opts = parseArgs(Deno.args);
+/** 1-minute load average (the figures are only meaningful on an otherwise idle machine). */
+const load = () => {
+  try {
+    return Deno.loadavg()[0];
+  } catch {
+    return null;
+  }
+};
+const loadBefore = load();
 const rows: Record<string, unknown>[] = [];
 
 const emit = (backend: string, threads: number | null, s: Shape, secPerCall: number, calls: number) => {
@@ -146,12 +155,19 @@ for (const run of runs) {
   }
 }
 
-if (!opts.json) {
+const loadAfter = load();
+if (opts.json) console.log(JSON.stringify({ loadavgBefore: loadBefore, loadavgAfter: loadAfter }));
+else {
   const label = (r: Record<string, unknown>) => `${r.backend}${r.threads !== null ? `/${r.threads}t` : ""}`;
   const cols = [...new Set(rows.map(label))];
   const pad = (s: string, w: number) => s.padStart(w);
   const w0 = Math.max(...[...SHAPES, ...TINY].map((s) => s.label.length + s.note.length + 3));
-  console.log(`GEMM GFLOP/s (median of 3 rounds, ~${opts.budget}s per figure)`);
+  console.log(
+    `GEMM GFLOP/s (median of 3 rounds, ~${opts.budget}s per figure; ` +
+      `1-min load average ${loadBefore?.toFixed(2)} before, ${
+        loadAfter?.toFixed(2)
+      } after, on ${navigator.hardwareConcurrency} CPUs)`,
+  );
   console.log(`${"shape (m x n x k, op A/B)".padEnd(w0)}${cols.map((c) => pad(c, 11)).join("")}`);
   for (const s of SHAPES) {
     const cells = cols.map((c) => {
