@@ -6,6 +6,7 @@
 import type { Command } from "commander";
 import { parsePositiveInt, UsageError } from "./usage.ts";
 import { executeJob } from "../workers/execute.ts";
+import { START_RECORD } from "../workers/pool.ts";
 import type { JobSource, LeasedJob } from "../transport/types.ts";
 import { NatsFlagError, type NatsFlags, NatsJobSource } from "../transport/nats.ts";
 
@@ -51,6 +52,8 @@ async function runLease(
   log(`job ${job.id} (${job.kind}, sweep ${job.sweep}) attempt ${lease.attempt} started`);
   let final;
   try {
+    // The coordinator marks the job running (and drops older attempts' history) on this record.
+    await lease.progress({ ...START_RECORD });
     final = await executeJob(job, {
       signal: opts.signal,
       backend: opts.backend,

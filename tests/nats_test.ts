@@ -325,9 +325,11 @@ Deno.test("nats: a worker process reconnects after broker restarts (mid-job and 
     try {
       const long = sleepJob(sweep, 0, 2500);
       await q.publish([long]);
+      // The coordinator's event stream is open across the restart, as in a running sweep.
+      const pending = collectResults(q, [long.id]);
       await waitForState(q, sweep, (s) => s.id === long.id && s.status === "running");
       await srv.restart(); // mid-job: the worker is running the sleep
-      const [r0] = await collectResults(q, [long.id]);
+      const [r0] = await pending;
       assert.equal(r0.status, "done");
       assert.equal(r0.worker, "wR");
 
@@ -414,6 +416,60 @@ Deno.test("nats: progress records reach the coordinator in order, before the job
       }
       ev.abort();
       assert.deepEqual(seen, ["p0", "p1", "p2", "r:done:3"]);
+    } finally {
+      ac.abort();
+      await loop;
+      await src.close();
+      await q.close();
+    }
+  });
+});
+
+Deno.test("nats: after a failed job is published again, events carry only the new run (also on replay)", async () => {
+  await withServer(async (srv) => {
+    const sweep = "rerun";
+    const q = await NatsJobQueue.connect({ nats: srv.url }, { sweep });
+    const src = await NatsJobSource.connect({ nats: srv.url }, { worker: "w1", pullExpiresMs: 1000 });
+    const ac = new AbortController();
+    let n = 0;
+    // Run 1 fails for good (no retry); run 2 completes. Each streams one record naming its run.
+    const loop = (async () => {
+      for await (const lease of src.leases(ac.signal)) {
+        n++;
+        await lease.progress({ run: n });
+        if (n === 1) await lease.fail("first run broke", false);
+        else await lease.complete({ run: n });
+      }
+    })();
+    try {
+      const job: Job = { id: "r0", sweep, stage: "main", kind: "noop", config: {} };
+      await q.publish([job]);
+      const [first] = await collectResults(q, ["r0"]);
+      assert.deepEqual([first.status, first.error], ["failed", "first run broke"]);
+      assert.deepEqual(await q.publish([job]), { published: 1, skipped: 0 });
+      const events = async (queue: NatsJobQueue) => {
+        const seen: string[] = [];
+        const ev = new AbortController();
+        for await (const e of queue.events(ev.signal)) {
+          if (e.type === "progress") seen.push(`progress run ${e.progress.record.run}`);
+          else {
+            seen.push(`${e.result.status} ${JSON.stringify(e.result.final)}`);
+            break;
+          }
+        }
+        ev.abort();
+        return seen;
+      };
+      // The queue that re-published it, and a fresh one (a restarted coordinator), skip run 1 entirely.
+      assert.deepEqual(await events(q), ["progress run 2", 'done {"run":2}']);
+      const fresh = await NatsJobQueue.connect({ nats: srv.url }, { sweep });
+      try {
+        assert.deepEqual(await events(fresh), ["progress run 2", 'done {"run":2}']);
+      } finally {
+        await fresh.close();
+      }
+      const [st] = await q.status(sweep);
+      assert.deepEqual([st.status, st.run, st.final], ["done", 2, { run: 2 }]);
     } finally {
       ac.abort();
       await loop;

@@ -442,6 +442,9 @@ export class NatsJobQueue implements JobQueue {
     private readonly opts: NatsQueueOptions,
   ) {}
 
+  /** Current run per status key, as this queue last published or read it (stale events are dropped). */
+  private readonly runs = new Map<string, number>();
+
   static async open(nc: NatsConnection, opts: NatsQueueOptions = {}): Promise<NatsJobQueue> {
     const r = resolve(opts);
     await ensureNatsTopology(nc, opts);
@@ -534,6 +537,7 @@ export class NatsJobQueue implements JobQueue {
           }),
       );
       if (ack.duplicate) return false; // a concurrent publisher's message is the one in the stream
+      this.runs.set(key, run);
       // Record the owning sequence unless a worker already claimed the job (then it wrote the sequence).
       await writeState(this.kv, key, { ...queued, seq: ack.seq }, rev).catch(() => {});
       return true;
@@ -555,7 +559,8 @@ export class NatsJobQueue implements JobQueue {
   /**
    * Progress and results, replayed from the start of the events stream (so nothing is missed across a
    * coordinator restart) and then live. Results are yielded once per job run (duplicates dropped by message
-   * id); progress records are yielded as stored.
+   * id); progress records are yielded as stored. Events of an older run of a job (one that failed and was
+   * published again) are dropped: the current run is the one in the status bucket or last published here.
    */
   async *events(signal: AbortSignal): AsyncIterable<QueueEvent> {
     const { prefix, eventsStream } = this.r.names;
@@ -575,20 +580,39 @@ export class NatsJobQueue implements JobQueue {
     try {
       for await (const m of messages) {
         if (signal.aborted) break;
-        const kind = m.subject.split(".")[3];
+        // <prefix>.events.<sweep>.<progress|result>.<job>
+        const [, , sweepTok, kind, jobTok] = m.subject.split(".");
+        let body: (JobResult | JobProgress) & { run?: number };
+        try {
+          body = m.json();
+        } catch {
+          continue;
+        }
+        const { run = 1, ...event } = body;
+        if (!(await this.isCurrentRun(`${sweepTok}.${jobTok}`, run))) continue; // an older run's event
         if (kind === "result") {
           const id = m.headers?.get("Nats-Msg-Id") || `seq:${m.seq}`;
           if (seen.has(id)) continue;
           seen.add(id);
-          yield { type: "result", result: m.json<JobResult>() };
+          yield { type: "result", result: event as JobResult };
         } else if (kind === "progress") {
-          yield { type: "progress", progress: m.json<JobProgress>() };
+          yield { type: "progress", progress: event as JobProgress };
         }
       }
     } finally {
       signal.removeEventListener("abort", stop);
       stop();
     }
+  }
+
+  private async isCurrentRun(key: string, run: number): Promise<boolean> {
+    let cur = this.runs.get(key);
+    if (cur === undefined || run > cur) {
+      const { state } = await retryTransient(this.nc, () => getState(this.kv, key));
+      cur = Math.max(state?.run ?? 1, cur ?? 1);
+      this.runs.set(key, cur);
+    }
+    return run >= cur;
   }
 
   /** The state of every job of `sweep` in the status bucket. */
@@ -811,7 +835,7 @@ export class NatsJobSource implements JobSource {
   /** @internal */
   async publishResult(state: NatsJobState): Promise<void> {
     const subject = resultSubject(this.r.names.prefix, state.sweep, state.id);
-    const body = enc.encode(JSON.stringify(resultOf(state)));
+    const body = enc.encode(JSON.stringify({ ...resultOf(state), run: state.run }));
     await retryTransient(
       this.nc,
       () => this.js.publish(subject, body, { msgID: runMsgId(state.id, state.run) }),
@@ -819,11 +843,12 @@ export class NatsJobSource implements JobSource {
   }
 
   /** @internal */
-  async publishProgress(job: Job, p: JobProgress): Promise<void> {
+  async publishProgress(job: Job, run: number, p: JobProgress): Promise<void> {
     const subject = progressSubject(this.r.names.prefix, job.sweep, job.id);
+    const body = { ...p, run };
     await retryTransient(
       this.nc,
-      () => this.js.publish(subject, enc.encode(JSON.stringify(p))),
+      () => this.js.publish(subject, enc.encode(JSON.stringify(body))),
       this.ackWaitMs,
     );
   }
@@ -890,7 +915,7 @@ class NatsLease implements ReleasableLease {
   async progress(record: JobProgress["record"]): Promise<void> {
     this.heartbeat();
     try {
-      await this.src.publishProgress(this.job, {
+      await this.src.publishProgress(this.job, this.state.run, {
         jobId: this.job.id,
         worker: this.src.workerName,
         attempt: this.attempt,
