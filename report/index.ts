@@ -158,7 +158,13 @@ export async function renderReport(
 
   // ---- curves over training
   const curveMetrics = opts.curveMetrics ?? historyMetrics(records).filter((m) => m !== "exact_log_z");
-  const facetAxes = layouts.length ? layouts[0].columns.filter((a) => agg.axes.includes(a)) : [];
+  // Small multiples: by the first layout's columns; without a layout, by the last varying axis when many
+  // groups would share one panel.
+  const facetAxes = layouts.length
+    ? layouts[0].columns.filter((a) => agg.axes.includes(a))
+    : agg.axes.length >= 2 && agg.groups.length > 10
+    ? [agg.axes[agg.axes.length - 1]]
+    : [];
   const allCurves: Curve[] = [];
   const curvePlots: { id: string; title: string; spec: VlSpec }[] = [];
   for (const m of curveMetrics) {

@@ -230,7 +230,11 @@ export function gapTable(
   if (!p.gap || !LOG_WEIGHT_METRICS.includes(p.metric)) return undefined;
   const gapPivot: PivotTable = { ...p, cells: p.gap, exactLogZ: undefined, gap: undefined };
   const t = pivotTable(gapPivot, id, title, defaultDecimals);
-  const kl = p.metric === "e_logw" || p.metric === "exact_e_logw" ? " = KL(Q‖P) ≥ 0" : "";
+  const kl = p.metric === "exact_e_logw"
+    ? " = KL(Q‖P) ≥ 0"
+    : p.metric === "e_logw"
+    ? " (estimates KL(Q‖P) ≥ 0)"
+    : "";
   t.caption = `Cell: exact log Z − ${p.metric}${kl}, mean ± sample std over seeds (${nRange(p.gap)}).`;
   return t;
 }

@@ -124,13 +124,15 @@ export function pivotSpec(t: PivotTable, title: string): VlSpec | undefined {
   );
   if (values.length === 0) return undefined;
   const groups = new Set(values.map((v) => v.row)).size;
-  const x = numericX ? { field: "x", type: "quantitative", title: t.colAxes[0], scale: { zero: false } } : {
-    field: "x",
-    type: "ordinal",
-    title: t.colAxes.join(" · "),
-    sort: { field: "order" },
-    axis: { labelAngle: -30, labelLimit: 160 },
-  };
+  const x = numericX
+    ? { field: "x", type: "quantitative", title: t.colAxes[0], scale: { zero: false, padding: 24 } }
+    : {
+      field: "x",
+      type: "ordinal",
+      title: t.colAxes.join(" · "),
+      sort: { field: "order" },
+      axis: { labelAngle: -30, labelLimit: 160 },
+    };
   const color = {
     field: "row",
     type: "nominal",
