@@ -8,6 +8,8 @@ import { initWasm, Resvg } from "@resvg/resvg-wasm";
 
 let ready: Promise<void> | null = null;
 let fonts: Uint8Array[] = [];
+/** Family of the first font found: resvg draws no text when the default family is not loaded. */
+let family = "DejaVu Sans";
 
 /** Candidate locations of the resvg wasm binary, relative to this file and to the working directory. */
 function wasmCandidates(): (string | URL)[] {
@@ -53,7 +55,9 @@ export function initPng(): Promise<void> {
       fonts = [];
       for (const f of FONT_FILES) {
         const b = await readFirst([f]);
-        if (b !== null) fonts.push(b);
+        if (b === null) continue;
+        if (fonts.length === 0) family = f.includes("Liberation") ? "Liberation Sans" : "DejaVu Sans";
+        fonts.push(b);
       }
     })();
     // a failed init may be retried
@@ -77,7 +81,7 @@ export async function svgToPng(svg: string, opts: PngOptions = {}): Promise<Uint
   const r = new Resvg(svg, {
     fitTo: opts.width ? { mode: "width", value: opts.width } : { mode: "original" },
     background: opts.background ?? "white",
-    font: { fontBuffers: fonts, defaultFontFamily: "DejaVu Sans", sansSerifFamily: "DejaVu Sans" },
+    font: { fontBuffers: fonts, defaultFontFamily: family, sansSerifFamily: family },
   });
   try {
     const img = r.render();
