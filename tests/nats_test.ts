@@ -479,6 +479,74 @@ Deno.test("nats: after a failed job is published again, events carry only the ne
   });
 });
 
+Deno.test("sweep --nats with a worker process: results land in the run dir; status --nats reads the bucket", async () => {
+  await withServer(async (srv) => {
+    const dir = await Deno.makeTempDir({ prefix: "flowsweep-nats-sweep-" });
+    // The worker starts first (it creates the shared consumer with its default 3 attempts); the spec's
+    // max_attempts (2) still bounds its jobs.
+    const w = new WorkerProcess(srv.url, "wS");
+    try {
+      const end = Date.now() + 30_000;
+      while (!/connected to/.test(w.log) && Date.now() < end) await wait(50);
+      assert.match(w.log, /max attempts 3/);
+      await Deno.writeTextFile(
+        `${dir}/spec.yaml`,
+        [
+          "name: nats-e2e",
+          'base: { ms: 100, reason: "no luck" }',
+          "max_attempts: 2",
+          "seeds: 2",
+          "stages:",
+          "  - name: ok",
+          "    kind: sleep",
+          "  - name: bad",
+          "    kind: fail",
+          "",
+        ].join("\n"),
+      );
+      const run = (args: string[]) =>
+        new Deno.Command(Deno.execPath(), {
+          args: ["run", "-A", MAIN, ...args],
+          cwd: ROOT,
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+      const out = await run([
+        "sweep",
+        `${dir}/spec.yaml`,
+        "--nats",
+        srv.url,
+        "--run-dir",
+        `${dir}/run`,
+        "--progress",
+        "none",
+      ]);
+      const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+      assert.equal(out.code, 1, text); // some jobs failed
+      assert.match(text, /2 done, 2 failed/);
+      assert.match(text, /no luck/);
+
+      const st = await run(["status", "--nats", srv.url, "nats-e2e", "--json"]);
+      const report = JSON.parse(new TextDecoder().decode(st.stdout));
+      assert.equal(report.total, 4);
+      assert.equal(report.done, 2);
+      assert.equal(report.failed, 2);
+      const attempts = report.jobs.map((j: { status: string; attempts: number }) =>
+        `${j.status}:${j.attempts}`
+      );
+      assert.deepEqual(attempts.sort(), ["done:1", "done:1", "failed:2", "failed:2"]);
+
+      // The coordinator's own store (the run directory) agrees.
+      const local = await run(["status", `${dir}/run`, "--json"]);
+      const lr = JSON.parse(new TextDecoder().decode(local.stdout));
+      assert.deepEqual([lr.total, lr.done, lr.failed, lr.running, lr.queued], [4, 2, 2, 0, 0]);
+    } finally {
+      await w.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+});
+
 Deno.test("nats: artifact store round trip, overwrite and missing key", async () => {
   await withServer(async (srv) => {
     const nc = await connectNats({ nats: srv.url });

@@ -219,6 +219,8 @@ export interface NatsJobState {
   run: number;
   /** Stream sequence of the job message that owns this run; 0 until known. */
   seq: number;
+  /** Attempts allowed for this job (set by the publisher, e.g. the spec's max_attempts). */
+  maxAttempts?: number;
   worker?: string;
   error?: string;
   final?: JobResult["final"];
@@ -301,6 +303,13 @@ export async function ensureNatsTopology(
   let info;
   try {
     info = await jsm.consumers.info(names.jobsStream, names.consumer);
+    // A publisher that allows more attempts than the shared consumer delivers raises its max_deliver.
+    const md = info.config.max_deliver ?? -1;
+    if (settings.maxAttempts !== undefined && md !== -1 && md < settings.maxAttempts + 1) {
+      info = await jsm.consumers.update(names.jobsStream, names.consumer, {
+        max_deliver: settings.maxAttempts + 1,
+      });
+    }
   } catch (err) {
     if (!isNotFound(err)) throw err;
     try {
@@ -520,6 +529,7 @@ export class NatsJobQueue implements JobQueue {
         attempts: 0,
         run,
         seq: 0,
+        maxAttempts: this.r.maxAttempts,
         updated: "",
       };
       let rev: number;
@@ -791,6 +801,8 @@ export class NatsJobSource implements JobSource {
           return null;
         }
       }
+      // The publisher's bound for this job (its queue raised the consumer's max_deliver to fit it).
+      const limit = state?.maxAttempts ?? this.maxAttempts;
       const base: NatsJobState = {
         id: job.id,
         sweep: job.sweep,
@@ -800,16 +812,17 @@ export class NatsJobSource implements JobSource {
         attempts: delivery,
         run: state?.run ?? 1,
         seq,
+        maxAttempts: limit,
         worker: this.opts.worker,
         updated: "",
       };
       try {
-        if (delivery > this.maxAttempts) {
+        if (delivery > limit) {
           // Every attempt so far ended without a result (workers killed / leases lost): give up.
           const failed: NatsJobState = {
             ...base,
             status: "failed",
-            attempts: state?.attempts ?? this.maxAttempts,
+            attempts: state?.attempts ?? limit,
             worker: state?.worker ?? this.opts.worker,
             error: `gave up after ${delivery - 1} deliveries without a result` +
               (state?.error ? ` (last error: ${state.error})` : ""),
@@ -953,7 +966,7 @@ class NatsLease implements ReleasableLease {
     this.begin();
     const keepAlive = setInterval(() => this.msg.working(), this.src.heartbeatMs);
     try {
-      if (retry && this.attempt < this.src.maxAttempts) {
+      if (retry && this.attempt < (this.state.maxAttempts ?? this.src.maxAttempts)) {
         const queued: NatsJobState = { ...this.state, status: "queued", error: reason };
         const recorded = await this.src.settle(this.key, queued, this.revision);
         if (isTerminal(recorded.status)) this.msg.ack();
