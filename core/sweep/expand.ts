@@ -346,6 +346,7 @@ export function expandSpec(spec: SweepSpec, opts: ExpandOptions = {}): SweepPlan
       issues.add(rule.pos, `exclude[${i}] matches no job`);
     }
   });
+  if (issues.list.length) throw new SpecError(spec.file, issues.list);
   // Report keys must be config keys of some job.
   const configKeys = new Set<string>(["stage"]);
   for (const j of jobs) for (const k of Object.keys(j.job.config)) configKeys.add(k);
