@@ -1,0 +1,6 @@
+import { convergenceTest } from "./helpers/convergence.ts";
+
+convergenceTest("atb", "learned");
+convergenceTest("akl", "learned");
+convergenceTest("akl", "loo-logw");
+convergenceTest("akl", "loo-logz");
