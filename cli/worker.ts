@@ -140,7 +140,7 @@ export function register(program: Command): void {
     .option("--ack-wait <seconds>", "consumer ack wait, used only if this worker creates the consumer")
     .option("--max-attempts <n>", "attempts per job, used only if this worker creates the consumer")
     .option("--retry-delay <seconds>", "delay before a failed attempt is retried", "2")
-    .option("--quiet", "no per-job log lines")
+    .option("--quiet", "no per-job log lines (connection and shutdown lines remain)")
     .action(async (o: WorkerCliOptions) => {
       await workerCommand(o);
     });
@@ -155,7 +155,8 @@ async function workerCommand(o: WorkerCliOptions): Promise<void> {
     maxAttempts: o.maxAttempts !== undefined ? parsePositiveInt("--max-attempts", o.maxAttempts) : undefined,
     retryDelayMs: seconds("--retry-delay", o.retryDelay ?? "2", true),
   };
-  const log = o.quiet ? () => {} : (line: string) => console.error(`[worker ${name}] ${line}`);
+  const log = (line: string) => console.error(`[worker ${name}] ${line}`);
+  const jobLog = o.quiet ? () => {} : log;
   const ac = new AbortController();
   const onSignal = () => {
     if (!ac.signal.aborted) log("stopping: no new jobs; running jobs are handed back");
@@ -185,7 +186,12 @@ async function workerCommand(o: WorkerCliOptions): Promise<void> {
       `concurrency ${concurrency}`,
   );
   try {
-    const stats = await runWorkerLoop(source, { concurrency, backend: o.backend, signal: ac.signal, log });
+    const stats = await runWorkerLoop(source, {
+      concurrency,
+      backend: o.backend,
+      signal: ac.signal,
+      log: jobLog,
+    });
     log(`stopped: ${stats.done} done, ${stats.failed} failed attempts, ${stats.released} handed back`);
   } finally {
     Deno.removeSignalListener("SIGINT", onSignal);
