@@ -4,7 +4,8 @@
  * abort the running jobs and hand them back (nak, so another worker gets them), then exit 0.
  */
 import type { Command } from "commander";
-import { parsePositiveInt, UsageError } from "./usage.ts";
+import { parseChoice, parsePositiveInt, UsageError } from "./usage.ts";
+import { BACKEND_NAMES } from "../backends/select.ts";
 import { executeJob } from "../workers/execute.ts";
 import { START_RECORD } from "../workers/pool.ts";
 import type { JobSource, LeasedJob } from "../transport/types.ts";
@@ -133,7 +134,7 @@ export function register(program: Command): void {
     .description("pull jobs from NATS JetStream and run them (see docs/cluster.md)")
     .requiredOption("--nats <url>", "NATS server URL(s), comma separated");
   addNatsConnectionOptions(cmd)
-    .option("--backend <backend>", "compute backend for train jobs", "auto")
+    .option("--backend <backend>", `compute backend for train jobs: ${BACKEND_NAMES.join("|")}`, "auto")
     .option("--concurrency <n>", "jobs run at once in this process", "1")
     .option("--name <name>", "worker name recorded with each job (default: hostname-pid)")
     .option("--prefix <prefix>", "NATS subject/stream/bucket prefix", "flowsweep")
@@ -148,6 +149,7 @@ export function register(program: Command): void {
 
 async function workerCommand(o: WorkerCliOptions): Promise<void> {
   const concurrency = parsePositiveInt("--concurrency", o.concurrency);
+  const backend = parseChoice("--backend", o.backend, BACKEND_NAMES);
   const name = o.name ?? `${Deno.hostname()}-${Deno.pid}`;
   const settings = {
     prefix: o.prefix,
@@ -188,7 +190,7 @@ async function workerCommand(o: WorkerCliOptions): Promise<void> {
   try {
     const stats = await runWorkerLoop(source, {
       concurrency,
-      backend: o.backend,
+      backend,
       signal: ac.signal,
       log: jobLog,
     });

@@ -642,6 +642,7 @@ Deno.test("worker CLI: bad flags end with one line on stderr and exit code 2", a
       [["--nats", "nats://127.0.0.1:1", "--user", "u"], "--user and --password go together"],
       [["--nats", "nats://127.0.0.1:1", "--concurrency", "0"], "--concurrency must be a positive integer"],
       [["--nats", "nats://127.0.0.1:1", "--ack-wait", "x"], "--ack-wait must be a positive number"],
+      [["--nats", "nats://127.0.0.1:1", "--backend", "gpu"], "--backend must be one of auto|tensorflow"],
     ] as const
   ) {
     const out = await new Deno.Command(Deno.execPath(), {
@@ -653,6 +654,6 @@ Deno.test("worker CLI: bad flags end with one line on stderr and exit code 2", a
     const err = new TextDecoder().decode(out.stderr).trim();
     assert.equal(out.code, 2, err);
     assert.equal(err.split("\n").length, 1, err);
-    assert.match(err, new RegExp(`^error: ${msg.replace(/[-]/g, "\\-")}`));
+    assert.ok(err.startsWith(`error: ${msg}`), err);
   }
 });
