@@ -167,16 +167,24 @@ export function logWeights(batch: TrajBatch, task: BitTask): { logR: Float64Arra
  */
 export function computeSignals(pol: Policy, gemm: Gemm, batch: TrajBatch): Vec[] {
   const c = requireCache(batch);
-  if (c.dZ) return c.dZ;
+  c.dZ ??= backpropSignals(pol, gemm, batch, null);
+  return c.dZ;
+}
+
+/** The backward chain for per-trajectory output scales (null = 1): δ_l of Σ_s scale_s log q(τ_s). */
+function backpropSignals(pol: Policy, gemm: Gemm, batch: TrajBatch, scale: ArrayLike<number> | null): Vec[] {
+  const c = requireCache(batch);
   const { net, woutT } = pol;
   const F = ctorOf(net);
   const k = net.sizes.length - 2;
-  const rows = batch.D * batch.B;
+  const B = batch.B, rows = batch.D * B;
   const dZ = net.sizes.slice(1, k + 1).map((h) => new F(rows * h));
   const hk = net.sizes[k];
   const top = dZ[k - 1];
   for (let r = 0; r < rows; r++) {
-    const gr = batch.g[r], wm = 2 * batch.pos[r] * hk, wp = wm + hk, o = r * hk;
+    const gr = scale ? scale[r % B] * batch.g[r] : batch.g[r];
+    if (gr === 0) continue;
+    const wm = 2 * batch.pos[r] * hk, wp = wm + hk, o = r * hk;
     for (let j = 0; j < hk; j++) top[o + j] = gr * (woutT[wp + j] - woutT[wm + j]);
   }
   for (let l = k - 1; l >= 0; l--) {
@@ -184,13 +192,14 @@ export function computeSignals(pol: Policy, gemm: Gemm, batch: TrajBatch): Vec[]
     for (let i = 0; i < dz.length; i++) dz[i] *= da[i];
     if (l > 0) gemm.gemm(false, true, rows, net.sizes[l], net.sizes[l + 1], dz, net.W[l], dZ[l - 1], 0);
   }
-  c.dZ = dZ;
   return dZ;
 }
 
 /**
  * grads += ∇_φ Σ_s coef[s] · log q_φ(τ_s), for per-trajectory coefficients (stop-gradient). Every surrogate loss
- * of the engine (TB, RKL, FKL, …) is of this form for scalar baselines.
+ * of the engine (TB, RKL, FKL, …) is of this form for scalar baselines. When the unit signals are already
+ * computed (per-sample baselines) they are reused, scaled per row; otherwise the coefficients are folded into
+ * one scaled backward pass.
  */
 export function accumulateGrads(
   pol: Policy,
@@ -200,7 +209,6 @@ export function accumulateGrads(
   grads: Vec[],
 ) {
   const c = requireCache(batch);
-  const dZ = computeSignals(pol, gemm, batch);
   const { net, D } = pol;
   const F = ctorOf(net);
   const k = net.sizes.length - 2;
@@ -225,21 +233,25 @@ export function accumulateGrads(
   const dWout = grads[2 * k];
   for (let j = 0; j < hk; j++) for (let o = 0; o < 2 * D; o++) dWout[j * 2 * D + o] += dWoutT[o * hk + j];
   // hidden layers: dW_l += A_lᵀ (coef ⊙ δ_l), db_l += Σ_rows coef ⊙ δ_l
+  const unit = c.dZ;
+  const dZ = unit ?? backpropSignals(pol, gemm, batch, coef);
   for (let l = 0; l < k; l++) {
     const h = net.sizes[l + 1];
-    const scaled = new F(rows * h);
-    const dz = dZ[l], db = grads[2 * l + 1];
-    for (let r = 0; r < rows; r++) {
-      const cr = coef[r % B];
-      const o = r * h;
-      for (let j = 0; j < h; j++) {
-        const v = cr * dz[o + j];
-        scaled[o + j] = v;
-        db[j] += v;
+    let signal = dZ[l];
+    if (unit) {
+      signal = new F(rows * h);
+      for (let r = 0; r < rows; r++) {
+        const cr = coef[r % B], o = r * h;
+        for (let j = 0; j < h; j++) signal[o + j] = cr * unit[l][o + j];
       }
     }
+    const db = grads[2 * l + 1];
+    for (let r = 0; r < rows; r++) {
+      const o = r * h;
+      for (let j = 0; j < h; j++) db[j] += signal[o + j];
+    }
     const input = l === 0 ? c.X : c.acts[l - 1];
-    gemm.gemm(true, false, net.sizes[l], h, rows, input, scaled, grads[2 * l], 1);
+    gemm.gemm(true, false, net.sizes[l], h, rows, input, signal, grads[2 * l], 1);
   }
 }
 
