@@ -28,6 +28,7 @@ export interface SweepFlags extends Partial<NatsFlags> {
   dryRun?: boolean;
   backend?: string;
   progress?: string;
+  report?: boolean;
 }
 
 export function register(program: Command): void {
@@ -43,6 +44,7 @@ export function register(program: Command): void {
     .option("--dry-run", "print the expanded job table and counts; run nothing, write nothing")
     .option("--backend <name>", "compute backend for train jobs", "auto")
     .option("--progress <mode>", "auto | bar | lines | none", "auto")
+    .option("--no-report", "do not write RUN_DIR/report/ at the end")
     .option("--prefix <prefix>", "NATS subject/stream/bucket prefix", "flowsweep");
   addNatsConnectionOptions(cmd)
     .action(async (specPath: string, flags: SweepFlags) => {
@@ -268,6 +270,6 @@ export async function sweepCommand(specPath: string, flags: SweepFlags): Promise
     for (const j of failed.slice(0, 10)) console.error(`  failed ${j.id} (${j.stage}): ${j.error ?? ""}`);
     if (failed.length > 10) console.error(`  … and ${failed.length - 10} more (deno task status ${runDir})`);
   }
-  const reportOk = await writeReportIfAvailable(runDir);
+  const reportOk = flags.report === false ? true : await writeReportIfAvailable(runDir);
   return c.failed > 0 || !reportOk ? 1 : 0;
 }

@@ -520,7 +520,9 @@ export function parseSpec(text: string, file: string): SweepSpec {
   const seedsE = get("seeds");
   if (seedsE) {
     const v = seedsE.value;
-    if (v !== null && isScalar(v)) {
+    if (v !== null && isScalar(v) && typeof v.value !== "number") {
+      ctx.error(v, `seeds must be a count (an integer ≥ 1) or a list of seeds, got ${describe(ctx, v)}`);
+    } else if (v !== null && isScalar(v)) {
       const n = int(ctx, v, "seeds (a count)", 1, 100000);
       if (n !== null) spec.seeds = Array.from({ length: n }, (_, i) => ({ value: i, pos: ctx.pos(v) }));
     } else {
