@@ -4,7 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { type NatsServerHandle, startNatsServer } from "./helpers/nats_server.ts";
+import { connect } from "@nats-io/transport-node";
+import { type NatsServerHandle, type NatsServerOptions, startNatsServer } from "./helpers/nats_server.ts";
 import {
   connectNats,
   countStatuses,
@@ -140,9 +141,9 @@ async function jobsStreamMessages(url: string): Promise<number> {
 
 async function withServer(
   fn: (srv: NatsServerHandle) => Promise<void>,
-  args?: string[],
+  opts?: NatsServerOptions,
 ): Promise<void> {
-  const srv = await startNatsServer({ args });
+  const srv = await startNatsServer(opts);
   try {
     await fn(srv);
   } finally {
@@ -633,7 +634,119 @@ Deno.test("nats: user/password auth — right password works end to end, wrong o
     } finally {
       await q.close();
     }
-  }, ["--user", "flow", "--pass", "sweep"]);
+  }, { args: ["--user", "flow", "--pass", "sweep"], connect: { user: "flow", pass: "sweep" } });
+});
+
+Deno.test("nats: token auth — the worker command connects with --token and runs a job", async () => {
+  await withServer(async (srv) => {
+    const q = await NatsJobQueue.connect({ nats: srv.url, token: "t0ken" }, { sweep: "tok" });
+    const w = new WorkerProcess(srv.url, "wT", ["--token", "t0ken"]);
+    try {
+      await q.publish([{ id: "t0", sweep: "tok", stage: "main", kind: "noop", config: {} }]);
+      const [r] = await collectResults(q, ["t0"]);
+      assert.deepEqual([r.status, r.worker], ["done", "wT"]);
+    } finally {
+      await w.stop();
+      await q.close();
+    }
+  }, { args: ["--auth", "t0ken"], connect: { token: "t0ken" } });
+});
+
+function haveOpenssl(): boolean {
+  try {
+    return new Deno.Command("openssl", { args: ["version"], stdout: "null", stderr: "null" }).outputSync()
+      .success;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test({
+  name: "nats: TLS — --tls-ca verifies the server's certificate; without it the connection is refused",
+  ignore: !haveOpenssl(),
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "flowsweep-tls-" });
+    try {
+      const ssl = async (...args: string[]) => {
+        const out = await new Deno.Command("openssl", { args, cwd: dir, stdout: "null", stderr: "piped" })
+          .output();
+        assert.ok(out.success, new TextDecoder().decode(out.stderr));
+      };
+      await ssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=flowsweep test CA",
+      );
+      await ssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+      );
+      await Deno.writeTextFile(`${dir}/ext.cnf`, "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
+      await ssl(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "1",
+        "-extfile",
+        "ext.cnf",
+      );
+      const ca = `${dir}/ca.pem`;
+      await withServer(async (srv) => {
+        assert.ok(srv.url.startsWith("tls://"));
+        // Without the CA the server's certificate is not trusted (one try: workers would retry forever).
+        await assert.rejects(() =>
+          connect({
+            ...natsConnectOptions({ nats: srv.url }),
+            waitOnFirstConnect: false,
+            maxReconnectAttempts: 0,
+          })
+        );
+        const q = await NatsJobQueue.connect({ nats: srv.url, tlsCa: ca }, { sweep: "tls" });
+        const w = new WorkerProcess(srv.url, "wTLS", ["--tls-ca", ca]);
+        try {
+          await q.publish([{ id: "s0", sweep: "tls", stage: "main", kind: "noop", config: {} }]);
+          const [r] = await collectResults(q, ["s0"]);
+          assert.deepEqual([r.status, r.worker], ["done", "wTLS"]);
+        } finally {
+          await w.stop();
+          await q.close();
+        }
+      }, {
+        args: ["--tls", "--tlscert", `${dir}/server.pem`, "--tlskey", `${dir}/server.key`],
+        scheme: "tls",
+        connect: { tls: { caFile: ca } },
+      });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });
 
 Deno.test("worker CLI: bad flags end with one line on stderr and exit code 2", async () => {

@@ -6,13 +6,17 @@
  * The binary is `$NATS_SERVER`, else `nats-server` on PATH, else /usr/sbin/nats-server
  * (Debian: `apt-get install -y nats-server`).
  */
-import { connect } from "@nats-io/transport-node";
+import { connect, type NodeConnectionOptions } from "@nats-io/transport-node";
 
 export interface NatsServerOptions {
   /** Extra nats-server arguments, e.g. ["--user", "u", "--pass", "p"]. */
   args?: string[];
   /** Keep the store directory on stop() (default false: it is deleted). */
   keepStore?: boolean;
+  /** How the readiness probe connects (credentials, TLS) when the server requires it. */
+  connect?: Partial<NodeConnectionOptions>;
+  /** URL scheme clients should use (default `nats`; `tls` for a TLS-only server). */
+  scheme?: "nats" | "tls";
 }
 
 export interface NatsServerHandle {
@@ -55,7 +59,7 @@ export function freePort(): number {
 export async function startNatsServer(opts: NatsServerOptions = {}): Promise<NatsServerHandle> {
   const storeDir = await Deno.makeTempDir({ prefix: "flowsweep-nats-" });
   const port = freePort();
-  const url = `nats://127.0.0.1:${port}`;
+  const url = `${opts.scheme ?? "nats"}://127.0.0.1:${port}`;
   let child: Deno.ChildProcess | null = null;
 
   const start = async () => {
@@ -87,7 +91,7 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
     // The port accepts before JetStream has recovered its store: wait until the JS API answers.
     for (;;) {
       try {
-        const nc = await connect({ servers: url, user: userArg(opts.args), pass: passArg(opts.args) });
+        const nc = await connect({ servers: url, ...opts.connect });
         try {
           await nc.request("$JS.API.INFO", undefined, { timeout: 1000 });
           return;
@@ -137,14 +141,4 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
       if (!opts.keepStore) await Deno.remove(storeDir, { recursive: true }).catch(() => {});
     },
   };
-}
-
-function userArg(args?: string[]): string | undefined {
-  const i = args?.indexOf("--user") ?? -1;
-  return i >= 0 ? args![i + 1] : undefined;
-}
-
-function passArg(args?: string[]): string | undefined {
-  const i = args?.indexOf("--pass") ?? -1;
-  return i >= 0 ? args![i + 1] : undefined;
 }
