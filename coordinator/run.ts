@@ -33,6 +33,8 @@ export interface LocalWorkers {
   execute?: Executor;
   backend?: string;
   graceMs?: number;
+  /** Where local jobs keep artifacts; default RUN_DIR/artifacts. */
+  artifactsDir?: string;
 }
 
 export interface RunSweepOptions {
@@ -187,6 +189,7 @@ async function coordinate(
       execute: opts.workers.execute,
       backend: opts.workers.backend,
       graceMs: opts.workers.graceMs,
+      artifactsDir: opts.workers.artifactsDir ?? runPaths(opts.runDir).artifacts,
     })
     : Promise.resolve();
   const ticker = setInterval(() => {

@@ -10,6 +10,7 @@
  */
 import type { JobSource, LeasedJob } from "../transport/types.ts";
 import { type ExecuteContext, executeJob, type FinalMetrics } from "./execute.ts";
+import { DirArtifactStore } from "../coordinator/rundir.ts";
 
 export type Executor = (job: LeasedJob["job"], ctx: ExecuteContext) => Promise<FinalMetrics>;
 
@@ -31,6 +32,8 @@ export interface PoolOptions {
   execute?: Executor;
   /** Compute backend passed to train jobs. */
   backend?: string;
+  /** Local artifact directory: jobs get `ctx.artifacts` (a DirArtifactStore) over it. */
+  artifactsDir?: string;
   /** Worker name prefix. */
   name?: string;
   graceMs?: number;
@@ -54,16 +57,19 @@ async function release(lease: LeasedJob): Promise<void> {
 async function inlineWorker(name: string, opts: PoolOptions): Promise<void> {
   const source = opts.source(name);
   const execute = opts.execute ?? executeJob;
+  const artifacts = opts.artifactsDir ? new DirArtifactStore(opts.artifactsDir) : undefined;
   try {
     for await (const lease of source.leases(opts.signal)) {
       await lease.progress({ ...START_RECORD });
       let final: FinalMetrics;
       try {
-        final = await execute(lease.job, {
+        const ctx: ExecuteContext & { artifacts?: DirArtifactStore } = {
           signal: opts.signal,
           backend: opts.backend,
           onProgress: (r) => lease.progress(r),
-        });
+        };
+        if (artifacts) ctx.artifacts = artifacts;
+        final = await execute(lease.job, ctx);
       } catch (err) {
         if (opts.signal.aborted) {
           await release(lease);
@@ -130,7 +136,12 @@ async function threadWorker(name: string, opts: PoolOptions): Promise<void> {
         };
         if (opts.signal.aborted) onAbort();
         else opts.signal.addEventListener("abort", onAbort, { once: true });
-        t.postMessage({ type: "run", job: lease.job, backend: opts.backend });
+        t.postMessage({
+          type: "run",
+          job: lease.job,
+          backend: opts.backend,
+          artifactsDir: opts.artifactsDir,
+        });
       });
       if (outcome.ok) await lease.complete(outcome.final);
       else if ("aborted" in outcome) {

@@ -2,10 +2,13 @@
  * Entry of one local worker thread (a Deno Web Worker started by workers/pool.ts). Runs one job at a time
  * with `executeJob` and reports progress and the outcome by message.
  *
- * main → thread: { type: "run", job, backend } | { type: "abort" }
+ * main → thread: { type: "run", job, backend, artifactsDir } | { type: "abort" }
+ * With `artifactsDir`, the job's context also carries `artifacts`: a DirArtifactStore over that directory
+ * (energy checkpoints passed between stages under keys `<job id>/<name>`).
  * thread → main: { type: "progress", record } | { type: "done", final } | { type: "error", message }
  */
-import { executeJob } from "./execute.ts";
+import { type ExecuteContext, executeJob } from "./execute.ts";
+import { DirArtifactStore } from "../coordinator/rundir.ts";
 import type { Job } from "../transport/types.ts";
 
 interface Scope {
@@ -16,7 +19,9 @@ const scope = globalThis as unknown as Scope;
 let current: AbortController | null = null;
 
 scope.onmessage = async (e: MessageEvent) => {
-  const msg = e.data as { type: "run"; job: Job; backend?: string } | { type: "abort" };
+  const msg = e.data as { type: "run"; job: Job; backend?: string; artifactsDir?: string } | {
+    type: "abort";
+  };
   if (msg.type === "abort") {
     current?.abort(new Error("cancelled"));
     return;
@@ -24,11 +29,13 @@ scope.onmessage = async (e: MessageEvent) => {
   const ac = new AbortController();
   current = ac;
   try {
-    const final = await executeJob(msg.job, {
+    const ctx: ExecuteContext & { artifacts?: DirArtifactStore } = {
       signal: ac.signal,
       backend: msg.backend,
       onProgress: (record) => scope.postMessage({ type: "progress", record }),
-    });
+    };
+    if (msg.artifactsDir) ctx.artifacts = new DirArtifactStore(msg.artifactsDir);
+    const final = await executeJob(msg.job, ctx);
     scope.postMessage({ type: "done", final });
   } catch (err) {
     scope.postMessage({ type: "error", message: err instanceof Error ? err.message : String(err) });
