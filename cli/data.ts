@@ -132,7 +132,7 @@ async function runPlot(
       const counts = new Float64Array(2 ** scheme.D);
       for (let i = 0; i < n; i++) counts[cellIndexOfPoint(pts[2 * i], pts[2 * i + 1], scheme)] += 1;
       svg = heatmapSvg(cellGrid(counts, scheme), {
-        title: `${scheme.density}, ${scheme.bits} bits/coord: ${n} samples per cell`,
+        title: `${scheme.density}, ${scheme.bits} bits/coord: ${n} samples, one pixel per cell`,
       });
     } else {
       const cells = decode(encode(pts, n, scheme), n, scheme);
