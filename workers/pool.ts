@@ -122,7 +122,7 @@ async function threadWorker(name: string, opts: PoolOptions): Promise<void> {
           const m = e.data;
           if (m.type === "progress") {
             lease.heartbeat();
-            lease.progress(m.record);
+            lease.progress(m.record).catch(() => {}); // progress is best effort; the result is what counts
           } else if (m.type === "done") finish({ ok: true, final: m.final });
           else {finish(
               opts.signal.aborted
