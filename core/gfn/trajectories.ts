@@ -182,7 +182,7 @@ function backpropSignals(pol: Policy, gemm: Gemm, batch: TrajBatch, scale: Array
   const hk = net.sizes[k];
   const top = dZ[k - 1];
   for (let r = 0; r < rows; r++) {
-    const gr = scale ? scale[r % B] * batch.g[r] : batch.g[r];
+    const gr = scale ? scale[scale.length === rows ? r : r % B] * batch.g[r] : batch.g[r];
     if (gr === 0) continue;
     const wm = 2 * batch.pos[r] * hk, wp = wm + hk, o = r * hk;
     for (let j = 0; j < hk; j++) top[o + j] = gr * (woutT[wp + j] - woutT[wm + j]);
@@ -196,10 +196,11 @@ function backpropSignals(pol: Policy, gemm: Gemm, batch: TrajBatch, scale: Array
 }
 
 /**
- * grads += ∇_φ Σ_s coef[s] · log q_φ(τ_s), for per-trajectory coefficients (stop-gradient). Every surrogate loss
- * of the engine (TB, RKL, FKL, …) is of this form for scalar baselines. When the unit signals are already
- * computed (per-sample baselines) they are reused, scaled per row; otherwise the coefficients are folded into
- * one scaled backward pass.
+ * grads += ∇_φ Σ_s coef[s] · log q_φ(τ_s), for per-trajectory coefficients (stop-gradient; length B), or
+ * grads += ∇_φ Σ_r coef[r] · log p_φ(row r) for per-row (per-step) coefficients (length D·B, rows t·B + s; policy
+ * gradients). Every surrogate loss of the engine (TB, RKL, FKL, …) is of this form for scalar baselines. When
+ * the unit signals are already computed (per-sample baselines) they are reused, scaled per row; otherwise the
+ * coefficients are folded into one scaled backward pass.
  */
 export function accumulateGrads(
   pol: Policy,
@@ -213,13 +214,17 @@ export function accumulateGrads(
   const F = ctorOf(net);
   const k = net.sizes.length - 2;
   const B = batch.B, rows = D * B;
+  const perRow = coef.length === rows;
+  if (!perRow && coef.length !== B) {
+    throw new RangeError(`coef: length B = ${B} or D·B = ${rows}, got ${coef.length}`);
+  }
   // output layer: only columns 2d, 2d+1 of each row get a gradient
   const hk = net.sizes[k];
   const dWoutT = new F(2 * D * hk);
   const dbout = grads[2 * k + 1];
   const top = c.acts[k - 1];
   for (let r = 0; r < rows; r++) {
-    const cg = coef[r % B] * batch.g[r];
+    const cg = coef[perRow ? r : r % B] * batch.g[r];
     if (cg === 0) continue;
     const d = batch.pos[r], wm = 2 * d * hk, wp = wm + hk, o = r * hk;
     for (let j = 0; j < hk; j++) {
@@ -241,7 +246,7 @@ export function accumulateGrads(
     if (unit) {
       signal = new F(rows * h);
       for (let r = 0; r < rows; r++) {
-        const cr = coef[r % B], o = r * h;
+        const cr = coef[perRow ? r : r % B], o = r * h;
         for (let j = 0; j < h; j++) signal[o + j] = cr * unit[l][o + j];
       }
     }
