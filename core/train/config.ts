@@ -4,7 +4,11 @@
  */
 import { z } from "zod";
 
-export const OBJECTIVES = ["atb", "akl"] as const;
+/**
+ * atb, akl: the main paper. renyi, tsallis: Rényi-α / Tsallis-α divergences (α = div_alpha), fkl-is: forward KL by
+ * self-normalised importance sampling from Q, pg: policy gradient with a value network (companion papers).
+ */
+export const OBJECTIVES = ["atb", "akl", "renyi", "tsallis", "fkl-is", "pg"] as const;
 export type Objective = typeof OBJECTIVES[number];
 
 export const CONTROL_VARIATES = [
@@ -39,6 +43,13 @@ export const TrainConfigSchema = z.strictObject({
   /** Backward ratio α ∈ [0,1]; with schedule `anneal` it is the starting value (DESIGN §3). */
   alpha: z.number().min(0).max(1).default(0),
   alpha_schedule: z.enum(ALPHA_SCHEDULES).default("constant"),
+  /** α of the Rényi-α / Tsallis-α objectives (≠ 1; α → 1 is the reverse KL). Distinct from the backward ratio. */
+  div_alpha: z.number().refine((a) => a !== 1, "div_alpha must differ from 1 (α = 1 is the reverse KL)")
+    .default(0.5),
+  /** GAE λ of the policy-gradient objective (its value network has the policy's hidden sizes). */
+  pg_lambda: z.number().min(0).max(1).default(0.99),
+  /** Adam learning rate of the policy-gradient value network. */
+  lr_value: z.number().positive().default(1e-3),
   cv: z.enum(CONTROL_VARIATES).default("learned"),
   steps: z.int().positive().default(2000),
   batch: z.int().min(2).default(256),

@@ -18,12 +18,15 @@ import type { ControlVariate, Objective } from "./config.ts";
 import { tbTerm } from "../objectives/atb.ts";
 import { fklCoefficients, learnedBaselineGrad } from "../objectives/akl.ts";
 import { addRklGradient } from "../baselines/estimator.ts";
+import { addCompanionGradient, type CompanionOptions } from "./companion.ts";
 
 export interface ObjectiveSpec {
   objective: Objective;
   /** Backward ratio at this step. */
   alpha: number;
   cv: ControlVariate;
+  /** renyi / tsallis / fkl-is / pg options (core/train/companion.ts). */
+  companion?: CompanionOptions;
 }
 
 export interface GradientEstimate {
@@ -34,6 +37,9 @@ export interface GradientEstimate {
   loss: number;
   forward?: { batch: TrajBatch; logw: Float64Array };
   backward?: { batch: TrajBatch; logw: Float64Array };
+  /** pg: gradient and loss of the value network's regression. */
+  valueGrads?: Vec[];
+  valueLoss?: number;
 }
 
 /** Draws B forward trajectories from Q with the cache needed for a backward pass. */
@@ -90,6 +96,27 @@ export function estimateGradient(
       dScalar += tb.dLogZ;
       accumulateGrads(pol, gemm, backward.batch, tb.coef, grads);
     }
+  } else if (spec.objective !== "akl") {
+    const r = addCompanionGradient(
+      spec.objective,
+      pol,
+      gemm,
+      forward,
+      backward,
+      alpha,
+      scalar,
+      spec.companion ?? {},
+      grads,
+    );
+    return {
+      grads,
+      dScalar: r.dScalar,
+      loss,
+      forward,
+      backward,
+      valueGrads: r.valueGrads,
+      valueLoss: r.valueLoss,
+    };
   } else {
     if (forward) {
       addRklGradient(pol, gemm, forward.batch, forward.logw, cv, scalar, 1 - alpha, grads);
