@@ -66,6 +66,14 @@ export interface RunOptions {
    * A backward trajectory from x under the uniform P_B is x with a uniformly random order.
    */
   given?: { x: Int8Array; order: Int32Array };
+  /**
+   * Start from these partial states (B × D, entries in {−1, 0, +1}) instead of s₀ = 0. Every row must have the
+   * same number n₀ of set entries; the trajectories run the remaining D − n₀ steps (rows are then
+   * (t − n₀)·B + s) and logq sums only those steps. The first pre-activation is one GEMM of the start states,
+   * then incremental. With `given`, order[b·D + t] for t ≥ n₀ is the position set at step t and x must agree
+   * with the start on its set entries. Not combinable with `cache`.
+   */
+  start?: Int8Array;
 }
 
 /** Samples B forward trajectories from Q, or evaluates the given ones (teacher forcing). */
@@ -75,7 +83,9 @@ export function runTrajectories(pol: Policy, gemm: Gemm, B: number, rng: Rng, op
   const k = net.sizes.length - 2;
   const hidden = net.sizes.slice(1, k + 1);
   const hk = hidden[k - 1], h1 = hidden[0];
-  const rows = D * B;
+  const n0 = opts.start ? startDepth(opts.start, B, D) : 0;
+  if (opts.start && opts.cache) throw new Error("runTrajectories: `start` cannot be combined with `cache`");
+  const rows = (D - n0) * B;
   const cacheRows = opts.cache ? rows : B;
   const acts = hidden.map((h) => new F(cacheRows * h));
   const dacts = hidden.map((h) => new F(cacheRows * h));
@@ -84,15 +94,19 @@ export function runTrajectories(pol: Policy, gemm: Gemm, B: number, rng: Rng, op
   const z0 = new F(B * h1);
   fillRows(z0, net.b[0], B); // s₀ = 0: the first pre-activation is the bias
   const W0 = net.W[0], bout = net.b[k];
+  if (opts.start) gemm.gemm(false, false, B, h1, D, F.from(opts.start), W0, z0, 1);
 
-  const state = new Int8Array(B * D);
+  const state = opts.start ? opts.start.slice(0, B * D) : new Int8Array(B * D);
   const unset = new Int32Array(B * D); // per trajectory, its unset positions in the first D − t slots
-  for (let b = 0; b < B; b++) for (let d = 0; d < D; d++) unset[b * D + d] = d;
-  const x = opts.given ? opts.given.x : new Int8Array(B * D);
+  for (let b = 0; b < B; b++) {
+    let j = 0;
+    for (let d = 0; d < D; d++) if (state[b * D + d] === 0) unset[b * D + j++] = d;
+  }
+  const x = opts.given ? opts.given.x : state.slice();
   const pos = new Int32Array(rows), val = new Int8Array(rows);
   const logp = new Float64Array(rows), g = new F(rows), logq = new Float64Array(B);
 
-  for (let t = 0; t < D; t++) {
+  for (let t = n0; t < D; t++) {
     const off = opts.cache ? t * B : 0;
     const stepActs = acts.map((a, l) => a.subarray(off * hidden[l], (off + B) * hidden[l]));
     const stepDacts = dacts.map((a, l) => a.subarray(off * hidden[l], (off + B) * hidden[l]));
@@ -123,7 +137,7 @@ export function runTrajectories(pol: Policy, gemm: Gemm, B: number, rng: Rng, op
       let v: number;
       if (opts.given) v = opts.given.x[b * D + d];
       else v = rng.uniform() < pPlus ? 1 : -1;
-      const row = t * B + b;
+      const row = (t - n0) * B + b;
       pos[row] = d;
       val[row] = v;
       const lp_ = v > 0 ? logSigmoid(diff) : logSigmoid(-diff);
@@ -138,6 +152,29 @@ export function runTrajectories(pol: Policy, gemm: Gemm, B: number, rng: Rng, op
     }
   }
   return { D, B, x, logq, pos, val, logp, g, cache: X ? { X, acts, dacts } : undefined };
+}
+
+/** The common number of set entries of B start states (throws when rows differ or an entry is not −1/0/+1). */
+function startDepth(start: Int8Array, B: number, D: number): number {
+  if (start.length < B * D) throw new RangeError(`start needs ${B * D} entries, got ${start.length}`);
+  let n0 = -1;
+  for (let b = 0; b < B; b++) {
+    let n = 0;
+    for (let d = 0; d < D; d++) {
+      const v = start[b * D + d];
+      if (v !== 0 && v !== 1 && v !== -1) {
+        throw new RangeError(`start state entries must be −1, 0 or +1, got ${v}`);
+      }
+      if (v !== 0) n++;
+    }
+    if (n0 === -1) n0 = n;
+    else if (n !== n0) {
+      throw new RangeError(
+        `every start state must have the same number of set entries (${n0} vs ${n} in row ${b})`,
+      );
+    }
+  }
+  return Math.max(n0, 0);
 }
 
 /** log σ(z), stable for large |z|. */

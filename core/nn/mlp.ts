@@ -173,3 +173,61 @@ export function transpose(a: Vec, r: number, c: number, out: Vec): Vec {
   }
   return out;
 }
+
+/** What `mlpForwardCached` keeps for `mlpBackward`: the input, every hidden activation and its derivative. */
+export interface MlpCache {
+  n: number;
+  x: Vec;
+  /** acts[l] = A_{l+1} = act(Z_l), n × sizes[l+1]. */
+  acts: Vec[];
+  /** dacts[l] = act'(Z_l). */
+  dacts: Vec[];
+  /** Network output, n × sizes[k+1]. */
+  out: Vec;
+}
+
+/** Full forward pass (any output size) keeping what a generic backward pass needs. */
+export function mlpForwardCached(m: Mlp, gemm: Gemm, x: Vec, n: number): MlpCache {
+  const F = ctorOf(m);
+  const k = m.sizes.length - 2;
+  const hidden = m.sizes.slice(1, k + 1);
+  const z0 = new F(n * m.sizes[1]);
+  fillRows(z0, m.b[0], n);
+  gemm.gemm(false, false, n, m.sizes[1], m.sizes[0], x, m.W[0], z0, 1);
+  const acts = hidden.map((h) => new F(n * h));
+  const dacts = hidden.map((h) => new F(n * h));
+  hiddenForward(m, gemm, z0, n, acts, dacts, new F(n * Math.max(...hidden)));
+  const out = new F(n * m.sizes[k + 1]);
+  fillRows(out, m.b[k], n);
+  gemm.gemm(false, false, n, m.sizes[k + 1], m.sizes[k], acts[k - 1], m.W[k], out, 1);
+  return { n, x, acts, dacts, out };
+}
+
+/**
+ * Generic backward pass: grads += ∂/∂params of Σ_{rows, outputs} dOut ⊙ out, for the forward pass in `cache`
+ * (dOut is n × out, the gradient of the loss with respect to the network output). `grads` is shaped like
+ * `params(m)`. Standard chain rule: dW_l += A_lᵀ δ_l, db_l += Σ_rows δ_l, δ_{l−1} = (δ_l W_lᵀ) ⊙ act'(Z_{l−1}).
+ */
+export function mlpBackward(m: Mlp, gemm: Gemm, cache: MlpCache, dOut: Vec, grads: Vec[]): void {
+  const F = ctorOf(m);
+  const k = m.sizes.length - 2;
+  const n = cache.n;
+  let delta: Vec = dOut;
+  for (let l = k; l >= 0; l--) {
+    const nin = m.sizes[l], nout = m.sizes[l + 1];
+    const input = l === 0 ? cache.x : cache.acts[l - 1];
+    gemm.gemm(true, false, nin, nout, n, input, delta, grads[2 * l], 1);
+    const db = grads[2 * l + 1];
+    for (let r = 0; r < n; r++) {
+      const o = r * nout;
+      for (let j = 0; j < nout; j++) db[j] += delta[o + j];
+    }
+    if (l > 0) {
+      const prev = new F(n * nin);
+      gemm.gemm(false, true, n, nin, nout, delta, m.W[l], prev, 0);
+      const da = cache.dacts[l - 1];
+      for (let i = 0; i < prev.length; i++) prev[i] *= da[i];
+      delta = prev;
+    }
+  }
+}
