@@ -7,7 +7,11 @@ import { Adam } from "../nn/adam.ts";
 import { initMlp, params } from "../nn/mlp.ts";
 import { preparePolicy } from "../gfn/trajectories.ts";
 import { Rng } from "../rng.ts";
-import { makeTask } from "../tasks/registry.ts";
+import { makeTaskRuntime } from "../tasks/registry.ts";
+import type { TaskRuntime } from "../tasks/runtime.ts";
+import type { EnergyCheckpoint } from "../energy/checkpoint.ts";
+import type { Mlp } from "../nn/mlp.ts";
+import type { Policy } from "../gfn/trajectories.ts";
 import type { BitTask } from "../tasks/task.ts";
 import { scheduledAlpha } from "../objectives/atb.ts";
 import { exactMetrics, type ExactTarget, exactTarget, MAX_EXACT_D } from "../eval/exact.ts";
@@ -27,16 +31,24 @@ export interface TrainOptions {
   task?: BitTask;
   /** Wall clock in ms (injected so core stays free of globals); defaults to performance.now. */
   now?: () => number;
+  /** A loaded energy checkpoint (`energy: fixed` on the 2D-density tasks; core/energy/checkpoint.ts). */
+  energy?: { checkpoint: EnergyCheckpoint; net: Mlp };
+  /** Called once after the last step: the final policy, the task, and the energy checkpoint of a learned energy. */
+  onDone?: (done: { policy: Policy; task: BitTask; energy?: EnergyCheckpoint }) => void | Promise<void>;
 }
 
-/** Whether the objective trains the scalar parameter (and so reports it). */
+/** Whether the objective trains the scalar parameter (and so reports it): log Z_ψ, c_ψ or Tsallis' log Ẑ. */
 export function hasScalarParam(config: TrainConfig): boolean {
-  return config.objective === "atb" || config.cv === "learned";
+  const o = config.objective;
+  return o === "atb" || o === "tsallis" || o === "pg" || (o === "akl" && config.cv === "learned");
 }
 
 export async function trainRun(config: TrainConfig, opts: TrainOptions): Promise<TrainSummary> {
   const now = opts.now ?? (() => performance.now());
-  const task = opts.task ?? makeTask(config);
+  const runtime: TaskRuntime = opts.task
+    ? { task: opts.task }
+    : makeTaskRuntime(config, { energy: opts.energy, gemm: opts.gemm });
+  const task = runtime.task;
   const D = task.D;
   const rng = new Rng(config.seed);
   const evalRng = new Rng(config.seed ^ 0x5eed5eed);
@@ -44,6 +56,11 @@ export async function trainRun(config: TrainConfig, opts: TrainOptions): Promise
   const adam = new Adam(params(net), config.lr);
   const scalar = new Float64Array(1); // log Z_ψ or c_ψ, initialised at 0
   const scalarAdam = new Adam([scalar], config.lr_logz);
+  // pg: the value network V(s) over states, D → hidden → 1
+  const value = config.objective === "pg"
+    ? initMlp([D, ...config.hidden, 1], config.activation, config.init, rng.fork())
+    : undefined;
+  const valueAdam = value ? new Adam(params(value), config.lr_value) : undefined;
   const target: ExactTarget | null = opts.exact !== false && D <= MAX_EXACT_D ? exactTarget(task) : null;
   const exactLogZ = target?.logZ ?? safeExactLogZ(task);
 
@@ -52,11 +69,13 @@ export async function trainRun(config: TrainConfig, opts: TrainOptions): Promise
   const started = now();
   const evaluate = async (step: number) => {
     const pol = preparePolicy(net);
-    const { logw } = sampleLogWeights(pol, opts.gemm, task, config.eval_samples, evalRng);
+    const { logw, x: samples } = sampleLogWeights(pol, opts.gemm, task, config.eval_samples, evalRng);
     const record: EvalRecord = { step, seconds: (now() - started) / 1000, ...logWeightSummary(logw) };
     if (hasScalarParam(config)) record.log_z_param = scalar[0];
-    if (target) Object.assign(record, exactMetrics(pol, opts.gemm, target));
+    // a learned energy moves the target: enumerate it again
+    if (target) Object.assign(record, exactMetrics(pol, opts.gemm, runtime.dynamicTarget ? exactTarget(task) : target));
     else if (exactLogZ !== undefined) record.exact_log_z = exactLogZ;
+    if (runtime.evalMetrics) Object.assign(record, runtime.evalMetrics(pol, opts.gemm, samples, config.eval_samples));
     last = record;
     await opts.onEval?.(record);
   };
@@ -71,8 +90,10 @@ export async function trainRun(config: TrainConfig, opts: TrainOptions): Promise
       objective: config.objective,
       alpha,
       cv: config.cv,
+      companion: { divAlpha: config.div_alpha, value, pgLambda: config.pg_lambda },
     }, scalar[0]);
     adam.step(est.grads);
+    if (valueAdam && est.valueGrads) valueAdam.step(est.valueGrads);
     if (hasScalarParam(config)) scalarAdam.step([[est.dScalar]]);
     trainMs += now() - t0;
     opts.onStep?.(step);
