@@ -2,10 +2,18 @@
 import type { TrainConfig } from "../train/config.ts";
 import type { BitTask } from "./task.ts";
 import { isingTask } from "./ising.ts";
+import { densityRuntime, type RuntimeOptions, type TaskRuntime } from "./runtime.ts";
 
-export function makeTask(config: TrainConfig): BitTask {
+export function makeTask(config: TrainConfig, opts: RuntimeOptions = {}): BitTask {
+  return makeTaskRuntime(config, opts).task;
+}
+
+/** The task and what a run does around it (energy training, NLL/MMD metrics; core/tasks/runtime.ts). */
+export function makeTaskRuntime(config: TrainConfig, opts: RuntimeOptions = {}): TaskRuntime {
   switch (config.task) {
     case "ising":
-      return isingTask(config.L, config.beta);
+      return { task: isingTask(config.L, config.beta) };
+    default:
+      return densityRuntime(config, opts);
   }
 }

@@ -3,6 +3,7 @@
  * JSON form (sorted keys, defaults filled) is what the job id hashes.
  */
 import { z } from "zod";
+import { DENSITY_NAMES } from "../tasks/densities.ts";
 
 /**
  * atb, akl: the main paper. renyi, tsallis: Rényi-α / Tsallis-α divergences (α = div_alpha), fkl-is: forward KL by
@@ -29,7 +30,43 @@ export type Activation = typeof ACTIVATIONS[number];
 export const ALPHA_SCHEDULES = ["constant", "anneal"] as const;
 export type AlphaSchedule = typeof ALPHA_SCHEDULES[number];
 
-export const TASKS = ["ising"] as const;
+/** `ising` and the 2D densities of core/tasks/densities.ts (with `bits`, `energy`, … below). */
+export const TASKS = ["ising", ...DENSITY_NAMES] as const;
+
+/** Energy of a 2D-density task: trained by contrastive divergence, loaded from a checkpoint, or the exact table. */
+export const ENERGIES = ["learned", "fixed", "exact"] as const;
+export type EnergyKind = typeof ENERGIES[number];
+/** Acceptance rule of the back-and-forth MH chains: Barker σ(log r) or Metropolis–Hastings min(1, r). */
+export const MH_RULES = ["barker", "mh"] as const;
+
+/**
+ * Defaults of the 2D-density options. They are not filled into the config (keys absent from Ising configs keep
+ * their job ids); `densityDefaults` resolves them.
+ */
+export const DENSITY_DEFAULTS = {
+  bits: 16,
+  energy: "learned" as EnergyKind,
+  energy_hidden: [256, 256, 256],
+  energy_lr: 1e-3,
+  mh_rule: "barker" as typeof MH_RULES[number],
+  nll_points: 10000,
+  nll_trajectories: 20,
+  mmd_samples: 4000,
+};
+/** Largest bits per coordinate of `energy: exact` (the full table, core/tasks/density_target.ts). */
+export const MAX_EXACT_ENERGY_BITS = 8;
+const DENSITY_KEYS = [
+  "bits",
+  "energy",
+  "energy_file",
+  "energy_hidden",
+  "energy_lr",
+  "mh_rule",
+  "nll_points",
+  "nll_trajectories",
+  "mmd_samples",
+  "test_seed",
+] as const;
 
 export const BACKENDS = ["auto", "blas", "wasm", "cpu", "tensorflow"] as const;
 export type BackendName = typeof BACKENDS[number];
@@ -64,6 +101,48 @@ export const TrainConfigSchema = z.strictObject({
   eval_every: z.int().positive().default(100),
   /** Forward samples M for E_Q[log w] and log Ẑ at each evaluation (reference: 4000). */
   eval_samples: z.int().positive().default(4000),
+  // 2D-density tasks only (defaults in DENSITY_DEFAULTS; docs/energy-checkpoint.md, docs/table2-profile.md)
+  /** Bits per coordinate (D = 2·bits), default 16. */
+  bits: z.int().min(2).max(32).optional(),
+  /** learned (default): CD-trained energy MLP; fixed: a saved energy; exact: the discretised target table. */
+  energy: z.enum(ENERGIES).optional(),
+  /** Local path of the energy checkpoint for `energy: fixed` (in sweeps the stage input `energy` instead). */
+  energy_file: z.string().min(1).optional(),
+  /** Hidden sizes of the energy MLP (ELU), default [256, 256, 256]. */
+  energy_hidden: z.array(z.int().positive()).min(1).optional(),
+  /** Adam learning rate of the energy, default 1e-3. */
+  energy_lr: z.number().positive().optional(),
+  /** MH acceptance of the CD chains, default barker. */
+  mh_rule: z.enum(MH_RULES).optional(),
+  /** Test points of the IS NLL (Eq. 7), default 10000; 0 turns the NLL off. */
+  nll_points: z.int().min(0).optional(),
+  /** Backward trajectories per test point, default 20. */
+  nll_trajectories: z.int().positive().optional(),
+  /** Model and data samples of the MMD, default 4000; 0 turns it off. */
+  mmd_samples: z.int().min(0).refine((n) => n !== 1, "mmd_samples must be 0 (off) or ≥ 2").optional(),
+  /** Seed of the held-out test points (default: derived from seed, distinct from the training stream). */
+  test_seed: z.int().min(0).optional(),
+}).superRefine((c, ctx) => {
+  if (c.task === "ising") {
+    for (const k of DENSITY_KEYS) {
+      if (c[k] !== undefined) {
+        ctx.addIssue({ code: "custom", path: [k], message: `${k} applies to the 2D density tasks only` });
+      }
+    }
+    return;
+  }
+  const energy = c.energy ?? DENSITY_DEFAULTS.energy;
+  const bits = c.bits ?? DENSITY_DEFAULTS.bits;
+  if (energy === "exact" && bits > MAX_EXACT_ENERGY_BITS) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["energy"],
+      message: `energy exact needs bits ≤ ${MAX_EXACT_ENERGY_BITS} (the full 2^D table), got bits ${bits}`,
+    });
+  }
+  if (c.energy_file !== undefined && energy !== "fixed") {
+    ctx.addIssue({ code: "custom", path: ["energy_file"], message: `energy_file needs energy: fixed` });
+  }
 });
 
 export type TrainConfig = z.infer<typeof TrainConfigSchema>;
@@ -71,6 +150,23 @@ export type TrainConfig = z.infer<typeof TrainConfigSchema>;
 /** Validates and fills defaults. Throws a ZodError naming the offending field. */
 export function parseTrainConfig(raw: unknown): TrainConfig {
   return TrainConfigSchema.parse(raw);
+}
+
+/** The 2D-density options of a config with their defaults filled in. */
+export function densityDefaults(c: TrainConfig) {
+  return {
+    bits: c.bits ?? DENSITY_DEFAULTS.bits,
+    energy: c.energy ?? DENSITY_DEFAULTS.energy,
+    energy_file: c.energy_file,
+    energy_hidden: c.energy_hidden ?? DENSITY_DEFAULTS.energy_hidden,
+    energy_lr: c.energy_lr ?? DENSITY_DEFAULTS.energy_lr,
+    mh_rule: c.mh_rule ?? DENSITY_DEFAULTS.mh_rule,
+    nll_points: c.nll_points ?? DENSITY_DEFAULTS.nll_points,
+    nll_trajectories: c.nll_trajectories ?? DENSITY_DEFAULTS.nll_trajectories,
+    mmd_samples: c.mmd_samples ?? DENSITY_DEFAULTS.mmd_samples,
+    /** Distinct from the training stream Rng(seed) and the evaluation stream Rng(seed ^ 0x5eed5eed). */
+    test_seed: c.test_seed ?? ((c.seed ^ 0x7e57da7a) >>> 0),
+  };
 }
 
 /** Canonical JSON: keys sorted recursively, so equal configs give equal strings (and equal job ids). */

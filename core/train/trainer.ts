@@ -73,9 +73,12 @@ export async function trainRun(config: TrainConfig, opts: TrainOptions): Promise
     const record: EvalRecord = { step, seconds: (now() - started) / 1000, ...logWeightSummary(logw) };
     if (hasScalarParam(config)) record.log_z_param = scalar[0];
     // a learned energy moves the target: enumerate it again
-    if (target) Object.assign(record, exactMetrics(pol, opts.gemm, runtime.dynamicTarget ? exactTarget(task) : target));
-    else if (exactLogZ !== undefined) record.exact_log_z = exactLogZ;
-    if (runtime.evalMetrics) Object.assign(record, runtime.evalMetrics(pol, opts.gemm, samples, config.eval_samples));
+    if (target) {
+      Object.assign(record, exactMetrics(pol, opts.gemm, runtime.dynamicTarget ? exactTarget(task) : target));
+    } else if (exactLogZ !== undefined) record.exact_log_z = exactLogZ;
+    if (runtime.evalMetrics) {
+      Object.assign(record, runtime.evalMetrics(pol, opts.gemm, samples, config.eval_samples));
+    }
     last = record;
     await opts.onEval?.(record);
   };
@@ -95,11 +98,14 @@ export async function trainRun(config: TrainConfig, opts: TrainOptions): Promise
     adam.step(est.grads);
     if (valueAdam && est.valueGrads) valueAdam.step(est.valueGrads);
     if (hasScalarParam(config)) scalarAdam.step([[est.dScalar]]);
+    // energy update (learned energy), interleaved with the GFlowNet update
+    runtime.afterStep?.(preparePolicy(net), opts.gemm, rng, step - 1, config.steps);
     trainMs += now() - t0;
     opts.onStep?.(step);
     if (step % config.eval_every === 0 || step === config.steps) await evaluate(step);
     else await yieldToEventLoop();
   }
+  await opts.onDone?.({ policy: preparePolicy(net), task, energy: runtime.energyCheckpoint?.(config.steps) });
   const final = last as unknown as EvalRecord;
   return {
     ...final,
