@@ -6,16 +6,23 @@
 import type { Command } from "commander";
 import { parseChoice, parsePositiveInt, UsageError } from "./usage.ts";
 import { BACKEND_NAMES } from "../backends/select.ts";
-import { executeJob } from "../workers/execute.ts";
+import { type ExecuteContext, executeJob, type FinalMetrics } from "../workers/execute.ts";
 import { START_RECORD } from "../workers/pool.ts";
-import type { JobSource, LeasedJob } from "../transport/types.ts";
-import { NatsFlagError, type NatsFlags, NatsJobSource } from "../transport/nats.ts";
+import type { ArtifactStore, JobSource, LeasedJob } from "../transport/types.ts";
+import { NatsArtifactStore, NatsFlagError, type NatsFlags, NatsJobSource } from "../transport/nats.ts";
 
 export interface WorkerLoopOptions {
   concurrency: number;
   backend?: string;
   signal: AbortSignal;
   log?: (line: string) => void;
+  /** Handed to jobs as `ctx.artifacts` (energy checkpoints: the NATS object store in a cluster). */
+  artifacts?: ArtifactStore;
+  /** What runs a job (default `executeJob`). */
+  execute?: (
+    job: LeasedJob["job"],
+    ctx: ExecuteContext & { artifacts?: ArtifactStore },
+  ) => Promise<FinalMetrics>;
 }
 
 /** Counts of what one worker did. */
@@ -55,11 +62,13 @@ async function runLease(
   try {
     // The coordinator marks the job running (and drops older attempts' history) on this record.
     await lease.progress({ ...START_RECORD });
-    final = await executeJob(job, {
+    const ctx: ExecuteContext & { artifacts?: ArtifactStore } = {
       signal: opts.signal,
       backend: opts.backend,
       onProgress: (record) => lease.progress(record),
-    });
+    };
+    if (opts.artifacts) ctx.artifacts = opts.artifacts;
+    final = await (opts.execute ?? executeJob)(job, ctx);
   } catch (err) {
     if (opts.signal.aborted) {
       if ("release" in lease && typeof lease.release === "function") {
@@ -188,8 +197,10 @@ async function workerCommand(o: WorkerCliOptions): Promise<void> {
       `concurrency ${concurrency}`,
   );
   try {
+    const artifacts = await NatsArtifactStore.open(nc, { prefix: o.prefix });
     const stats = await runWorkerLoop(source, {
       concurrency,
+      artifacts,
       backend,
       signal: ac.signal,
       log: jobLog,

@@ -572,6 +572,37 @@ Deno.test("nats: artifact store round trip, overwrite and missing key", async ()
   });
 });
 
+Deno.test("nats: jobs run by the worker loop get the object store as ctx.artifacts", async () => {
+  await withServer(async (srv) => {
+    const q = await NatsJobQueue.connect({ nats: srv.url }, { sweep: "art" });
+    const src = await NatsJobSource.connect({ nats: srv.url }, { worker: "w1", pullExpiresMs: 1000 });
+    const artifacts = await NatsArtifactStore.open(src.nc);
+    const ac = new AbortController();
+    const loop = runWorkerLoop(src, {
+      concurrency: 1,
+      signal: ac.signal,
+      artifacts,
+      execute: async (job, ctx) => {
+        await ctx.artifacts!.put(`${job.id}/energy`, new TextEncoder().encode(`weights of ${job.id}`));
+        return { saved: 1 };
+      },
+    });
+    try {
+      await q.publish([{ id: "e0", sweep: "art", stage: "learned", kind: "noop", config: {} }]);
+      const [r] = await collectResults(q, ["e0"]);
+      assert.deepEqual(r.final, { saved: 1 });
+      // Another process (here: the coordinator's connection) reads the checkpoint back.
+      const store = await NatsArtifactStore.open(q.nc);
+      assert.equal(new TextDecoder().decode((await store.get("e0/energy"))!), "weights of e0");
+    } finally {
+      ac.abort();
+      await loop;
+      await src.close();
+      await q.close();
+    }
+  });
+});
+
 Deno.test("natsConnectOptions: flags map to connect options; inconsistent flags are rejected", async () => {
   const dir = await Deno.makeTempDir();
   try {
