@@ -14,8 +14,15 @@ import {
   type TrainConfig,
 } from "../core/train/config.ts";
 import { parseChoice, parseNumber, parsePositiveInt, UsageError } from "./usage.ts";
+import {
+  addDensityOptions,
+  configErrorLine,
+  type DensityFlags,
+  densityRawFromFlags,
+  prepareDensityRun,
+} from "./train_density.ts";
 
-interface TrainFlags {
+interface TrainFlags extends DensityFlags {
   task: string;
   L: string;
   beta: string;
@@ -75,6 +82,7 @@ export function register(program: Command): void {
       const backend = parseChoice("--backend", flags.backend, BACKENDS);
       await runTrainCommand(config, backend, flags);
     });
+  addDensityOptions(program.commands.find((c) => c.name() === "train")!);
 }
 
 /** Turns CLI flags into a validated TrainConfig; every problem becomes a one-line UsageError. */
@@ -101,12 +109,13 @@ export function trainConfigFromFlags(f: TrainFlags): TrainConfig {
     seed: parseNonNegativeInt("--seed", f.seed),
     eval_every: parsePositiveInt("--eval-every", f.evalEvery),
     eval_samples: parsePositiveInt("--eval-samples", f.evalSamples),
+    ...densityRawFromFlags(f),
   };
   if (raw.batch < 2) throw new UsageError(`--batch must be at least 2, got ${raw.batch}`);
   try {
     return parseTrainConfig(raw);
   } catch (err) {
-    throw new UsageError(`invalid configuration: ${err instanceof Error ? err.message.split("\n")[0] : err}`);
+    throw new UsageError(`invalid configuration: ${configErrorLine(err)}`);
   }
 }
 
@@ -132,7 +141,7 @@ async function runTrainCommand(config: TrainConfig, backend: typeof BACKENDS[num
   } catch (err) {
     throw new UsageError(err instanceof Error ? err.message : String(err));
   }
-  if (config.alpha > 0) {
+  if (config.alpha > 0 && config.task === "ising") {
     const { makeTask } = await import("../core/tasks/registry.ts");
     if (!makeTask(config).sampleData) {
       throw new UsageError(
@@ -140,6 +149,7 @@ async function runTrainCommand(config: TrainConfig, backend: typeof BACKENDS[num
       );
     }
   }
+  const density = await prepareDensityRun(config, flags, gemm);
   const { trainRun } = await import("../core/train/trainer.ts");
   const out = flags.out ? await Deno.open(flags.out, { write: true, create: true, truncate: true }) : null;
   const enc = new TextEncoder();
@@ -163,6 +173,7 @@ async function runTrainCommand(config: TrainConfig, backend: typeof BACKENDS[num
   try {
     const summary = await trainRun(config, {
       gemm,
+      ...density,
       signal: abort.signal,
       onEval: show,
       onStep: (s) => bar?.update(s),
@@ -185,5 +196,7 @@ function formatRecord(r: EvalRecord): string {
   if (r.exact_log_z !== undefined) parts.push(`log Z ${r.exact_log_z.toFixed(4)}`);
   if (r.exact_kl !== undefined) parts.push(`KL(Q‖P) ${r.exact_kl.toFixed(5)}`);
   if (r.exact_kl_terminal !== undefined) parts.push(`KL(Q_T‖π) ${r.exact_kl_terminal.toFixed(5)}`);
+  if (typeof r.nll === "number") parts.push(`NLL ${r.nll.toFixed(4)}`);
+  if (typeof r.mmd === "number") parts.push(`MMD ${r.mmd.toExponential(3)}`);
   return parts.join("  ");
 }

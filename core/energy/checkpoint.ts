@@ -92,7 +92,11 @@ export function energyCheckpoint(net: Mlp, info: EnergyInfo): EnergyCheckpoint {
 }
 
 export function serializeEnergy(ckpt: EnergyCheckpoint): string {
-  return JSON.stringify(ckpt, null, 1) + "\n";
+  // one key per line; arrays of numbers (sizes, shapes, config lists) on one line
+  return JSON.stringify(ckpt, null, 1).replace(
+    /\[\s*(-?[\d.e+-]+(?:,\s*-?[\d.e+-]+)*)\s*\]/g,
+    (_, inner: string) => `[${inner.replace(/\s+/g, "")}]`,
+  ) + "\n";
 }
 
 /** Parses and validates a checkpoint document; the network comes back as float32. Throws EnergyCheckpointError. */
