@@ -29,6 +29,9 @@ interface TrainFlags extends DensityFlags {
   objective: string;
   alpha: string;
   alphaSchedule: string;
+  divAlpha: string;
+  pgLambda: string;
+  lrValue: string;
   cv: string;
   steps: string;
   batch: string;
@@ -64,6 +67,9 @@ export function register(program: Command): void {
       "constant",
     )
     .option("--cv <name>", `control variate: ${CONTROL_VARIATES.join("|")}`, "learned")
+    .option("--div-alpha <x>", "α of the renyi / tsallis objectives (≠ 1; 1 would be the reverse KL)", "0.5")
+    .option("--pg-lambda <x>", "GAE λ ∈ [0,1] of the pg objective", "0.99")
+    .option("--lr-value <x>", "Adam learning rate of the pg value network", "0.001")
     .option("--steps <n>", "training steps", "2000")
     .option("--batch <n>", "batch size B (trajectories per batch)", "256")
     .option("--lr <x>", "Adam learning rate of the policy", "0.001")
@@ -100,6 +106,9 @@ export function trainConfigFromFlags(f: TrainFlags): TrainConfig {
     alpha,
     alpha_schedule: parseChoice("--alpha-schedule", f.alphaSchedule, ALPHA_SCHEDULES),
     cv: parseChoice("--cv", f.cv, CONTROL_VARIATES),
+    div_alpha: parseNumber("--div-alpha", f.divAlpha),
+    pg_lambda: parseNumber("--pg-lambda", f.pgLambda),
+    lr_value: parsePositiveNumber("--lr-value", f.lrValue),
     steps: parsePositiveInt("--steps", f.steps),
     batch: parsePositiveInt("--batch", f.batch),
     lr: parsePositiveNumber("--lr", f.lr),
