@@ -16,6 +16,8 @@ export interface WorkerLoopOptions {
   backend?: string;
   signal: AbortSignal;
   log?: (line: string) => void;
+  /** Problems worth showing even when per-job lines are off (default: `log`). */
+  warn?: (line: string) => void;
   /** Handed to jobs as `ctx.artifacts` (energy checkpoints: the NATS object store in a cluster). */
   artifacts?: ArtifactStore;
   /** What runs a job (default `executeJob`). */
@@ -71,24 +73,45 @@ async function runLease(
     final = await (opts.execute ?? executeJob)(job, ctx);
   } catch (err) {
     if (opts.signal.aborted) {
-      if ("release" in lease && typeof lease.release === "function") {
-        await (lease.release as () => Promise<void>)();
-      } else {
-        await lease.fail("interrupted: worker shutting down", true);
-      }
-      stats.released++;
-      log(`job ${job.id} handed back (worker stopping)`);
+      await report(job.id, opts, async () => {
+        if ("release" in lease && typeof lease.release === "function") {
+          await (lease.release as () => Promise<void>)();
+        } else {
+          await lease.fail("interrupted: worker shutting down", true);
+        }
+        stats.released++;
+        log(`job ${job.id} handed back (worker stopping)`);
+      });
       return;
     }
     const reason = err instanceof Error ? err.message : String(err);
-    await lease.fail(reason, true);
-    stats.failed++;
-    log(`job ${job.id} attempt ${lease.attempt} failed: ${reason}`);
+    await report(job.id, opts, async () => {
+      await lease.fail(reason, true);
+      stats.failed++;
+      log(`job ${job.id} attempt ${lease.attempt} failed: ${reason}`);
+    });
     return;
   }
-  await lease.complete(final);
-  stats.done++;
-  log(`job ${job.id} done in ${(performance.now() - t0).toFixed(0)} ms`);
+  await report(job.id, opts, async () => {
+    await lease.complete(final);
+    stats.done++;
+    log(`job ${job.id} done in ${(performance.now() - t0).toFixed(0)} ms`);
+  });
+}
+
+/**
+ * Reporting an outcome can fail when the broker stays away longer than the transport's retries; the worker
+ * then carries on: the unacknowledged job is delivered again after the ack wait.
+ */
+async function report(jobId: string, opts: WorkerLoopOptions, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    (opts.warn ?? opts.log)?.(
+      `job ${jobId}: could not report its outcome (${err instanceof Error ? err.message : err}); ` +
+        "it will be delivered again",
+    );
+  }
 }
 
 interface WorkerCliOptions {
@@ -169,8 +192,18 @@ async function workerCommand(o: WorkerCliOptions): Promise<void> {
   const log = (line: string) => console.error(`[worker ${name}] ${line}`);
   const jobLog = o.quiet ? () => {} : log;
   const ac = new AbortController();
+  let connected = false;
   const onSignal = () => {
-    if (!ac.signal.aborted) log("stopping: no new jobs; running jobs are handed back");
+    if (!connected) {
+      log("signal while connecting: exiting");
+      Deno.exit(130);
+    }
+    if (ac.signal.aborted) {
+      // A second Ctrl-C: leave now; unacknowledged jobs are redelivered after the ack wait.
+      log("second signal: exiting without handing jobs back");
+      Deno.exit(130);
+    }
+    log("stopping: no new jobs; running jobs are handed back (signal again to exit at once)");
     ac.abort(new Error("worker stopping"));
   };
   Deno.addSignalListener("SIGINT", onSignal);
@@ -186,6 +219,7 @@ async function workerCommand(o: WorkerCliOptions): Promise<void> {
     if (err instanceof NatsFlagError) throw new UsageError(err.message);
     throw err;
   }
+  connected = true;
   const nc = source.nc;
   (async () => {
     for await (const s of nc.status()) {
@@ -204,6 +238,7 @@ async function workerCommand(o: WorkerCliOptions): Promise<void> {
       backend,
       signal: ac.signal,
       log: jobLog,
+      warn: log,
     });
     log(`stopped: ${stats.done} done, ${stats.failed} failed attempts, ${stats.released} handed back`);
   } finally {
