@@ -546,8 +546,10 @@ export class NatsJobQueue implements JobQueue {
             msgID: runMsgId(job.id, run),
           }),
       );
-      if (ack.duplicate) return false; // a concurrent publisher's message is the one in the stream
       this.runs.set(key, run);
+      // Duplicate: the message is already in the stream (a concurrent publisher's, or our own first try
+      // whose ack was lost); it is counted once, by whoever stored it.
+      if (ack.duplicate) return false;
       // Record the owning sequence unless a worker already claimed the job (then it wrote the sequence).
       await writeState(this.kv, key, { ...queued, seq: ack.seq }, rev).catch(() => {});
       return true;
