@@ -32,6 +32,7 @@ interface TrainFlags extends DensityFlags {
   divAlpha: string;
   pgLambda: string;
   lrValue: string;
+  backwardPolicy: string;
   cv: string;
   steps: string;
   batch: string;
@@ -70,6 +71,11 @@ export function register(program: Command): void {
     .option("--div-alpha <x>", "α of the renyi / tsallis objectives (≠ 1; 1 would be the reverse KL)", "0.5")
     .option("--pg-lambda <x>", "GAE λ ∈ [0,1] of the pg objective", "0.99")
     .option("--lr-value <x>", "Adam learning rate of the pg value network", "0.001")
+    .option(
+      "--backward-policy <kind>",
+      "backward policy P_B: uniform|learned (learned: atb, akl, pg)",
+      "uniform",
+    )
     .option("--steps <n>", "training steps", "2000")
     .option("--batch <n>", "batch size B (trajectories per batch)", "256")
     .option("--lr <x>", "Adam learning rate of the policy", "0.001")
@@ -109,6 +115,7 @@ export function trainConfigFromFlags(f: TrainFlags): TrainConfig {
     div_alpha: parseNumber("--div-alpha", f.divAlpha),
     pg_lambda: parseNumber("--pg-lambda", f.pgLambda),
     lr_value: parsePositiveNumber("--lr-value", f.lrValue),
+    backward_policy: parseChoice("--backward-policy", f.backwardPolicy, ["uniform", "learned"] as const),
     steps: parsePositiveInt("--steps", f.steps),
     batch: parsePositiveInt("--batch", f.batch),
     lr: parsePositiveNumber("--lr", f.lr),

@@ -18,6 +18,8 @@ import { fklIsCoefficients } from "../objectives/fkl_is.ts";
 import { bitVectorCosts, pgCoefficients, stepMajorLayout } from "../objectives/pg.ts";
 import { fklCoefficients, learnedBaselineGrad } from "../objectives/akl.ts";
 import type { Objective } from "./config.ts";
+import type { BackwardEval } from "../gfn/backward.ts";
+import { logFactorial } from "../math.ts";
 
 export type CompanionObjective = Exclude<Objective, "atb" | "akl">;
 
@@ -43,7 +45,7 @@ export function addCompanionGradient(
   objective: CompanionObjective,
   pol: Policy,
   gemm: Gemm,
-  forward: { batch: TrajBatch; logw: Float64Array } | undefined,
+  forward: { batch: TrajBatch; logw: Float64Array; pb?: BackwardEval } | undefined,
   backward: { batch: TrajBatch; logw: Float64Array } | undefined,
   alpha: number,
   scalar: number,
@@ -68,7 +70,10 @@ export function addCompanionGradient(
         break;
       case "pg": {
         if (!opts.value) throw new Error("the pg objective needs a value network");
-        Object.assign(result, pgStep(pol, gemm, batch, logw, scalar, opts.value, opts, weight, grads));
+        Object.assign(
+          result,
+          pgStep(pol, gemm, batch, logw, forward.pb, scalar, opts.value, opts, weight, grads),
+        );
         result.dScalar = learnedBaselineGrad(scalar, logw);
         break;
       }
@@ -84,6 +89,7 @@ function pgStep(
   gemm: Gemm,
   batch: TrajBatch,
   logw: Float64Array,
+  pb: BackwardEval | undefined,
   logZ: number,
   value: Mlp,
   opts: CompanionOptions,
@@ -94,9 +100,10 @@ function pgStep(
   const rows = D * B;
   if (!batch.cache) throw new Error("pg needs a batch sampled with cache");
   const vc = mlpForwardCached(value, gemm, batch.cache.X, rows);
-  const logR = new Float64Array(B);
-  for (let b = 0; b < B; b++) logR[b] = logw[b] + batch.logq[b];
-  const cost = bitVectorCosts(D, B, batch.logp, logR, logZ, null);
+  // log R from log w = log R + log P_B(τ|x) + log D! − log q (uniform P_B: log R − log q)
+  const logR = new Float64Array(B), lf = logFactorial(D);
+  for (let b = 0; b < B; b++) logR[b] = logw[b] + batch.logq[b] - (pb ? pb.logPB[b] + lf : 0);
+  const cost = bitVectorCosts(D, B, batch.logp, logR, logZ, pb ? pb.logPBRows : null);
   const terms = pgCoefficients(
     stepMajorLayout(B, D),
     cost,

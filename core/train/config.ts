@@ -87,6 +87,11 @@ export const TrainConfigSchema = z.strictObject({
   pg_lambda: z.number().min(0).max(1).default(0.99),
   /** Adam learning rate of the policy-gradient value network. */
   lr_value: z.number().positive().default(1e-3),
+  /**
+   * Backward policy: `uniform` (fixed, DESIGN §3) or `learned` (an MLP over states, softmax over set positions;
+   * trained with the policy's lr; objectives atb, akl, pg — core/train/learned_pb.ts).
+   */
+  backward_policy: z.enum(["uniform", "learned"]).default("uniform"),
   cv: z.enum(CONTROL_VARIATES).default("learned"),
   steps: z.int().positive().default(2000),
   batch: z.int().min(2).default(256),

@@ -19,6 +19,8 @@ import { tbTerm } from "../objectives/atb.ts";
 import { fklCoefficients, learnedBaselineGrad } from "../objectives/akl.ts";
 import { addRklGradient } from "../baselines/estimator.ts";
 import { addCompanionGradient, type CompanionOptions } from "./companion.ts";
+import { backwardPolicyGradient, sampleBackwardLearned, withLearnedWeights } from "./learned_pb.ts";
+import type { Mlp } from "../nn/mlp.ts";
 
 export interface ObjectiveSpec {
   objective: Objective;
@@ -27,6 +29,8 @@ export interface ObjectiveSpec {
   cv: ControlVariate;
   /** renyi / tsallis / fkl-is / pg options (core/train/companion.ts). */
   companion?: CompanionOptions;
+  /** A learned backward policy P_B(θ) (core/train/learned_pb.ts); absent = uniform P_B. */
+  backwardPolicy?: Mlp;
 }
 
 export interface GradientEstimate {
@@ -40,6 +44,8 @@ export interface GradientEstimate {
   /** pg: gradient and loss of the value network's regression. */
   valueGrads?: Vec[];
   valueLoss?: number;
+  /** ∇_θ of the learned backward policy (when spec.backwardPolicy is set). */
+  backwardGrads?: Vec[];
 }
 
 /** Draws B forward trajectories from Q with the cache needed for a backward pass. */
@@ -78,8 +84,15 @@ export function estimateGradient(
 ): GradientEstimate {
   const grads = zerosLike(pol.net);
   const { alpha, cv } = spec;
+  const pb = spec.backwardPolicy;
   const forward = alpha < 1 ? sampleForward(pol, gemm, task, B, rng) : undefined;
-  const backward = alpha > 0 ? sampleBackward(pol, gemm, task, B, rng) : undefined;
+  const backward = alpha > 0
+    ? (pb ? sampleBackwardLearned(pol, pb, gemm, task, B, rng) : sampleBackward(pol, gemm, task, B, rng))
+    : undefined;
+  if (pb && forward) withLearnedWeights(pb, gemm, forward);
+  const backwardGrads = pb
+    ? backwardPolicyGradient(spec.objective, pb, gemm, alpha, scalar, forward, backward)
+    : undefined;
   let dScalar = 0, loss = NaN;
   if (spec.objective === "atb") {
     loss = 0;
@@ -116,6 +129,7 @@ export function estimateGradient(
       backward,
       valueGrads: r.valueGrads,
       valueLoss: r.valueLoss,
+      backwardGrads,
     };
   } else {
     if (forward) {
@@ -124,5 +138,5 @@ export function estimateGradient(
     }
     if (backward) accumulateGrads(pol, gemm, backward.batch, fklCoefficients(B, alpha), grads);
   }
-  return { grads, dScalar, loss, forward, backward };
+  return { grads, dScalar, loss, forward, backward, backwardGrads };
 }

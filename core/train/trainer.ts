@@ -18,6 +18,8 @@ import { exactMetrics, type ExactTarget, exactTarget, MAX_EXACT_D } from "../eva
 import { logWeightSummary, sampleLogWeights } from "../eval/estimates.ts";
 import type { EvalRecord, TrainConfig, TrainSummary } from "./config.ts";
 import { estimateGradient } from "./step.ts";
+import { LEARNED_PB_OBJECTIVES } from "./learned_pb.ts";
+import { zeroOutput } from "../gfn/backward.ts";
 
 export interface TrainOptions {
   gemm: Gemm;
@@ -61,6 +63,14 @@ export async function trainRun(config: TrainConfig, opts: TrainOptions): Promise
     ? initMlp([D, ...config.hidden, 1], config.activation, config.init, rng.fork())
     : undefined;
   const valueAdam = value ? new Adam(params(value), config.lr_value) : undefined;
+  // learned backward policy P_B(θ): D → hidden → D, output layer at 0 so it starts uniform
+  if (config.backward_policy === "learned" && !LEARNED_PB_OBJECTIVES.includes(config.objective)) {
+    throw new Error(`backward_policy learned needs objective ${LEARNED_PB_OBJECTIVES.join("|")}`);
+  }
+  const pbNet = config.backward_policy === "learned"
+    ? zeroOutput(initMlp([D, ...config.hidden, D], config.activation, config.init, rng.fork()))
+    : undefined;
+  const pbAdam = pbNet ? new Adam(params(pbNet), config.lr) : undefined;
   const target: ExactTarget | null = opts.exact !== false && D <= MAX_EXACT_D ? exactTarget(task) : null;
   const exactLogZ = target?.logZ ?? safeExactLogZ(task);
 
@@ -94,9 +104,11 @@ export async function trainRun(config: TrainConfig, opts: TrainOptions): Promise
       alpha,
       cv: config.cv,
       companion: { divAlpha: config.div_alpha, value, pgLambda: config.pg_lambda },
+      backwardPolicy: pbNet,
     }, scalar[0]);
     adam.step(est.grads);
     if (valueAdam && est.valueGrads) valueAdam.step(est.valueGrads);
+    if (pbAdam && est.backwardGrads) pbAdam.step(est.backwardGrads);
     if (hasScalarParam(config)) scalarAdam.step([[est.dScalar]]);
     // energy update (learned energy), interleaved with the GFlowNet update
     runtime.afterStep?.(preparePolicy(net), opts.gemm, rng, step - 1, config.steps);
