@@ -1,0 +1,192 @@
+/**
+ * A generic discrete-action GFlowNet runner: environments with a masked action set, variable-length trajectories
+ * ending with a stop action (hypergrid, …). The policy is an MLP over state encodings with one logit per action;
+ * P_F(a|s) = softmax over the valid actions. Its backward pass shares `hiddenBackward` (core/nn/backprop.ts) with
+ * every other network; the bit-vector path (core/gfn/trajectories.ts) keeps its specialised kernels.
+ * Rows are appended step by step over the trajectories still running (row(b, t) via `rowOf`).
+ */
+import type { Gemm, Vec } from "../nn/gemm.ts";
+import { ctorOf, type Mlp, mlpForward } from "../nn/mlp.ts";
+import { mlpBackward, type MlpCache, mlpForwardCached } from "../nn/backprop.ts";
+import type { Rng } from "../rng.ts";
+import type { StepLayout } from "../objectives/pg.ts";
+
+export interface DiscreteEnv {
+  readonly name: string;
+  /** Width of the network input encoding of a state. */
+  readonly inputDim: number;
+  readonly nActions: number;
+  /** Integers per state. */
+  readonly stateSize: number;
+  /** Upper bound on the number of actions in a trajectory (including stop). */
+  readonly maxSteps: number;
+  initialState(out: Int32Array): void;
+  encode(state: Int32Array, out: Vec, offset: number): void;
+  /** mask[a] = 1 where action a is allowed in `state`. */
+  validActions(state: Int32Array, mask: Uint8Array): void;
+  /** Applies the action in place; returns true when it terminated the trajectory (stop). */
+  apply(state: Int32Array, action: number): boolean;
+  /** log P_B(s | s') of the transition s → s' just taken with `action` (s' = stateAfter). */
+  logBackward(stateAfter: Int32Array, action: number): number;
+  /** log R of n terminal states (row-major n × stateSize). */
+  logReward(states: Int32Array, n: number): Float64Array;
+}
+
+export interface DiscreteBatch {
+  B: number;
+  rows: number;
+  /** Terminal states (B × stateSize). */
+  x: Int32Array;
+  /** Number of actions per trajectory. */
+  len: Int32Array;
+  /** Per row: trajectory, action, log P_F(a|s), log P_B(s|s'). */
+  traj: Int32Array;
+  action: Int32Array;
+  logp: Float64Array;
+  logPB: Float64Array;
+  /** Per trajectory: Σ log P_F and Σ log P_B. */
+  logq: Float64Array;
+  logPBTraj: Float64Array;
+  /** Row of step t of trajectory b at rowOf[b·maxSteps + t]. */
+  rowOf: Int32Array;
+  maxSteps: number;
+  /** Network cache over all rows, masked softmax probabilities (rows × nActions). */
+  cache: MlpCache;
+  probs: Float64Array;
+  mask: Uint8Array;
+}
+
+/** Masked softmax of one row of logits into probs (0 at invalid actions); returns log Σ exp over valid ones. */
+function maskedSoftmax(
+  logits: Vec,
+  o: number,
+  mask: Uint8Array,
+  mo: number,
+  n: number,
+  probs: Float64Array,
+  po: number,
+) {
+  let m = -Infinity;
+  for (let a = 0; a < n; a++) if (mask[mo + a] && logits[o + a] > m) m = logits[o + a];
+  let s = 0;
+  for (let a = 0; a < n; a++) s += probs[po + a] = mask[mo + a] ? Math.exp(logits[o + a] - m) : 0;
+  for (let a = 0; a < n; a++) probs[po + a] /= s;
+  return m + Math.log(s);
+}
+
+/** Samples B trajectories from P_F (one B-row forward pass per step), then one cached pass over all rows. */
+export function runDiscrete(env: DiscreteEnv, net: Mlp, gemm: Gemm, B: number, rng: Rng): DiscreteBatch {
+  const F = ctorOf(net);
+  const A = env.nActions, S = env.stateSize, I = env.inputDim, T = env.maxSteps;
+  const states = new Int32Array(B * S);
+  for (let b = 0; b < B; b++) env.initialState(states.subarray(b * S, (b + 1) * S));
+  const done = new Uint8Array(B), len = new Int32Array(B);
+  const rowOf = new Int32Array(B * T).fill(-1);
+  const X: number[] = [],
+    traj: number[] = [],
+    action: number[] = [],
+    logPB: number[] = [],
+    masks: number[] = [];
+  const enc = new F(B * I), mask = new Uint8Array(B * A), probs = new Float64Array(A);
+  let active = B;
+  for (let t = 0; active > 0; t++) {
+    if (t >= T) throw new Error(`${env.name}: trajectory longer than maxSteps = ${T}`);
+    const ids: number[] = [];
+    for (let b = 0; b < B; b++) if (!done[b]) ids.push(b);
+    const n = ids.length;
+    for (let i = 0; i < n; i++) {
+      const s = states.subarray(ids[i] * S, (ids[i] + 1) * S);
+      env.encode(s, enc, i * I);
+      env.validActions(s, mask.subarray(i * A, (i + 1) * A));
+    }
+    const logits = mlpForward(net, gemm, enc.subarray(0, n * I), n);
+    for (let i = 0; i < n; i++) {
+      const b = ids[i];
+      maskedSoftmax(logits, i * A, mask, i * A, A, probs, 0);
+      let u = rng.uniform(), a = -1;
+      for (let k = 0; k < A; k++) {
+        if (!mask[i * A + k]) continue;
+        a = k;
+        u -= probs[k];
+        if (u < 0) break;
+      }
+      rowOf[b * T + t] = traj.length;
+      for (let j = 0; j < I; j++) X.push(enc[i * I + j]);
+      for (let k = 0; k < A; k++) masks.push(mask[i * A + k]);
+      traj.push(b);
+      action.push(a);
+      const s = states.subarray(b * S, (b + 1) * S);
+      const stop = env.apply(s, a);
+      logPB.push(env.logBackward(s, a));
+      len[b] = t + 1;
+      if (stop) {
+        done[b] = 1;
+        active--;
+      }
+    }
+  }
+  const rows = traj.length;
+  const Xv = F.from(X);
+  const cache = mlpForwardCached(net, gemm, Xv, rows);
+  const allMask = Uint8Array.from(masks);
+  const allProbs = new Float64Array(rows * A), logp = new Float64Array(rows);
+  const logq = new Float64Array(B), logPBTraj = new Float64Array(B);
+  for (let r = 0; r < rows; r++) {
+    const lse = maskedSoftmax(cache.out, r * A, allMask, r * A, A, allProbs, r * A);
+    logp[r] = cache.out[r * A + action[r]] - lse;
+    logq[traj[r]] += logp[r];
+    logPBTraj[traj[r]] += logPB[r];
+  }
+  return {
+    B,
+    rows,
+    x: states,
+    len,
+    traj: Int32Array.from(traj),
+    action: Int32Array.from(action),
+    logp,
+    logPB: Float64Array.from(logPB),
+    logq,
+    logPBTraj,
+    rowOf,
+    maxSteps: T,
+    cache,
+    probs: allProbs,
+    mask: allMask,
+  };
+}
+
+/** The batch's row layout for per-step objectives (pg). */
+export function discreteLayout(batch: DiscreteBatch): StepLayout {
+  return {
+    B: batch.B,
+    rows: batch.rows,
+    len: (b) => batch.len[b],
+    row: (b, t) => batch.rowOf[b * batch.maxSteps + t],
+  };
+}
+
+/**
+ * grads += ∇_φ Σ coef · log P_F: per trajectory (length B) or per row (length rows).
+ * ∂ log P_F(a|s)/∂ logit_{a'} = [a' = a] − softmax_{a'} over the valid actions.
+ */
+export function accumulateDiscreteGrads(
+  net: Mlp,
+  gemm: Gemm,
+  batch: DiscreteBatch,
+  coef: ArrayLike<number>,
+  grads: Vec[],
+): void {
+  const { rows, B } = batch;
+  const A = net.sizes[net.sizes.length - 1];
+  const perRow = coef.length === rows;
+  if (!perRow && coef.length !== B) throw new RangeError(`coef: length B = ${B} or rows = ${rows}`);
+  const dOut = new (ctorOf(net))(rows * A);
+  for (let r = 0; r < rows; r++) {
+    const c = coef[perRow ? r : batch.traj[r]];
+    if (c === 0) continue;
+    for (let a = 0; a < A; a++) dOut[r * A + a] = -c * batch.probs[r * A + a];
+    dOut[r * A + batch.action[r]] += c;
+  }
+  mlpBackward(net, gemm, batch.cache, dOut, grads);
+}
