@@ -13,6 +13,8 @@ export function makeTaskRuntime(config: TrainConfig, opts: RuntimeOptions = {}):
   switch (config.task) {
     case "ising":
       return { task: isingTask(config.L, config.beta) };
+    case "hypergrid":
+      throw new Error("hypergrid is not a bit-vector task: it trains through core/train/hypergrid.ts");
     default:
       return densityRuntime(config, opts);
   }

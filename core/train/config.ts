@@ -31,7 +31,7 @@ export const ALPHA_SCHEDULES = ["constant", "anneal"] as const;
 export type AlphaSchedule = typeof ALPHA_SCHEDULES[number];
 
 /** `ising` and the 2D densities of core/tasks/densities.ts (with `bits`, `energy`, … below). */
-export const TASKS = ["ising", ...DENSITY_NAMES] as const;
+export const TASKS = ["ising", "hypergrid", ...DENSITY_NAMES] as const;
 
 /** Energy of a 2D-density task: trained by contrastive divergence, loaded from a checkpoint, or the exact table. */
 export const ENERGIES = ["learned", "fixed", "exact"] as const;
@@ -92,6 +92,12 @@ export const TrainConfigSchema = z.strictObject({
    * trained with the policy's lr; objectives atb, akl, pg — core/train/learned_pb.ts).
    */
   backward_policy: z.enum(["uniform", "learned"]).default("uniform"),
+  /** Hypergrid (task hypergrid; core/tasks/hypergrid.ts): dimension d, side H, reward R0 + R1·[…] + R2·[…]. */
+  grid_dim: z.int().min(1).default(2),
+  grid_size: z.int().min(2).default(8),
+  r0: z.number().positive().default(1e-3),
+  r1: z.number().min(0).default(0.5),
+  r2: z.number().min(0).default(2),
   cv: z.enum(CONTROL_VARIATES).default("learned"),
   steps: z.int().positive().default(2000),
   batch: z.int().min(2).default(256),

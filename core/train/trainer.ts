@@ -20,6 +20,7 @@ import type { EvalRecord, TrainConfig, TrainSummary } from "./config.ts";
 import { estimateGradient } from "./step.ts";
 import { LEARNED_PB_OBJECTIVES } from "./learned_pb.ts";
 import { zeroOutput } from "../gfn/backward.ts";
+import { trainHypergrid } from "./hypergrid.ts";
 
 export interface TrainOptions {
   gemm: Gemm;
@@ -46,6 +47,9 @@ export function hasScalarParam(config: TrainConfig): boolean {
 }
 
 export async function trainRun(config: TrainConfig, opts: TrainOptions): Promise<TrainSummary> {
+  if (config.task === "hypergrid" && !opts.task) {
+    return trainHypergrid(config, opts);
+  }
   const now = opts.now ?? (() => performance.now());
   const runtime: TaskRuntime = opts.task
     ? { task: opts.task }

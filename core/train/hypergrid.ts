@@ -1,0 +1,188 @@
+/**
+ * Training on the hypergrid (core/tasks/hypergrid.ts) through the generic discrete-action runner. Forward sampling
+ * only (α = 0; there are no backward trajectories here). log w = log R(x) + log P_B(τ|x) − log P_F(τ) with the
+ * uniform-over-parents P_B. Per-trajectory coefficients on log P_F, as on bit vectors:
+ *   atb      2·(log Z_ψ − log w_s)/S  (cv ≠ learned: 2·(b_s − log w_s)/S with that scalar control variate)
+ *   akl      (b_s − log w_s)/S,  b from cv (none, learned, loo-logw, loo-logz)
+ *   renyi / tsallis / fkl-is   core/objectives/{renyi,tsallis,fkl_is}.ts
+ *   pg       per-row GAE coefficients, costs c_t = log P_F − log P_B, last step + log Z_ψ − log R(x)
+ * Metrics: E_Q[log w], log Ẑ from eval samples; exact Q_T, KL, TV, JSD by DP; modes_found = distinct
+ * maximal-reward states among all training samples so far.
+ */
+import type { Gemm, Vec } from "../nn/gemm.ts";
+import { Adam } from "../nn/adam.ts";
+import { initMlp, params, zerosLike } from "../nn/mlp.ts";
+import { mlpBackward, mlpForwardCached } from "../nn/backprop.ts";
+import { accumulateDiscreteGrads, type DiscreteBatch, discreteLayout, runDiscrete } from "../gfn/discrete.ts";
+import { type Hypergrid, hypergrid, hypergridExact } from "../tasks/hypergrid.ts";
+import { Rng } from "../rng.ts";
+import { tbTerm } from "../objectives/atb.ts";
+import { learnedBaselineGrad } from "../objectives/akl.ts";
+import { renyiCoefficients } from "../objectives/renyi.ts";
+import { tsallisCoefficients, tsallisLogZGrad } from "../objectives/tsallis.ts";
+import { fklIsCoefficients } from "../objectives/fkl_is.ts";
+import { pgCoefficients } from "../objectives/pg.ts";
+import { scalarBaseline } from "../baselines/cv.ts";
+import { logWeightSummary } from "../eval/estimates.ts";
+import type { EvalRecord, TrainConfig, TrainSummary } from "./config.ts";
+import type { TrainOptions } from "./trainer.ts";
+
+export function hypergridFromConfig(config: TrainConfig): Hypergrid {
+  return hypergrid({ d: config.grid_dim, H: config.grid_size, R0: config.r0, R1: config.r1, R2: config.r2 });
+}
+
+/** log w per trajectory of a discrete batch. */
+export function discreteLogWeights(env: Hypergrid, batch: DiscreteBatch): Float64Array {
+  const logR = env.logReward(batch.x, batch.B);
+  return logR.map((r, b) => r + batch.logPBTraj[b] - batch.logq[b]);
+}
+
+export interface HypergridStep {
+  grads: Vec[];
+  dScalar: number;
+  valueGrads?: Vec[];
+  batch: DiscreteBatch;
+  logw: Float64Array;
+}
+
+/** One gradient estimate on the hypergrid. */
+export function hypergridGradient(
+  env: Hypergrid,
+  net: ReturnType<typeof initMlp>,
+  gemm: Gemm,
+  B: number,
+  rng: Rng,
+  config: Pick<TrainConfig, "objective" | "cv" | "div_alpha" | "pg_lambda">,
+  scalar: number,
+  value?: ReturnType<typeof initMlp>,
+): HypergridStep {
+  const batch = runDiscrete(env, net, gemm, B, rng);
+  const logw = discreteLogWeights(env, batch);
+  const grads = zerosLike(net);
+  let dScalar = 0, coef: Float64Array;
+  let valueGrads: Vec[] | undefined;
+  const { cv } = config;
+  const scalarCv = () => {
+    if (cv.startsWith("opt-")) throw new Error(`cv ${cv} is not available on the hypergrid`);
+    return scalarBaseline(cv as "none" | "learned" | "loo-logw" | "loo-logz", logw, scalar);
+  };
+  switch (config.objective) {
+    case "atb": {
+      const tb = tbTerm(scalar, logw, 1);
+      dScalar = tb.dLogZ;
+      if (cv === "learned") coef = tb.coef;
+      else {
+        const b = scalarCv();
+        coef = logw.map((lw, s) => 2 * (b[s] - lw) / B);
+      }
+      break;
+    }
+    case "akl": {
+      const b = scalarCv();
+      coef = logw.map((lw, s) => (b[s] - lw) / B);
+      if (cv === "learned") dScalar = learnedBaselineGrad(scalar, logw);
+      break;
+    }
+    case "renyi":
+      coef = renyiCoefficients(logw, config.div_alpha);
+      break;
+    case "tsallis":
+      coef = tsallisCoefficients(logw, config.div_alpha, scalar);
+      dScalar = tsallisLogZGrad(scalar, logw);
+      break;
+    case "fkl-is":
+      coef = fklIsCoefficients(logw);
+      break;
+    case "pg": {
+      if (!value) throw new Error("pg needs a value network");
+      const logR = env.logReward(batch.x, B);
+      const cost = new Float64Array(batch.rows);
+      for (let r = 0; r < batch.rows; r++) cost[r] = batch.logp[r] - batch.logPB[r];
+      for (let b = 0; b < B; b++) {
+        cost[batch.rowOf[b * batch.maxSteps + batch.len[b] - 1]] += scalar - logR[b];
+      }
+      const vc = mlpForwardCached(value, gemm, batch.cache.X, batch.rows);
+      const terms = pgCoefficients(discreteLayout(batch), cost, vc.out, config.pg_lambda);
+      coef = terms.coef;
+      const dOut = new (vc.out.constructor as Float64ArrayConstructor)(batch.rows);
+      for (let r = 0; r < batch.rows; r++) dOut[r] = (vc.out[r] - terms.valueTarget[r]) / batch.rows;
+      valueGrads = zerosLike(value);
+      mlpBackward(value, gemm, vc, dOut, valueGrads);
+      dScalar = learnedBaselineGrad(scalar, logw);
+      break;
+    }
+  }
+  accumulateDiscreteGrads(net, gemm, batch, coef, grads);
+  return { grads, dScalar, valueGrads, batch, logw };
+}
+
+/** A full training run on the hypergrid (called by trainRun for task = hypergrid). */
+export async function trainHypergrid(config: TrainConfig, opts: TrainOptions): Promise<TrainSummary> {
+  if (config.alpha !== 0) throw new Error("hypergrid trains from forward samples only: alpha must be 0");
+  if (config.backward_policy !== "uniform") throw new Error("hypergrid uses the uniform backward policy");
+  const now = opts.now ?? (() => performance.now());
+  const env = hypergridFromConfig(config);
+  const rng = new Rng(config.seed);
+  const evalRng = new Rng(config.seed ^ 0x5eed5eed);
+  const net = initMlp(
+    [env.inputDim, ...config.hidden, env.nActions],
+    config.activation,
+    config.init,
+    rng.fork(),
+  );
+  const adam = new Adam(params(net), config.lr);
+  const scalar = new Float64Array(1);
+  const scalarAdam = new Adam([scalar], config.lr_logz);
+  const value = config.objective === "pg"
+    ? initMlp([env.inputDim, ...config.hidden, 1], config.activation, config.init, rng.fork())
+    : undefined;
+  const valueAdam = value ? new Adam(params(value), config.lr_value) : undefined;
+  const trainsScalar = ["atb", "tsallis", "pg"].includes(config.objective) ||
+    (config.objective === "akl" && config.cv === "learned");
+  const modeSet = new Set(env.modes);
+  const found = new Set<number>();
+  let trainMs = 0, last: EvalRecord | null = null;
+  const started = now();
+  const evaluate = async (step: number) => {
+    const samples = runDiscrete(env, net, opts.gemm, config.eval_samples, evalRng);
+    const record: EvalRecord = {
+      step,
+      seconds: (now() - started) / 1000,
+      ...logWeightSummary(discreteLogWeights(env, samples)),
+    };
+    if (trainsScalar) record.log_z_param = scalar[0];
+    if (opts.exact !== false) {
+      const { qT: _q, ...exact } = hypergridExact(env, net, opts.gemm);
+      Object.assign(record, exact);
+    }
+    record.modes_found = found.size;
+    record.modes_total = env.modes.length;
+    last = record;
+    await opts.onEval?.(record);
+  };
+  await evaluate(0);
+  for (let step = 1; step <= config.steps; step++) {
+    if (opts.signal?.aborted) throw opts.signal.reason ?? new DOMException("aborted", "AbortError");
+    const t0 = now();
+    const est = hypergridGradient(env, net, opts.gemm, config.batch, rng, config, scalar[0], value);
+    adam.step(est.grads);
+    if (trainsScalar) scalarAdam.step([[est.dScalar]]);
+    if (valueAdam && est.valueGrads) valueAdam.step(est.valueGrads);
+    for (let b = 0; b < est.batch.B; b++) {
+      const i = env.index(est.batch.x, b * env.stateSize);
+      if (modeSet.has(i)) found.add(i);
+    }
+    trainMs += now() - t0;
+    opts.onStep?.(step);
+    if (step % config.eval_every === 0 || step === config.steps) await evaluate(step);
+    else await new Promise((r) => setTimeout(r, 0));
+  }
+  const final = last as unknown as EvalRecord;
+  return {
+    ...final,
+    final: true,
+    steps: config.steps,
+    backend: opts.gemm.name,
+    ms_per_step: trainMs / config.steps,
+  };
+}
