@@ -14,6 +14,7 @@ import {
   type TrainConfig,
 } from "../core/train/config.ts";
 import { parseChoice, parseNumber, parsePositiveInt, UsageError } from "./usage.ts";
+import { isDensityName } from "../core/tasks/densities.ts";
 import {
   addDensityOptions,
   configErrorLine,
@@ -157,7 +158,7 @@ async function runTrainCommand(config: TrainConfig, backend: typeof BACKENDS[num
   } catch (err) {
     throw new UsageError(err instanceof Error ? err.message : String(err));
   }
-  if (config.alpha > 0 && config.task === "ising") {
+  if (config.alpha > 0 && !isDensityName(config.task)) {
     const { makeTask } = await import("../core/tasks/registry.ts");
     if (!makeTask(config).sampleData) {
       throw new UsageError(

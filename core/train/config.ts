@@ -3,7 +3,7 @@
  * JSON form (sorted keys, defaults filled) is what the job id hashes.
  */
 import { z } from "zod";
-import { DENSITY_NAMES } from "../tasks/densities.ts";
+import { DENSITY_NAMES, isDensityName } from "../tasks/densities.ts";
 
 /**
  * atb, akl: the main paper. renyi, tsallis: Rényi-α / Tsallis-α divergences (α = div_alpha), fkl-is: forward KL by
@@ -134,7 +134,7 @@ export const TrainConfigSchema = z.strictObject({
   /** Seed of the held-out test points (default: derived from seed, distinct from the training stream). */
   test_seed: z.int().min(0).optional(),
 }).superRefine((c, ctx) => {
-  if (c.task === "ising") {
+  if (!isDensityName(c.task)) {
     for (const k of DENSITY_KEYS) {
       if (c[k] !== undefined) {
         ctx.addIssue({ code: "custom", path: [k], message: `${k} applies to the 2D density tasks only` });
