@@ -4,6 +4,7 @@
  */
 import type { Command } from "commander";
 import { ENERGIES, MH_RULES, type TrainConfig } from "../core/train/config.ts";
+import { isDensityName } from "../core/tasks/densities.ts";
 import type { TrainOptions } from "../core/train/trainer.ts";
 import type { Gemm } from "../core/nn/gemm.ts";
 import { parseChoice, parseNumber, parsePositiveInt, UsageError } from "./usage.ts";
@@ -116,7 +117,7 @@ export async function prepareDensityRun(
   f: DensityFlags,
   gemm: Gemm,
 ): Promise<Pick<TrainOptions, "energy" | "onDone">> {
-  const density = config.task !== "ising";
+  const density = isDensityName(config.task);
   if (!density) {
     for (const [flag, v] of [["--save-energy", f.saveEnergy], ["--plot-samples", f.plotSamples]]) {
       if (v !== undefined) throw new UsageError(`${flag} applies to the 2D density tasks only`);

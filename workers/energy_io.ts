@@ -9,6 +9,7 @@ import type { ArtifactStore, Job } from "../transport/types.ts";
 import { densityDefaults, type TrainConfig } from "../core/train/config.ts";
 import type { TrainOptions } from "../core/train/trainer.ts";
 import { parseEnergyCheckpoint, serializeEnergy } from "../core/energy/checkpoint.ts";
+import { isDensityName } from "../core/tasks/densities.ts";
 
 /** Artifact name of a trained energy (stage `artifacts: [energy]`). */
 export const ENERGY_ARTIFACT = "energy";
@@ -18,7 +19,7 @@ export async function loadJobEnergy(
   config: TrainConfig,
   artifacts: ArtifactStore | undefined,
 ): Promise<TrainOptions["energy"]> {
-  if (config.task === "ising" || densityDefaults(config).energy !== "fixed") return undefined;
+  if (!isDensityName(config.task) || densityDefaults(config).energy !== "fixed") return undefined;
   const key = job.inputs?.[ENERGY_ARTIFACT];
   let text: string;
   let source: string;
