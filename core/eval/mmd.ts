@@ -1,9 +1,11 @@
 /**
  * Maximum mean discrepancy between two sets of bit vectors with the exponentiated Hamming kernel
  *   k(x, y) = exp(−bandwidth · H(x, y)),   H = number of differing entries, reference bandwidth 0.1.
- * This is the kernel of Dai et al. 2020 (ALOE) as used by GFlowNet-EBM (Zhang et al. 2022, `exp_hamming_mmd`,
- * GFNOrg/EB_GFN and the discrete-sampling code that follows it: `exp(-bd * sum |x − y|)` on {0,1} data,
- * `bandwidth=0.1`); note the bandwidth multiplies the distance.
+ * This is the exp-Hamming MMD of Dai et al. 2020 (ALOE, "Learning discrete energy-based models via
+ * auxiliary-variable local exploration"), the discrete-EBM evaluation GFlowNet-EBM (Zhang et al. 2022) follows.
+ * Reference implementation consulted (public discrete-sampling code, found by code search; the index did not name
+ * the repository): `binary_exp_hamming_sim(x, y, bd) = exp(-bd * sum|x − y|)` on {0,1} vectors and
+ * `binary_exp_hamming_mmd(x, y, bandwidth=0.1)` — the bandwidth multiplies the distance.
  *
  * Two estimators of MMD²:
  * - `biased` (V-statistic): mean k(X,X) + mean k(Y,Y) − 2 mean k(X,Y), all pairs including i = j. It is the
