@@ -51,6 +51,8 @@ export interface RuntimeOptions {
   energy?: { checkpoint: EnergyCheckpoint; net: Mlp };
   /** GEMM of the energy network's passes (the run's backend); default the portable jsGemm. */
   gemm?: Gemm;
+  /** Exact metrics (exact_nll, energy_exact_nll) when D ≤ MAX_EXACT_D; default true. */
+  exact?: boolean;
 }
 
 /** Seed of the learned energy's initial weights: its own stream, so the GFlowNet's stream is untouched. */
@@ -113,14 +115,15 @@ export function densityRuntime(config: TrainConfig, opts: RuntimeOptions = {}): 
         m.nll = s.nll;
         m.nll_se = s.se;
         m.nll_bits_per_dim = s.bitsPerDim;
-        if (D <= MAX_EXACT_D) {
+        const exactOn = opts.exact !== false && D <= MAX_EXACT_D;
+        if (exactOn) {
           const exact = summariseNll(
             exactLogLikelihoods(exactForward(pol, gemm).qT, test, o.nll_points, D),
             D,
           );
           m.exact_nll = exact.nll;
         }
-        if (energy && D <= MAX_EXACT_D) {
+        if (energy && exactOn) {
           m.energy_exact_nll = energyExactNll(energy, gemm, test, o.nll_points).nll;
         }
       }

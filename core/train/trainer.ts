@@ -53,7 +53,7 @@ export async function trainRun(config: TrainConfig, opts: TrainOptions): Promise
   const now = opts.now ?? (() => performance.now());
   const runtime: TaskRuntime = opts.task
     ? { task: opts.task }
-    : makeTaskRuntime(config, { energy: opts.energy, gemm: opts.gemm });
+    : makeTaskRuntime(config, { energy: opts.energy, gemm: opts.gemm, exact: opts.exact });
   const task = runtime.task;
   const D = task.D;
   const rng = new Rng(config.seed);
