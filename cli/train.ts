@@ -34,6 +34,11 @@ interface TrainFlags extends DensityFlags {
   pgLambda: string;
   lrValue: string;
   backwardPolicy: string;
+  gridDim: string;
+  gridSize: string;
+  r0: string;
+  r1: string;
+  r2: string;
   cv: string;
   steps: string;
   batch: string;
@@ -72,6 +77,11 @@ export function register(program: Command): void {
     .option("--div-alpha <x>", "α of the renyi / tsallis objectives (≠ 1; 1 would be the reverse KL)", "0.5")
     .option("--pg-lambda <x>", "GAE λ ∈ [0,1] of the pg objective", "0.99")
     .option("--lr-value <x>", "Adam learning rate of the pg value network", "0.001")
+    .option("--grid-dim <d>", "hypergrid dimension d", "2")
+    .option("--grid-size <H>", "hypergrid side H", "8")
+    .option("--r0 <x>", "hypergrid reward R0 (> 0)", "0.001")
+    .option("--r1 <x>", "hypergrid reward R1", "0.5")
+    .option("--r2 <x>", "hypergrid reward R2", "2")
     .option(
       "--backward-policy <kind>",
       "backward policy P_B: uniform|learned (learned: atb, akl, pg)",
@@ -117,6 +127,11 @@ export function trainConfigFromFlags(f: TrainFlags): TrainConfig {
     pg_lambda: parseNumber("--pg-lambda", f.pgLambda),
     lr_value: parsePositiveNumber("--lr-value", f.lrValue),
     backward_policy: parseChoice("--backward-policy", f.backwardPolicy, ["uniform", "learned"] as const),
+    grid_dim: parsePositiveInt("--grid-dim", f.gridDim),
+    grid_size: parsePositiveInt("--grid-size", f.gridSize),
+    r0: parsePositiveNumber("--r0", f.r0),
+    r1: parseNumber("--r1", f.r1),
+    r2: parseNumber("--r2", f.r2),
     steps: parsePositiveInt("--steps", f.steps),
     batch: parsePositiveInt("--batch", f.batch),
     lr: parsePositiveNumber("--lr", f.lr),
