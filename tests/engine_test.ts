@@ -74,6 +74,34 @@ for (const activation of ["swish", "elu", "tanh"] as const) {
   });
 }
 
+Deno.test("dense (GEMM) and sparse (2-column) output-layer paths give the same log q, signals and gradients", () => {
+  const dense = policy64(6, [7, 5], 12);
+  const sparse = { ...dense, denseOutput: !dense.denseOutput };
+  const B = 7;
+  const coef = Float64Array.from({ length: B }, (_, s) => 0.3 - s);
+  const perRow = Float64Array.from({ length: 6 * B }, (_, r) => Math.sin(r));
+  const grads = [dense, sparse].map((pol) => {
+    const batch = runTrajectories(pol, jsGemm, B, new Rng(3), { cache: true });
+    const g = zerosLike(pol.net), gRow = zerosLike(pol.net);
+    accumulateGrads(pol, jsGemm, batch, coef, g);
+    accumulateGrads(pol, jsGemm, batch, perRow, gRow);
+    return { logq: batch.logq, g: flatten(g), gRow: flatten(gRow), X: batch.cache!.X };
+  });
+  assertClose(grads[1].logq, grads[0].logq, 1e-13, 1e-13, "logq");
+  assertClose(grads[1].g, grads[0].g, 1e-12, 1e-13, "grad");
+  assertClose(grads[1].gRow, grads[0].gRow, 1e-12, 1e-13, "per-row grad");
+  assert.deepEqual(grads[1].X, grads[0].X);
+  // X holds s_t: row t of trajectory b has exactly t set entries
+  const X = grads[0].X;
+  for (let t = 0; t < 6; t++) {
+    for (let b = 0; b < B; b++) {
+      let n = 0;
+      for (let d = 0; d < 6; d++) if (X[(t * B + b) * 6 + d] !== 0) n++;
+      assert.equal(n, t);
+    }
+  }
+});
+
 Deno.test("teacher forcing reproduces a sampled trajectory's log q exactly", () => {
   const pol = policy64(5, [7], 2);
   const rng = new Rng(4);

@@ -20,7 +20,15 @@ export interface Policy {
   D: number;
   /** Output weights transposed (2D × h_k) so the 2 columns of a position are contiguous rows. */
   woutT: Vec;
+  /**
+   * Run the output layer as dense GEMMs (all 2D logits, a dense output gradient) instead of touching only the
+   * 2 columns of each chosen position. For small D a few hundred MFLOP in the GEMM beat millions of scalar
+   * gather operations in TypeScript; preparePolicy sets it for D ≤ DENSE_OUTPUT_MAX_D. Both give the same math.
+   */
+  denseOutput: boolean;
 }
+
+export const DENSE_OUTPUT_MAX_D = 64;
 
 export function preparePolicy(net: Mlp): Policy {
   const k = net.sizes.length - 2;
@@ -30,7 +38,7 @@ export function preparePolicy(net: Mlp): Policy {
   }
   const woutT = new (ctorOf(net))(2 * D * net.sizes[k]);
   transpose(net.W[k], net.sizes[k], 2 * D, woutT);
-  return { net, D, woutT };
+  return { net, D, woutT, denseOutput: D <= DENSE_OUTPUT_MAX_D };
 }
 
 export interface TrajBatch {
@@ -91,6 +99,7 @@ export function runTrajectories(pol: Policy, gemm: Gemm, B: number, rng: Rng, op
   const dacts = hidden.map((h) => new F(cacheRows * h));
   const X = opts.cache ? new F(rows * D) : null;
   const scratch = new F(B * Math.max(...hidden));
+  const logits = pol.denseOutput ? new F(B * 2 * D) : null;
   const z0 = new F(B * h1);
   fillRows(z0, net.b[0], B); // s₀ = 0: the first pre-activation is the bias
   const W0 = net.W[0], bout = net.b[k];
@@ -111,10 +120,19 @@ export function runTrajectories(pol: Policy, gemm: Gemm, B: number, rng: Rng, op
     const stepActs = acts.map((a, l) => a.subarray(off * hidden[l], (off + B) * hidden[l]));
     const stepDacts = dacts.map((a, l) => a.subarray(off * hidden[l], (off + B) * hidden[l]));
     if (X) {
-      for (let b = 0; b < B; b++) for (let d = 0; d < D; d++) X[(t * B + b) * D + d] = state[b * D + d];
+      if (t === n0) X.set(state.subarray(0, B * D), t * B * D);
+      else {
+        // s_t = s_{t−1} with one more entry set: copy the previous block, then write the B new entries
+        X.copyWithin(t * B * D, (t - 1) * B * D, t * B * D);
+        for (let b = 0, r = (t - 1 - n0) * B; b < B; b++, r++) X[(t * B + b) * D + pos[r]] = val[r];
+      }
     }
     hiddenForward(net, gemm, z0, B, stepActs, opts.cache ? stepDacts : stepDacts.map(() => null), scratch);
     const top = stepActs[k - 1];
+    if (logits) {
+      fillRows(logits, bout, B);
+      gemm.gemm(false, false, B, 2 * D, hk, top, net.W[k], logits, 1);
+    }
     for (let b = 0; b < B; b++) {
       let d: number;
       if (opts.given) d = opts.given.order[b * D + t];
@@ -125,12 +143,19 @@ export function runTrajectories(pol: Policy, gemm: Gemm, B: number, rng: Rng, op
         unset[base + j] = unset[base + D - t - 1];
       }
       // the two logits of position d: l₋ = column 2d, l₊ = column 2d+1
-      let lm = bout[2 * d], lp = bout[2 * d + 1];
-      const ta = b * hk, wm = 2 * d * hk, wp = wm + hk;
-      for (let j = 0; j < hk; j++) {
-        const a = top[ta + j];
-        lm += a * woutT[wm + j];
-        lp += a * woutT[wp + j];
+      let lm: number, lp: number;
+      if (logits) {
+        lm = logits[b * 2 * D + 2 * d];
+        lp = logits[b * 2 * D + 2 * d + 1];
+      } else {
+        lm = bout[2 * d];
+        lp = bout[2 * d + 1];
+        const ta = b * hk, wm = 2 * d * hk, wp = wm + hk;
+        for (let j = 0; j < hk; j++) {
+          const a = top[ta + j];
+          lm += a * woutT[wm + j];
+          lp += a * woutT[wp + j];
+        }
       }
       const diff = lp - lm; // p₊ = σ(diff)
       const pPlus = 1 / (1 + Math.exp(-diff));
@@ -177,6 +202,23 @@ function startDepth(start: Int8Array, B: number, D: number): number {
   return Math.max(n0, 0);
 }
 
+/** The output-layer gradient as a dense rows × 2D matrix: ±scale·g at columns 2d+1 / 2d of each row. */
+function denseOutputGrad(
+  batch: TrajBatch,
+  scale: ArrayLike<number> | null,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+) {
+  const { B, D } = batch, rows = batch.g.length;
+  const dOut = new F(rows * 2 * D);
+  for (let r = 0; r < rows; r++) {
+    const gr = scale ? scale[scale.length === rows ? r : r % B] * batch.g[r] : batch.g[r];
+    const o = r * 2 * D + 2 * batch.pos[r];
+    dOut[o + 1] = gr;
+    dOut[o] = -gr;
+  }
+  return dOut;
+}
+
 /** log σ(z), stable for large |z|. */
 export function logSigmoid(z: number): number {
   return z >= 0 ? -Math.log1p(Math.exp(-z)) : z - Math.log1p(Math.exp(z));
@@ -218,11 +260,15 @@ function backpropSignals(pol: Policy, gemm: Gemm, batch: TrajBatch, scale: Array
   const dZ = net.sizes.slice(1, k + 1).map((h) => new F(rows * h));
   const hk = net.sizes[k];
   const top = dZ[k - 1];
-  for (let r = 0; r < rows; r++) {
-    const gr = scale ? scale[scale.length === rows ? r : r % B] * batch.g[r] : batch.g[r];
-    if (gr === 0) continue;
-    const wm = 2 * batch.pos[r] * hk, wp = wm + hk, o = r * hk;
-    for (let j = 0; j < hk; j++) top[o + j] = gr * (woutT[wp + j] - woutT[wm + j]);
+  if (pol.denseOutput) {
+    gemm.gemm(false, true, rows, hk, 2 * batch.D, denseOutputGrad(batch, scale, F), net.W[k], top, 0);
+  } else {
+    for (let r = 0; r < rows; r++) {
+      const gr = scale ? scale[scale.length === rows ? r : r % B] * batch.g[r] : batch.g[r];
+      if (gr === 0) continue;
+      const wm = 2 * batch.pos[r] * hk, wp = wm + hk, o = r * hk;
+      for (let j = 0; j < hk; j++) top[o + j] = gr * (woutT[wp + j] - woutT[wm + j]);
+    }
   }
   for (let l = k - 1; l >= 0; l--) {
     const dz = dZ[l], da = c.dacts[l];
@@ -257,24 +303,15 @@ export function accumulateGrads(
   }
   // output layer: only columns 2d, 2d+1 of each row get a gradient
   const hk = net.sizes[k];
-  const dWoutT = new F(2 * D * hk);
   const dbout = grads[2 * k + 1];
   const top = c.acts[k - 1];
-  for (let r = 0; r < rows; r++) {
-    const cg = coef[perRow ? r : r % B] * batch.g[r];
-    if (cg === 0) continue;
-    const d = batch.pos[r], wm = 2 * d * hk, wp = wm + hk, o = r * hk;
-    for (let j = 0; j < hk; j++) {
-      const v = cg * top[o + j];
-      dWoutT[wp + j] += v;
-      dWoutT[wm + j] -= v;
-    }
-    dbout[2 * d + 1] += cg;
-    dbout[2 * d] -= cg;
-  }
-  const dWout = grads[2 * k];
-  for (let j = 0; j < hk; j++) for (let o = 0; o < 2 * D; o++) dWout[j * 2 * D + o] += dWoutT[o * hk + j];
-  // hidden layers: dW_l += A_lᵀ (coef ⊙ δ_l), db_l += Σ_rows coef ⊙ δ_l
+  const ones = new F(rows).fill(1);
+  if (pol.denseOutput) {
+    const dOut = denseOutputGrad(batch, coef, F);
+    gemm.gemm(true, false, hk, 2 * D, rows, top, dOut, grads[2 * k], 1);
+    gemm.gemm(false, false, 1, 2 * D, rows, ones, dOut, dbout, 1);
+  } else accumulateSparseOutputGrads(batch, coef, top, hk, grads[2 * k], dbout, F);
+  // hidden layers: dW_l += A_lᵀ (coef ⊙ δ_l), db_l += 1ᵀ (coef ⊙ δ_l)
   const unit = c.dZ;
   const dZ = unit ?? backpropSignals(pol, gemm, batch, coef);
   for (let l = 0; l < k; l++) {
@@ -287,14 +324,38 @@ export function accumulateGrads(
         for (let j = 0; j < h; j++) signal[o + j] = cr * unit[l][o + j];
       }
     }
-    const db = grads[2 * l + 1];
-    for (let r = 0; r < rows; r++) {
-      const o = r * h;
-      for (let j = 0; j < h; j++) db[j] += signal[o + j];
-    }
+    gemm.gemm(false, false, 1, h, rows, ones, signal, grads[2 * l + 1], 1);
     const input = l === 0 ? c.X : c.acts[l - 1];
     gemm.gemm(true, false, net.sizes[l], h, rows, input, signal, grads[2 * l], 1);
   }
+}
+
+/** Output-layer gradient touching only columns 2d, 2d+1 of each row (large D). */
+function accumulateSparseOutputGrads(
+  batch: TrajBatch,
+  coef: ArrayLike<number>,
+  top: Vec,
+  hk: number,
+  dWout: Vec,
+  dbout: Vec,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+): void {
+  const { B, D } = batch, rows = batch.g.length;
+  const perRow = coef.length === rows;
+  const dWoutT = new F(2 * D * hk);
+  for (let r = 0; r < rows; r++) {
+    const cg = coef[perRow ? r : r % B] * batch.g[r];
+    if (cg === 0) continue;
+    const d = batch.pos[r], wm = 2 * d * hk, wp = wm + hk, o = r * hk;
+    for (let j = 0; j < hk; j++) {
+      const v = cg * top[o + j];
+      dWoutT[wp + j] += v;
+      dWoutT[wm + j] -= v;
+    }
+    dbout[2 * d + 1] += cg;
+    dbout[2 * d] -= cg;
+  }
+  for (let j = 0; j < hk; j++) for (let o = 0; o < 2 * D; o++) dWout[j * 2 * D + o] += dWoutT[o * hk + j];
 }
 
 /**
