@@ -1,7 +1,9 @@
 /**
  * `deno task bench`: milliseconds per training step (sampling + update) and achieved GFLOP/s for the paper MLP
  * (D → 256 → 256 → 256 → 2D, Swish, B = 256) on the backend in use.
- *   deno task bench [--backend auto|blas|wasm|cpu|tensorflow] [--steps N] [--warmup N] [--case NAME] [--json]
+ *   deno task bench [--backend auto|blas|wasm|cpu|tensorflow] [--threads N] [--steps N] [--warmup N]
+ *                   [--case NAME] [--json]
+ * --threads sets OpenBLAS's thread count (blas backend).
  * GFLOP/s counts the GEMM work (2·m·n·k per call) over the whole step time; `gemm_share` is the fraction of
  * the step spent inside GEMM calls (the rest is sampling logic, activations, gathers and the optimiser).
  */
@@ -20,6 +22,7 @@ const { values } = parseArgs({
   args: Deno.args,
   options: {
     backend: { type: "string", default: "auto" },
+    threads: { type: "string" },
     steps: { type: "string", default: "5" },
     warmup: { type: "string", default: "2" },
     case: { type: "string", multiple: true },
@@ -28,7 +31,9 @@ const { values } = parseArgs({
   },
 });
 if (values.help) {
-  console.log("usage: deno task bench [--backend B] [--steps N] [--warmup N] [--case NAME]... [--json]");
+  console.log(
+    "usage: deno task bench [--backend B] [--threads N] [--steps N] [--warmup N] [--case NAME]... [--json]",
+  );
   Deno.exit(0);
 }
 
@@ -73,7 +78,9 @@ function counting(g: Gemm) {
   return { gemm, stats };
 }
 
-const base = await selectGemm(values.backend as Parameters<typeof selectGemm>[0]);
+const base = await selectGemm(values.backend as Parameters<typeof selectGemm>[0], {
+  threads: values.threads ? Number(values.threads) : undefined,
+});
 const B = 256;
 const steps = Number(values.steps), warmup = Number(values.warmup);
 const selected = values.case?.length ? CASES.filter((c) => values.case!.includes(c.name)) : CASES;
