@@ -205,6 +205,7 @@ async function runTrainCommand(config: TrainConfig, backend: typeof BACKENDS[num
   try {
     const summary = await trainRun(config, {
       gemm,
+      exact: flags.exact,
       ...density,
       signal: abort.signal,
       onEval: show,

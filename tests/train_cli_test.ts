@@ -71,6 +71,32 @@ Deno.test("train --json prints one record per evaluation and a final summary; --
   await Deno.remove(out);
 });
 
+Deno.test("train --no-exact leaves out the exact metrics", async () => {
+  const r = await runCli([
+    "train",
+    ...[
+      "--L",
+      "2",
+      "--steps",
+      "2",
+      "--eval-every",
+      "2",
+      "--hidden",
+      "8",
+      "--batch",
+      "8",
+      "--eval-samples",
+      "20",
+    ],
+    ...["--backend", "cpu", "--json", "--no-exact"],
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const last = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
+  assert.equal(last.exact_kl, undefined);
+  assert.equal(typeof last.e_logw, "number");
+  assert.equal(typeof last.exact_log_z, "number", "log Z from the transfer matrix is still reported");
+});
+
 const tiny = parseTrainConfig({
   L: 2,
   beta: 0.5,
