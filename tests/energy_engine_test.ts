@@ -1,7 +1,8 @@
 /** Engine pieces of the energy pipeline: generic MLP backward pass, trajectories from partial start states. */
 import assert from "node:assert/strict";
 import { jsGemm } from "../core/nn/gemm.ts";
-import { initMlp, mlpBackward, mlpForward, mlpForwardCached, params, zerosLike } from "../core/nn/mlp.ts";
+import { initMlp, mlpForward, params, zerosLike } from "../core/nn/mlp.ts";
+import { mlpBackward, mlpForwardCached } from "../core/nn/backprop.ts";
 import { preparePolicy, randomOrders, runTrajectories } from "../core/gfn/trajectories.ts";
 import { Rng } from "../core/rng.ts";
 

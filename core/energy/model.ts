@@ -10,15 +10,8 @@
  * −1/B (data) and +1/B (negatives).
  */
 import type { Gemm, Vec } from "../nn/gemm.ts";
-import {
-  ctorOf,
-  initMlp,
-  type Mlp,
-  mlpBackward,
-  mlpForward,
-  mlpForwardCached,
-  zerosLike,
-} from "../nn/mlp.ts";
+import { ctorOf, initMlp, type Mlp, mlpForward, zerosLike } from "../nn/mlp.ts";
+import { mlpBackward, mlpForwardCached } from "../nn/backprop.ts";
 import type { Rng } from "../rng.ts";
 import { logSumExp } from "../math.ts";
 
