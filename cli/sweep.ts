@@ -156,6 +156,7 @@ export async function sweepCommand(specPath: string, flags: SweepFlags): Promise
     ? 0
     : navigator.hardwareConcurrency || 1;
   const runDir = flags.runDir ?? defaultRunDir(plan.name);
+  if (workers > 0) (await import("../backends/select.ts")).shareBlasThreads(workers);
   if (flags.resume && flags.rerunFailed) {
     throw new UsageError("use either --resume or --rerun-failed, not both");
   }
