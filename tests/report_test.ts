@@ -557,3 +557,20 @@ Deno.test("writeReport: reads the run's results store and writes RUN_DIR/report;
     await Deno.remove(runDir, { recursive: true });
   }
 });
+
+Deno.test("pivot: a later row axis an objective does not use shows as —; a missing column axis excludes the record", () => {
+  const layout: ReportLayout = { rows: ["objective", "div_alpha"], columns: ["task"], metric: "exact_tv" };
+  const records = [
+    rec({ objective: "atb", task: "ising", seed: 0 }, { exact_tv: 0.1 }),
+    rec({ objective: "atb", task: "ising", seed: 1 }, { exact_tv: 0.3 }),
+    rec({ objective: "renyi", div_alpha: 2, task: "ising", seed: 0 }, { exact_tv: 0.5 }),
+    rec({ objective: "renyi", div_alpha: 2, seed: 0 }, { exact_tv: 9 }), // no task: not in this layout
+  ];
+  const [t] = pivot(records, layout);
+  assert.deepEqual(t.rowKeys, [["atb", undefined], ["renyi", 2]]);
+  assert.deepEqual(t.colKeys, [["ising"]]);
+  assert.equal(t.cells[0][0].stat.n, 2);
+  assert.ok(Math.abs(t.cells[0][0].stat.mean - 0.2) < 1e-12);
+  assert.equal(t.cells[1][0].stat.mean, 0.5);
+  assert.ok(tableToMarkdown(pivotTable(t, "tv", "TV")).includes("| atb | — |"));
+});

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { jobId, loadSweep } from "../core/sweep/expand.ts";
 import { SpecError } from "../core/sweep/spec.ts";
 import { sha256Hex } from "../core/sweep/sha256.ts";
-import { canonicalJson, TrainConfigSchema } from "../core/train/config.ts";
+import { canonicalJson, jobConfig, parseTrainConfig, TrainConfigSchema } from "../core/train/config.ts";
 
 const sweepsDir = new URL("../sweeps/", import.meta.url);
 const readSweep = (name: string) => Deno.readTextFileSync(new URL(name, sweepsDir));
@@ -32,7 +32,20 @@ Deno.test("job ids: stable values, hash of the resolved canonical config", () =>
   const b =
     loadSweep("name: b\nbase: {task: ising, steps: 2000}\nmatrix: {beta: [0.4]}\n", "b.yaml").jobs[0].job;
   assert.equal(a.id, b.id);
-  assert.deepEqual(a.config, TrainConfigSchema.parse({}));
+  assert.deepEqual(a.config, jobConfig(TrainConfigSchema.parse({})));
+  // options the task/objective never reads are not part of the identity
+  assert.equal(a.config.div_alpha, undefined);
+  assert.equal(a.config.grid_size, undefined);
+  const c =
+    loadSweep("name: c\nbase: {L: 3, grid_size: 5, div_alpha: 2}\nmatrix: {beta: [0.4]}\n", "c.yaml").jobs[0]
+      .job;
+  assert.equal(c.id, a.id);
+  const d =
+    loadSweep("name: d\nbase: {objective: renyi, div_alpha: 2}\nmatrix: {beta: [0.4]}\n", "d.yaml").jobs[0]
+      .job;
+  assert.equal(d.config.div_alpha, 2);
+  assert.equal(d.config.cv, undefined);
+  assert.deepEqual(parseTrainConfig(d.config), TrainConfigSchema.parse({ objective: "renyi", div_alpha: 2 }));
   assert.equal(a.id, sha256Hex(canonicalJson({ kind: "train", config: a.config })).slice(0, 16));
 });
 

@@ -377,7 +377,8 @@ function distinctTuples(
 }
 
 /**
- * The layout's pivot tables over the records that have every row and column axis: one table per combination
+ * The layout's pivot tables over the records that have every column axis and the first row axis (later row
+ * axes may be missing: shown as "—"): one table per combination
  * of the varying axes that are neither rows, columns nor ignored (a single table when there are none; none
  * when no record has the axes). Rows and columns list only the value tuples that occur.
  */
@@ -388,9 +389,10 @@ export function pivot(
 ): PivotTable[] {
   const rowAxes = [...layout.rows];
   const colAxes = [...layout.columns];
-  // A layout speaks about the records that have its axes (a run may hold stages or tasks without them).
+  // A layout speaks about the records that have its column axes and its first row axis (a run may hold stages
+  // or tasks without them); a later row axis an objective does not use (e.g. div_alpha of atb) shows as "—".
   records = records.filter((r) =>
-    [...rowAxes, ...colAxes].every((a) => axisValue(r.config, a) !== undefined)
+    [...rowAxes.slice(0, 1), ...colAxes].every((a) => axisValue(r.config, a) !== undefined)
   );
   if (records.length === 0) return [];
   const { axes } = varyingAxes(records, ignore);

@@ -5,7 +5,7 @@
  * ids and stage dependencies. Pure.
  */
 import type { Job, ReportLayout } from "../../transport/types.ts";
-import { canonicalJson, TrainConfigSchema } from "../train/config.ts";
+import { canonicalJson, jobConfig, TrainConfigSchema } from "../train/config.ts";
 import { sha256Hex } from "./sha256.ts";
 import {
   type Axis,
@@ -163,7 +163,7 @@ function resolve(kind: JobKind, raw: Raw, prov: Prov, fallback: Pos, issues: Iss
   const at = (key: string | undefined) => (key !== undefined ? prov.get(key) : undefined) ?? fallback;
   if (kind === "train") {
     const r = TrainConfigSchema.safeParse(raw);
-    if (r.success) return r.data as Raw;
+    if (r.success) return jobConfig(r.data) as Raw;
     for (const issue of r.error.issues) {
       if (issue.code === "unrecognized_keys") {
         for (const k of issue.keys) {

@@ -180,6 +180,30 @@ export function densityDefaults(c: TrainConfig) {
   };
 }
 
+/** Objectives that read `cv` (the others — renyi, tsallis, fkl-is, pg — carry their own baselines). */
+const CV_OBJECTIVES: readonly Objective[] = ["atb", "akl"];
+
+/**
+ * The identity of a run, as a sweep job stores and hashes it: defaults filled in, and the options this task and
+ * objective never read removed (Ising's L/β off the Ising task, hypergrid and 2D-density options off theirs,
+ * div_alpha off all but Rényi/Tsallis, the policy-gradient options off pg, cv off objectives without one). So an
+ * unused option neither changes a job id nor shows up as an axis in reports; `parseTrainConfig` of the result
+ * gives back the same run.
+ */
+export function jobConfig(c: TrainConfig): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...c };
+  const drop = (...keys: string[]) => keys.forEach((k) => delete out[k]);
+  if (c.task !== "ising") drop("L", "beta");
+  if (c.task !== "hypergrid") drop("grid_dim", "grid_size", "r0", "r1", "r2");
+  if (isDensityName(c.task)) {
+    for (const [k, v] of Object.entries(densityDefaults(c))) if (v !== undefined) out[k] = v;
+  }
+  if (c.objective !== "renyi" && c.objective !== "tsallis") drop("div_alpha");
+  if (c.objective !== "pg") drop("pg_lambda", "lr_value");
+  if (!CV_OBJECTIVES.includes(c.objective)) drop("cv");
+  return out;
+}
+
 /** Canonical JSON: keys sorted recursively, so equal configs give equal strings (and equal job ids). */
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
