@@ -1,22 +1,8 @@
 /** `train` on the 2D-density tasks: bad input exits 2 with one line, JSON records, energy save → fixed load, plots. */
 import assert from "node:assert/strict";
+import { runMain } from "./helpers/cli.ts";
 
-const root = new URL("..", import.meta.url).pathname;
-
-async function runCli(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "main.ts", "train", ...args],
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
-}
+const runCli = (args: string[]) => runMain(["train", ...args]);
 
 const tiny = [
   ...[

@@ -7,7 +7,7 @@
  * batch; SNIS FKL is the α → 0 limit of Rényi/α. Policy gradient: unbiased for λ = 1, bias of λ = 0.99 measured.
  */
 import assert from "node:assert/strict";
-import { jsGemm, type Vec } from "../core/nn/gemm.ts";
+import { jsGemm } from "../core/nn/gemm.ts";
 import { initMlp, params, zerosLike } from "../core/nn/mlp.ts";
 import { Adam } from "../core/nn/adam.ts";
 import { mlpBackward, mlpForwardCached } from "../core/nn/backprop.ts";
@@ -21,6 +21,7 @@ import { fklIsCoefficients } from "../core/objectives/fkl_is.ts";
 import { bitVectorCosts, pgCoefficients, stepMajorLayout } from "../core/objectives/pg.ts";
 import { parseTrainConfig } from "../core/train/config.ts";
 import { enumerate, flatten, policy64, weightedScore } from "./helpers/engine.ts";
+import { assertClose, finiteDifference } from "./helpers/numeric.ts";
 
 const task = isingTask(2, 0.4);
 const pol = policy64(4, [8], 17);
@@ -199,29 +200,6 @@ Deno.test("config: div_alpha = 1 is rejected, defaults div_alpha 0.5, pg_lambda 
   assert.equal(c.pg_lambda, 0.99);
   assert.throws(() => parseTrainConfig({ objective: "rkl" }));
 });
-
-/** Central finite differences of f over every parameter array. */
-function finiteDifference(ps: Vec[], f: () => number, eps = 1e-6): Float64Array[] {
-  return ps.map((p) => {
-    const g = new Float64Array(p.length);
-    for (let i = 0; i < p.length; i++) {
-      const v = p[i];
-      p[i] = v + eps;
-      const up = f();
-      p[i] = v - eps;
-      const down = f();
-      p[i] = v;
-      g[i] = (up - down) / (2 * eps);
-    }
-    return g;
-  });
-}
-function assertClose(a: Float64Array, b: Float64Array, rtol: number, atol: number, what: string) {
-  assert.equal(a.length, b.length);
-  for (let i = 0; i < a.length; i++) {
-    assert.ok(Math.abs(a[i] - b[i]) <= atol + rtol * Math.abs(b[i]), `${what}[${i}]: ${a[i]} vs ${b[i]}`);
-  }
-}
 
 Deno.test("accumulateGrads with per-row coefficients (length D·B) matches finite differences of Σ_r c_r log p_r", () => {
   const p = policy64(4, [5, 6], 8);

@@ -16,6 +16,7 @@ import { tbTerm } from "../core/objectives/atb.ts";
 import { exactForward, exactMetrics, exactTarget } from "../core/eval/exact.ts";
 import { logWeightSummary, sampleLogWeights } from "../core/eval/estimates.ts";
 import { enumerate, flatten, policy64 } from "./helpers/engine.ts";
+import { assertClose, finiteDifference } from "./helpers/numeric.ts";
 
 const task4 = isingTask(2, 0.4); // D = 4
 
@@ -23,37 +24,6 @@ const task4 = isingTask(2, 0.4); // D = 4
 function logqOf(pol: ReturnType<typeof policy64>, x: Int8Array, order: Int32Array, B: number): Float64Array {
   return runTrajectories(preparePolicy(pol.net), jsGemm, B, new Rng(1), { cache: false, given: { x, order } })
     .logq;
-}
-
-/** Central finite differences of f over every parameter of the policy. */
-function finiteDifference(pol: ReturnType<typeof policy64>, f: () => number, eps = 1e-6): Float64Array[] {
-  return params(pol.net).map((p) => {
-    const g = new Float64Array(p.length);
-    for (let i = 0; i < p.length; i++) {
-      const v = p[i];
-      p[i] = v + eps;
-      const up = f();
-      p[i] = v - eps;
-      const down = f();
-      p[i] = v;
-      g[i] = (up - down) / (2 * eps);
-    }
-    return g;
-  });
-}
-
-function assertClose(
-  actual: ArrayLike<number>,
-  expected: ArrayLike<number>,
-  rtol: number,
-  atol: number,
-  what: string,
-) {
-  assert.equal(actual.length, expected.length);
-  for (let i = 0; i < actual.length; i++) {
-    const tol = atol + rtol * Math.abs(expected[i]);
-    assert.ok(Math.abs(actual[i] - expected[i]) <= tol, `${what}[${i}]: ${actual[i]} vs ${expected[i]}`);
-  }
 }
 
 for (const activation of ["swish", "elu", "tanh"] as const) {
@@ -66,7 +36,7 @@ for (const activation of ["swish", "elu", "tanh"] as const) {
     const batch = runTrajectories(pol, jsGemm, B, rng, { cache: true, given: { x: sampled.x, order } });
     const g = zerosLike(pol.net);
     accumulateGrads(pol, jsGemm, batch, coef, g);
-    const fd = finiteDifference(pol, () => {
+    const fd = finiteDifference(params(pol.net), () => {
       const lq = logqOf(pol, sampled.x, order, B);
       return lq.reduce((s, v, i) => s + coef[i] * v, 0);
     });
@@ -157,7 +127,7 @@ Deno.test("α = 0, learned control variate: ∇φ αKL = ½ ∇φ αTB on the sa
   const order = new Int32Array(16 * 4);
   for (let b = 0; b < 16; b++) for (let t = 0; t < 4; t++) order[b * 4 + t] = batch.pos[t * 16 + b];
   const logR = task4.logReward(batch.x, 16);
-  const fd = finiteDifference(pol, () => {
+  const fd = finiteDifference(params(pol.net), () => {
     const lq = logqOf(pol, batch.x, order, 16);
     return tbTerm(c, lq.map((v, i) => logR[i] - v), 1).loss;
   });

@@ -2,23 +2,7 @@ import assert from "node:assert/strict";
 import { trainRun } from "../core/train/trainer.ts";
 import { parseTrainConfig } from "../core/train/config.ts";
 import { availableBackends, selectGemm } from "../backends/select.ts";
-
-const root = new URL("..", import.meta.url).pathname;
-
-async function runCli(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "main.ts", ...args],
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
-}
+import { runMain } from "./helpers/cli.ts";
 
 const badInputs: [string[], RegExp][] = [
   [["--cv", "bogus"], /--cv must be one of/],
@@ -37,7 +21,7 @@ const badInputs: [string[], RegExp][] = [
 ];
 for (const [args, message] of badInputs) {
   Deno.test(`train ${args.join(" ")} → one line on stderr, exit 2`, async () => {
-    const r = await runCli(["train", ...args]);
+    const r = await runMain(["train", ...args]);
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, message);
     assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
@@ -47,7 +31,7 @@ for (const [args, message] of badInputs) {
 
 Deno.test("train --json prints one record per evaluation and a final summary; --out writes the same JSONL", async () => {
   const out = await Deno.makeTempFile({ suffix: ".jsonl" });
-  const r = await runCli([
+  const r = await runMain([
     "train",
     ...["--L", "2", "--beta", "0.3", "--objective", "akl", "--cv", "opt-vector-loo", "--steps", "6"],
     ...["--eval-every", "3", "--hidden", "8", "--batch", "8", "--eval-samples", "50", "--backend", "cpu"],
@@ -72,7 +56,7 @@ Deno.test("train --json prints one record per evaluation and a final summary; --
 });
 
 Deno.test("train --no-exact leaves out the exact metrics", async () => {
-  const r = await runCli([
+  const r = await runMain([
     "train",
     ...[
       "--L",
