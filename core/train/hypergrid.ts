@@ -26,6 +26,7 @@ import { scalarBaseline } from "../baselines/cv.ts";
 import { logWeightSummary } from "../eval/estimates.ts";
 import type { EvalRecord, TrainConfig, TrainSummary } from "./config.ts";
 import type { TrainOptions } from "./trainer.ts";
+import { hasScalarParam, runTrainingLoop } from "./loop.ts";
 
 export function hypergridFromConfig(config: TrainConfig): Hypergrid {
   return hypergrid({ d: config.grid_dim, H: config.grid_size, R0: config.r0, R1: config.r1, R2: config.r2 });
@@ -117,10 +118,9 @@ export function hypergridGradient(
 }
 
 /** A full training run on the hypergrid (called by trainRun for task = hypergrid). */
-export async function trainHypergrid(config: TrainConfig, opts: TrainOptions): Promise<TrainSummary> {
+export function trainHypergrid(config: TrainConfig, opts: TrainOptions): Promise<TrainSummary> {
   if (config.alpha !== 0) throw new Error("hypergrid trains from forward samples only: alpha must be 0");
   if (config.backward_policy !== "uniform") throw new Error("hypergrid uses the uniform backward policy");
-  const now = opts.now ?? (() => performance.now());
   const env = hypergridFromConfig(config);
   const rng = new Rng(config.seed);
   const evalRng = new Rng(config.seed ^ 0x5eed5eed);
@@ -137,52 +137,31 @@ export async function trainHypergrid(config: TrainConfig, opts: TrainOptions): P
     ? initMlp([env.inputDim, ...config.hidden, 1], config.activation, config.init, rng.fork())
     : undefined;
   const valueAdam = value ? new Adam(params(value), config.lr_value) : undefined;
-  const trainsScalar = ["atb", "tsallis", "pg"].includes(config.objective) ||
-    (config.objective === "akl" && config.cv === "learned");
+  const trainsScalar = hasScalarParam(config);
   const modeSet = new Set(env.modes);
   const found = new Set<number>();
-  let trainMs = 0, last: EvalRecord | null = null;
-  const started = now();
-  const evaluate = async (step: number) => {
-    const samples = runDiscrete(env, net, opts.gemm, config.eval_samples, evalRng);
-    const record: EvalRecord = {
-      step,
-      seconds: (now() - started) / 1000,
-      ...logWeightSummary(discreteLogWeights(env, samples)),
-    };
-    if (trainsScalar) record.log_z_param = scalar[0];
-    if (opts.exact !== false) {
-      const { qT: _q, ...exact } = hypergridExact(env, net, opts.gemm);
-      Object.assign(record, exact);
-    }
-    record.modes_found = found.size;
-    record.modes_total = env.modes.length;
-    last = record;
-    await opts.onEval?.(record);
-  };
-  await evaluate(0);
-  for (let step = 1; step <= config.steps; step++) {
-    if (opts.signal?.aborted) throw opts.signal.reason ?? new DOMException("aborted", "AbortError");
-    const t0 = now();
-    const est = hypergridGradient(env, net, opts.gemm, config.batch, rng, config, scalar[0], value);
-    adam.step(est.grads);
-    if (trainsScalar) scalarAdam.step([[est.dScalar]]);
-    if (valueAdam && est.valueGrads) valueAdam.step(est.valueGrads);
-    for (let b = 0; b < est.batch.B; b++) {
-      const i = env.index(est.batch.x, b * env.stateSize);
-      if (modeSet.has(i)) found.add(i);
-    }
-    trainMs += now() - t0;
-    opts.onStep?.(step);
-    if (step % config.eval_every === 0 || step === config.steps) await evaluate(step);
-    else await new Promise((r) => setTimeout(r, 0));
-  }
-  const final = last as unknown as EvalRecord;
-  return {
-    ...final,
-    final: true,
-    steps: config.steps,
-    backend: opts.gemm.name,
-    ms_per_step: trainMs / config.steps,
-  };
+  return runTrainingLoop(config, opts, {
+    evaluate() {
+      const samples = runDiscrete(env, net, opts.gemm, config.eval_samples, evalRng);
+      const record: Omit<EvalRecord, "step" | "seconds"> = logWeightSummary(discreteLogWeights(env, samples));
+      if (trainsScalar) record.log_z_param = scalar[0];
+      if (opts.exact !== false) {
+        const { qT: _q, ...exact } = hypergridExact(env, net, opts.gemm);
+        Object.assign(record, exact);
+      }
+      record.modes_found = found.size;
+      record.modes_total = env.modes.length;
+      return record;
+    },
+    step() {
+      const est = hypergridGradient(env, net, opts.gemm, config.batch, rng, config, scalar[0], value);
+      adam.step(est.grads);
+      if (trainsScalar) scalarAdam.step([[est.dScalar]]);
+      if (valueAdam && est.valueGrads) valueAdam.step(est.valueGrads);
+      for (let b = 0; b < est.batch.B; b++) {
+        const i = env.index(est.batch.x, b * env.stateSize);
+        if (modeSet.has(i)) found.add(i);
+      }
+    },
+  });
 }

@@ -18,6 +18,7 @@ import { exactMetrics, type ExactTarget, exactTarget, MAX_EXACT_D } from "../eva
 import { logWeightSummary, sampleLogWeights } from "../eval/estimates.ts";
 import type { EvalRecord, TrainConfig, TrainSummary } from "./config.ts";
 import { estimateGradient } from "./step.ts";
+import { hasScalarParam, runTrainingLoop } from "./loop.ts";
 import { LEARNED_PB_OBJECTIVES } from "./learned_pb.ts";
 import { zeroOutput } from "../gfn/backward.ts";
 import { trainHypergrid } from "./hypergrid.ts";
@@ -40,17 +41,12 @@ export interface TrainOptions {
   onDone?: (done: { policy: Policy; task: BitTask; energy?: EnergyCheckpoint }) => void | Promise<void>;
 }
 
-/** Whether the objective trains the scalar parameter (and so reports it): log Z_ψ, c_ψ or Tsallis' log Ẑ. */
-export function hasScalarParam(config: TrainConfig): boolean {
-  const o = config.objective;
-  return o === "atb" || o === "tsallis" || o === "pg" || (o === "akl" && config.cv === "learned");
-}
+export { hasScalarParam } from "./loop.ts";
 
 export async function trainRun(config: TrainConfig, opts: TrainOptions): Promise<TrainSummary> {
   if (config.task === "hypergrid" && !opts.task) {
     return trainHypergrid(config, opts);
   }
-  const now = opts.now ?? (() => performance.now());
   const runtime: TaskRuntime = opts.task
     ? { task: opts.task }
     : makeTaskRuntime(config, { energy: opts.energy, gemm: opts.gemm, exact: opts.exact });
@@ -78,58 +74,44 @@ export async function trainRun(config: TrainConfig, opts: TrainOptions): Promise
   const target: ExactTarget | null = opts.exact !== false && D <= MAX_EXACT_D ? exactTarget(task) : null;
   const exactLogZ = target?.logZ ?? safeExactLogZ(task);
 
-  let trainMs = 0;
-  let last: EvalRecord | null = null;
-  const started = now();
-  const evaluate = async (step: number) => {
-    const pol = preparePolicy(net);
-    const { logw, x: samples } = sampleLogWeights(pol, opts.gemm, task, config.eval_samples, evalRng);
-    const record: EvalRecord = { step, seconds: (now() - started) / 1000, ...logWeightSummary(logw) };
-    if (hasScalarParam(config)) record.log_z_param = scalar[0];
-    // a learned energy moves the target: enumerate it again
-    if (target) {
-      Object.assign(record, exactMetrics(pol, opts.gemm, runtime.dynamicTarget ? exactTarget(task) : target));
-    } else if (exactLogZ !== undefined) record.exact_log_z = exactLogZ;
-    if (runtime.evalMetrics) {
-      Object.assign(record, runtime.evalMetrics(pol, opts.gemm, samples, config.eval_samples));
-    }
-    last = record;
-    await opts.onEval?.(record);
-  };
-
-  await evaluate(0);
-  for (let step = 1; step <= config.steps; step++) {
-    if (opts.signal?.aborted) throw opts.signal.reason ?? new DOMException("aborted", "AbortError");
-    const t0 = now();
-    const alpha = scheduledAlpha(config.alpha, config.alpha_schedule, step - 1, config.steps);
-    const pol = preparePolicy(net);
-    const est = estimateGradient(pol, opts.gemm, task, config.batch, rng, {
-      objective: config.objective,
-      alpha,
-      cv: config.cv,
-      companion: { divAlpha: config.div_alpha, value, pgLambda: config.pg_lambda },
-      backwardPolicy: pbNet,
-    }, scalar[0]);
-    adam.step(est.grads);
-    if (valueAdam && est.valueGrads) valueAdam.step(est.valueGrads);
-    if (pbAdam && est.backwardGrads) pbAdam.step(est.backwardGrads);
-    if (hasScalarParam(config)) scalarAdam.step([[est.dScalar]]);
-    // energy update (learned energy), interleaved with the GFlowNet update
-    runtime.afterStep?.(preparePolicy(net), opts.gemm, rng, step - 1, config.steps);
-    trainMs += now() - t0;
-    opts.onStep?.(step);
-    if (step % config.eval_every === 0 || step === config.steps) await evaluate(step);
-    else await yieldToEventLoop();
-  }
+  const summary = await runTrainingLoop(config, opts, {
+    evaluate() {
+      const pol = preparePolicy(net);
+      const { logw, x: samples } = sampleLogWeights(pol, opts.gemm, task, config.eval_samples, evalRng);
+      const record: Omit<EvalRecord, "step" | "seconds"> = logWeightSummary(logw);
+      if (hasScalarParam(config)) record.log_z_param = scalar[0];
+      // a learned energy moves the target: enumerate it again
+      if (target) {
+        Object.assign(
+          record,
+          exactMetrics(pol, opts.gemm, runtime.dynamicTarget ? exactTarget(task) : target),
+        );
+      } else if (exactLogZ !== undefined) record.exact_log_z = exactLogZ;
+      if (runtime.evalMetrics) {
+        Object.assign(record, runtime.evalMetrics(pol, opts.gemm, samples, config.eval_samples));
+      }
+      return record;
+    },
+    step(step) {
+      const alpha = scheduledAlpha(config.alpha, config.alpha_schedule, step - 1, config.steps);
+      const pol = preparePolicy(net);
+      const est = estimateGradient(pol, opts.gemm, task, config.batch, rng, {
+        objective: config.objective,
+        alpha,
+        cv: config.cv,
+        companion: { divAlpha: config.div_alpha, value, pgLambda: config.pg_lambda },
+        backwardPolicy: pbNet,
+      }, scalar[0]);
+      adam.step(est.grads);
+      if (valueAdam && est.valueGrads) valueAdam.step(est.valueGrads);
+      if (pbAdam && est.backwardGrads) pbAdam.step(est.backwardGrads);
+      if (hasScalarParam(config)) scalarAdam.step([[est.dScalar]]);
+      // energy update (learned energy), interleaved with the GFlowNet update
+      runtime.afterStep?.(preparePolicy(net), opts.gemm, rng, step - 1, config.steps);
+    },
+  });
   await opts.onDone?.({ policy: preparePolicy(net), task, energy: runtime.energyCheckpoint?.(config.steps) });
-  const final = last as unknown as EvalRecord;
-  return {
-    ...final,
-    final: true,
-    steps: config.steps,
-    backend: opts.gemm.name,
-    ms_per_step: trainMs / config.steps,
-  };
+  return summary;
 }
 
 function safeExactLogZ(task: BitTask): number | undefined {
@@ -138,8 +120,4 @@ function safeExactLogZ(task: BitTask): number | undefined {
   } catch {
     return undefined;
   }
-}
-
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
 }
