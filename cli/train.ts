@@ -60,7 +60,7 @@ export function register(program: Command): void {
     .command("train")
     .description(
       "Train one GFlowNet and print an evaluation record every --eval-every steps.\n" +
-        "Records: step, seconds, e_logw (E_Q[log w]), log_z_hat; for D ≤ 12 also exact_log_z, exact_e_logw,\n" +
+        "Records: step, seconds, e_logw (E_Q[log w]), log_z_hat; for D ≤ 12 also exact_log_z, exact_e_logw, " +
         "exact_kl (trajectory KL(Q‖P) = log Z − E_Q[log w]), exact_kl_terminal, exact_tv.",
     )
     .option("--task <name>", `task: ${TASKS.join("|")}`, "ising")
