@@ -58,6 +58,7 @@ interface TrainFlags extends DensityFlags {
 export function register(program: Command): void {
   program
     .command("train")
+    .summary("train one GFlowNet (Ising, 2D densities, hypergrid) and print evaluation records")
     .description(
       "Train one GFlowNet and print an evaluation record every --eval-every steps.\n" +
         "Records: step, seconds, e_logw (E_Q[log w]), log_z_hat; for D ≤ 12 also exact_log_z, exact_e_logw, " +
