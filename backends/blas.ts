@@ -7,7 +7,7 @@
  * Typed-array arguments are passed as FFI `buffer`s: Deno passes the address of the view's first element
  * (buffer base + byteOffset), so subarray views work without copying.
  */
-import type { Gemm, Vec } from "../core/nn/gemm.ts";
+import { type Gemm, jsGemm, type Vec } from "../core/nn/gemm.ts";
 
 /** A Gemm with an optional one-line description of how it runs (library, threads, ...). */
 export type DescribedGemm = Gemm & { readonly detail?: string };
@@ -131,6 +131,43 @@ export function checkGemmArgs(m: number, n: number, k: number, a: Vec, b: Vec, c
       `gemm: buffer too small (m=${m} n=${n} k=${k}; a ${a.length}, b ${b.length}, c ${c.length})`,
     );
   }
+}
+
+/**
+ * What the tfjs-based GEMMs share around their float32 kernel: float64 operands go to `jsGemm` (all three or
+ * none), arguments are checked, and empty products (m·n = 0, or k = 0) are settled without calling the kernel.
+ */
+export function guardedGemm(
+  name: string,
+  kernel: (
+    transA: boolean,
+    transB: boolean,
+    m: number,
+    n: number,
+    k: number,
+    a: Float32Array,
+    b: Float32Array,
+    c: Float32Array,
+    beta: 0 | 1,
+  ) => void,
+): Gemm["gemm"] {
+  return (transA, transB, m, n, k, a, b, c, beta) => {
+    if (a instanceof Float64Array || b instanceof Float64Array || c instanceof Float64Array) {
+      if (!(a instanceof Float64Array && b instanceof Float64Array && c instanceof Float64Array)) {
+        throw new TypeError(`${name}: a, b and c must all be Float32Array (or all Float64Array)`);
+      }
+      jsGemm.gemm(transA, transB, m, n, k, a, b, c, beta);
+      return;
+    }
+    checkGemmArgs(m, n, k, a, b, c);
+    const mn = m * n;
+    if (mn === 0) return;
+    if (k === 0) {
+      if (beta === 0) c.fill(0, 0, mn);
+      return;
+    }
+    kernel(transA, transB, m, n, k, a as Float32Array, b as Float32Array, c as Float32Array, beta);
+  };
 }
 
 /** Tries to load OpenBLAS; never throws. */

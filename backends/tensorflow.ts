@@ -13,9 +13,8 @@
  * Float64Array operands go to the pure-TypeScript `jsGemm` (TF computes this in float32).
  */
 import { createRequire } from "node:module";
-import { jsGemm } from "../core/nn/gemm.ts";
 import type { Gemm } from "../core/nn/gemm.ts";
-import { checkGemmArgs, type DescribedGemm, type Probe } from "./blas.ts";
+import { type DescribedGemm, guardedGemm, type Probe } from "./blas.ts";
 
 /** The parts of the tfjs API used here. */
 export interface TensorLike {
@@ -72,21 +71,8 @@ export function makeTfjsGemm(tf: TfjsApi, tfBackend: string): DescribedGemm {
   return {
     name: "tensorflow",
     detail: `${tfBackend === "tensorflow" ? PACKAGE : `tfjs "${tfBackend}" backend`}${v ? ` ${v}` : ""}`,
-    gemm(transA, transB, m, n, k, a, b, c, beta) {
-      if (a instanceof Float64Array || b instanceof Float64Array || c instanceof Float64Array) {
-        if (!(a instanceof Float64Array && b instanceof Float64Array && c instanceof Float64Array)) {
-          throw new TypeError("tensorflow: a, b and c must all be Float32Array (or all Float64Array)");
-        }
-        jsGemm.gemm(transA, transB, m, n, k, a, b, c, beta);
-        return;
-      }
-      checkGemmArgs(m, n, k, a, b, c);
+    gemm: guardedGemm("tensorflow", (transA, transB, m, n, k, a, b, c, beta) => {
       const mn = m * n;
-      if (mn === 0) return;
-      if (k === 0) {
-        if (beta === 0) c.fill(0, 0, mn);
-        return;
-      }
       // The active tfjs backend is global; another part of the process may have switched it. setBackend on an
       // already-initialised backend takes effect synchronously (no await inside before the switch).
       if (tf.getBackend() !== tfBackend) void tf.setBackend(tfBackend);
@@ -107,7 +93,7 @@ export function makeTfjsGemm(tf: TfjsApi, tfBackend: string): DescribedGemm {
       } finally {
         r.dispose();
       }
-    },
+    }),
   };
 }
 

@@ -14,9 +14,8 @@
  * that directory when the package resolves to a `file:` URL.
  */
 import type * as tfTypes from "@tensorflow/tfjs-core";
-import { jsGemm } from "../core/nn/gemm.ts";
 import type { Gemm, Vec } from "../core/nn/gemm.ts";
-import { checkGemmArgs, type DescribedGemm, type Probe } from "./blas.ts";
+import { type DescribedGemm, guardedGemm, type Probe } from "./blas.ts";
 
 /** The parts of tfjs-backend-wasm's `BackendWasm` (4.22) used here. */
 interface BackendWasm {
@@ -103,21 +102,8 @@ function makeWasmGemm(be: BackendWasm, matmul: KernelFunc, detail: string): Desc
   return {
     name: "wasm",
     detail: `tfjs-backend-wasm (XNNPACK, ${detail}, 1 thread)`,
-    gemm(transA, transB, m, n, k, a, b, c, beta) {
-      if (a instanceof Float64Array || b instanceof Float64Array || c instanceof Float64Array) {
-        if (!(a instanceof Float64Array && b instanceof Float64Array && c instanceof Float64Array)) {
-          throw new TypeError("wasm: a, b and c must all be Float32Array (or all Float64Array)");
-        }
-        jsGemm.gemm(transA, transB, m, n, k, a, b, c, beta);
-        return;
-      }
-      checkGemmArgs(m, n, k, a, b, c);
+    gemm: guardedGemm("wasm", (transA, transB, m, n, k, a, b, c, beta) => {
       const mn = m * n;
-      if (mn === 0) return;
-      if (k === 0) {
-        if (beta === 0) c.fill(0, 0, mn);
-        return;
-      }
       const aShape = [m, k];
       const bShape = [k, n];
       const aId = be.write(null, aShape, "float32");
@@ -150,7 +136,7 @@ function makeWasmGemm(be: BackendWasm, matmul: KernelFunc, detail: string): Desc
         be.disposeData(bId);
         if (outId) be.disposeData(outId);
       }
-    },
+    }),
   };
 }
 
