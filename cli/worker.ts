@@ -114,18 +114,9 @@ async function report(jobId: string, opts: WorkerLoopOptions, fn: () => Promise<
   }
 }
 
-interface WorkerCliOptions {
-  nats: string;
-  creds?: string;
-  user?: string;
-  password?: string;
-  token?: string;
-  tlsCa?: string;
-  tlsCert?: string;
-  tlsKey?: string;
+interface WorkerCliOptions extends NatsFlags {
   backend: string;
   concurrency: string;
-  name?: string;
   prefix: string;
   ackWait?: string;
   maxAttempts?: string;

@@ -9,23 +9,28 @@ import { jsGemm } from "../../core/nn/gemm.ts";
 import { trainRun } from "../../core/train/trainer.ts";
 import { type ControlVariate, type Objective, parseTrainConfig } from "../../core/train/config.ts";
 
+/** The shared budget: Ising 3×3, β = 0.4, α = 0, MLP 64×64, 1000 steps of B = 128 at lr 5e-3, seed 1. */
+function convergenceConfig(objective: Objective, cv: ControlVariate) {
+  return parseTrainConfig({
+    task: "ising",
+    L: 3,
+    beta: 0.4,
+    objective,
+    cv,
+    alpha: 0,
+    steps: 1000,
+    batch: 128,
+    hidden: [64, 64],
+    lr: 5e-3,
+    eval_every: 1000,
+    eval_samples: 256,
+    seed: 1,
+  });
+}
+
 export function convergenceTest(objective: Objective, cv: ControlVariate): void {
   Deno.test(`training converges: Ising L=3 β=0.4, ${objective} with cv=${cv} → KL(Q_T‖π) < 0.01`, async () => {
-    const config = parseTrainConfig({
-      task: "ising",
-      L: 3,
-      beta: 0.4,
-      objective,
-      cv,
-      alpha: 0,
-      steps: 1000,
-      batch: 128,
-      hidden: [64, 64],
-      lr: 5e-3,
-      eval_every: 1000,
-      eval_samples: 256,
-      seed: 1,
-    });
+    const config = convergenceConfig(objective, cv);
     const records: number[] = [];
     const s = await trainRun(config, {
       gemm: jsGemm,
@@ -49,21 +54,7 @@ export function convergenceTest(objective: Objective, cv: ControlVariate): void 
  */
 export function noBaselineContrastTest(): void {
   Deno.test("without a control variate the same budget stalls: KL(Q_T‖π) stays above 0.03", async () => {
-    const config = parseTrainConfig({
-      task: "ising",
-      L: 3,
-      beta: 0.4,
-      objective: "akl",
-      cv: "none",
-      alpha: 0,
-      steps: 1000,
-      batch: 128,
-      hidden: [64, 64],
-      lr: 5e-3,
-      eval_every: 1000,
-      eval_samples: 256,
-      seed: 1,
-    });
+    const config = convergenceConfig("akl", "none");
     const s = await trainRun(config, { gemm: jsGemm });
     console.log(
       `  akl/none: KL(Q_T‖π) ${s.exact_kl_terminal!.toFixed(4)}, KL(Q‖P) ${s.exact_kl!.toFixed(4)}`,
