@@ -20,7 +20,14 @@ import { tsallisCoefficients } from "../core/objectives/tsallis.ts";
 import { fklIsCoefficients } from "../core/objectives/fkl_is.ts";
 import { bitVectorCosts, pgCoefficients, stepMajorLayout } from "../core/objectives/pg.ts";
 import { parseTrainConfig } from "../core/train/config.ts";
-import { enumerate, flatten, policy64, weightedScore } from "./helpers/engine.ts";
+import {
+  enumerate,
+  flatten,
+  type GradientMoments,
+  gradientMoments,
+  policy64,
+  weightedScore,
+} from "./helpers/engine.ts";
 import { assertClose, finiteDifference } from "./helpers/numeric.ts";
 
 const task = isingTask(2, 0.4);
@@ -43,24 +50,10 @@ function exactTsallis(a: number): Float64Array {
 const exactRkl = flatten(weightedScore(pol, e, e.Q.map((q, n) => q * (e.logZ - e.logw[n]))));
 const exactFkl = flatten(weightedScore(pol, e, e.P.map((p) => -p)));
 
-interface McResult {
-  mean: Float64Array;
-  se: Float64Array;
-}
+type McResult = GradientMoments;
 function monteCarlo(spec: ObjectiveSpec, scalar: number, seed: number, S: number, N: number): McResult {
   const rng = new Rng(seed);
-  const P = exactRkl.length;
-  const sum = new Float64Array(P), sq = new Float64Array(P);
-  for (let i = 0; i < N; i++) {
-    const g = flatten(estimateGradient(pol, jsGemm, task, S, rng, spec, scalar).grads);
-    for (let d = 0; d < P; d++) {
-      sum[d] += g[d];
-      sq[d] += g[d] * g[d];
-    }
-  }
-  const mean = sum.map((v) => v / N);
-  const variance = sq.map((v, d) => (v / N - mean[d] ** 2) * N / (N - 1));
-  return { mean, se: variance.map((v) => Math.sqrt(v / N)) };
+  return gradientMoments(N, () => flatten(estimateGradient(pol, jsGemm, task, S, rng, spec, scalar).grads));
 }
 
 function zStats(r: McResult, exact: Float64Array) {

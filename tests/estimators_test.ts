@@ -10,7 +10,14 @@ import { Rng } from "../core/rng.ts";
 import { isingTask } from "../core/tasks/ising.ts";
 import { estimateGradient, type ObjectiveSpec } from "../core/train/step.ts";
 import { CONTROL_VARIATES } from "../core/train/config.ts";
-import { enumerate, flatten, policy64, weightedScore } from "./helpers/engine.ts";
+import {
+  enumerate,
+  flatten,
+  type GradientMoments,
+  gradientMoments,
+  policy64,
+  weightedScore,
+} from "./helpers/engine.ts";
 
 const task = isingTask(2, 0.4);
 const pol = policy64(4, [8], 17);
@@ -29,25 +36,10 @@ function exactAtb(alpha: number): Float64Array {
 }
 const mix = (a: number, x: Float64Array, y: Float64Array) => x.map((v, i) => (1 - a) * v + a * y[i]);
 
-interface McResult {
-  mean: Float64Array;
-  se: Float64Array;
-  trace: number;
-}
+type McResult = GradientMoments;
 function monteCarlo(spec: ObjectiveSpec, seed: number, S = 8, N = 2500): McResult {
   const rng = new Rng(seed);
-  const P = exactRkl.length;
-  const sum = new Float64Array(P), sq = new Float64Array(P);
-  for (let i = 0; i < N; i++) {
-    const g = flatten(estimateGradient(pol, jsGemm, task, S, rng, spec, c).grads);
-    for (let d = 0; d < P; d++) {
-      sum[d] += g[d];
-      sq[d] += g[d] * g[d];
-    }
-  }
-  const mean = sum.map((v) => v / N);
-  const variance = sq.map((v, d) => (v / N - mean[d] ** 2) * N / (N - 1));
-  return { mean, se: variance.map((v) => Math.sqrt(v / N)), trace: variance.reduce((a, b) => a + b, 0) };
+  return gradientMoments(N, () => flatten(estimateGradient(pol, jsGemm, task, S, rng, spec, c).grads));
 }
 
 function zStats(r: McResult, exact: Float64Array) {

@@ -74,3 +74,26 @@ export function flatten(arrays: ArrayLike<number>[]): Float64Array {
   for (const a of arrays) for (let i = 0; i < a.length; i++) out[o++] = a[i];
   return out;
 }
+
+/** Mean, standard error and variance trace of N independent draws of a gradient vector. */
+export interface GradientMoments {
+  mean: Float64Array;
+  se: Float64Array;
+  trace: number;
+}
+
+export function gradientMoments(N: number, draw: () => Float64Array): GradientMoments {
+  let sum: Float64Array | null = null, sq: Float64Array | null = null;
+  for (let i = 0; i < N; i++) {
+    const g = draw();
+    sum ??= new Float64Array(g.length);
+    sq ??= new Float64Array(g.length);
+    for (let d = 0; d < g.length; d++) {
+      sum[d] += g[d];
+      sq[d] += g[d] * g[d];
+    }
+  }
+  const mean = sum!.map((v) => v / N);
+  const variance = sq!.map((v, d) => (v / N - mean[d] ** 2) * N / (N - 1));
+  return { mean, se: variance.map((v) => Math.sqrt(v / N)), trace: variance.reduce((a, b) => a + b, 0) };
+}
