@@ -19,7 +19,7 @@ import { estimateGradient, type ObjectiveSpec } from "../core/train/step.ts";
 import { logFactorial, logSumExp } from "../core/math.ts";
 import { parseTrainConfig } from "../core/train/config.ts";
 import { trainRun } from "../core/train/trainer.ts";
-import { enumerate, flatten, policy64, weightedScore } from "./helpers/engine.ts";
+import { enumerate, flatten, gradientMoments, policy64, weightedScore } from "./helpers/engine.ts";
 
 const D = 4;
 const task = isingTask(2, 0.4);
@@ -89,20 +89,10 @@ Deno.test("learned P_B: θ-gradient of Σ c log P_B matches finite differences",
 
 function monteCarlo(spec: ObjectiveSpec, seed: number, S = 8, N = 3000) {
   const rng = new Rng(seed);
-  let sum: Float64Array | null = null, sq: Float64Array | null = null;
-  for (let i = 0; i < N; i++) {
+  return gradientMoments(N, () => {
     const est = estimateGradient(pol, jsGemm, task, S, rng, spec, 0);
-    const g = flatten([...est.grads, ...est.backwardGrads!]);
-    sum ??= new Float64Array(g.length);
-    sq ??= new Float64Array(g.length);
-    for (let d = 0; d < g.length; d++) {
-      sum[d] += g[d];
-      sq[d] += g[d] * g[d];
-    }
-  }
-  const mean = sum!.map((v) => v / N);
-  const se = sq!.map((v, d) => Math.sqrt(Math.max(0, (v / N - mean[d] ** 2) / (N - 1))));
-  return { mean, se };
+    return flatten([...est.grads, ...est.backwardGrads!]);
+  });
 }
 function check(name: string, r: { mean: Float64Array; se: Float64Array }, exact: Float64Array) {
   let maxZ = 0, meanZ2 = 0;
