@@ -61,6 +61,11 @@ const CASES: BenchCase[] = [
   { name: "tb-learned-D32", task: fieldTask(32), spec: { objective: "atb", alpha: 0, cv: "learned" } },
   { name: "akl-optvector-D32", task: fieldTask(32), spec: { objective: "akl", alpha: 0, cv: "opt-vector" } },
   { name: "tb-learned-D225", task: isingTask(15, 0.4), spec: { objective: "atb", alpha: 0, cv: "learned" } },
+  {
+    name: "akl-optvector-D225",
+    task: isingTask(15, 0.4),
+    spec: { objective: "akl", alpha: 0, cv: "opt-vector" },
+  },
 ];
 
 /** Wraps a GEMM to count FLOPs and time spent inside it. */
