@@ -7,6 +7,7 @@ import { jsGemm } from "../core/nn/gemm.ts";
 import { initMlp } from "../core/nn/mlp.ts";
 import { preparePolicy, runTrajectories } from "../core/gfn/trajectories.ts";
 import { Rng } from "../core/rng.ts";
+import { mean, std } from "../core/math.ts";
 import { exactForward } from "../core/eval/exact.ts";
 import { exactIndexOfRow, exactLogLikelihoods, isLogLikelihoods, summariseNll } from "../core/eval/nll.ts";
 import { expHammingKernel, hammingDistance, mmdExpHamming } from "../core/eval/mmd.ts";
@@ -15,14 +16,7 @@ import { densityDefaults, parseTrainConfig } from "../core/train/config.ts";
 import { trainRun } from "../core/train/trainer.ts";
 
 function meanSe(v: ArrayLike<number>): [number, number] {
-  const n = v.length;
-  let s = 0, s2 = 0;
-  for (let i = 0; i < n; i++) {
-    s += v[i];
-    s2 += v[i] * v[i];
-  }
-  const m = s / n;
-  return [m, Math.sqrt(Math.max(0, s2 / n - m * m) / (n - 1))];
+  return [mean(v), std(v) / Math.sqrt(v.length)];
 }
 
 Deno.test("Eq. 7 IS NLL agrees with the exact marginal NLL (D = 10, 8gaussians at 5 bits, a non-uniform policy)", () => {

@@ -11,7 +11,7 @@
 import type { Gemm } from "../nn/gemm.ts";
 import { type Policy, randomOrders, runTrajectories } from "../gfn/trajectories.ts";
 import type { Rng } from "../rng.ts";
-import { logSumExp } from "../math.ts";
+import { logSumExp, mean, std } from "../math.ts";
 
 /** log Q̂_T(x_i) for the n rows of x, N backward trajectories each, about `chunkRows` trajectories per pass. */
 export function isLogLikelihoods(
@@ -55,15 +55,8 @@ export interface NllSummary {
 }
 
 export function summariseNll(logLik: Float64Array, D: number): NllSummary {
-  const n = logLik.length;
-  let s = 0, s2 = 0;
-  for (let i = 0; i < n; i++) {
-    s += logLik[i];
-    s2 += logLik[i] * logLik[i];
-  }
-  const m = s / n;
-  const v = n > 1 ? Math.max(0, (s2 - n * m * m) / (n - 1)) : 0;
-  return { nll: -m, se: Math.sqrt(v / n), bitsPerDim: -m / (D * Math.LN2) };
+  const m = mean(logLik);
+  return { nll: -m, se: std(logLik) / Math.sqrt(logLik.length), bitsPerDim: -m / (D * Math.LN2) };
 }
 
 /** Eq. 7 on n test points with N trajectories each. */
