@@ -108,8 +108,14 @@ export interface ExactMetrics {
   exact_tv: number;
 }
 
-export function exactMetrics(pol: Policy, gemm: Gemm, target: ExactTarget): ExactMetrics {
-  const { qT, eLogq } = exactForward(pol, gemm);
+/** `forward` may be passed when the caller already ran the DP for this policy (it is the expensive part). */
+export function exactMetrics(
+  pol: Policy,
+  gemm: Gemm,
+  target: ExactTarget,
+  forward: ExactForward = exactForward(pol, gemm),
+): ExactMetrics {
+  const { qT, eLogq } = forward;
   let eLogR = 0, klT = 0, tv = 0;
   for (let i = 0; i < qT.length; i++) {
     const q = qT[i], logPi = target.logR[i] - target.logZ;

@@ -40,8 +40,11 @@ export interface TaskRuntime {
   dynamicTarget?: boolean;
   /** After each GFlowNet update (0-based step of `steps`), with the updated policy and the training stream. */
   afterStep?(pol: Policy, gemm: Gemm, rng: Rng, step: number, steps: number): void;
-  /** Extra metrics at an evaluation; `samples` are the evaluation's n forward samples (n × D). */
-  evalMetrics?(pol: Policy, gemm: Gemm, samples: Int8Array, n: number): Metrics;
+  /**
+   * Extra metrics at an evaluation; `samples` are the evaluation's n forward samples (n × D); `qT` the exact
+   * terminal marginal when the caller already computed it (exact mode).
+   */
+  evalMetrics?(pol: Policy, gemm: Gemm, samples: Int8Array, n: number, qT?: Float64Array): Metrics;
   /** The current energy as a checkpoint (learned energies). */
   energyCheckpoint?(steps: number): EnergyCheckpoint;
 }
@@ -107,7 +110,7 @@ export function densityRuntime(config: TrainConfig, opts: RuntimeOptions = {}): 
   const runtime: TaskRuntime = {
     task,
     dynamicTarget: o.energy === "learned",
-    evalMetrics(pol, gemm, samples, n) {
+    evalMetrics(pol, gemm, samples, n, qT) {
       const m: Metrics = { test_seed: o.test_seed };
       if (o.nll_points > 0) {
         const ll = isLogLikelihoods(pol, gemm, test, o.nll_points, o.nll_trajectories, orderRng);
@@ -118,7 +121,7 @@ export function densityRuntime(config: TrainConfig, opts: RuntimeOptions = {}): 
         const exactOn = opts.exact !== false && D <= MAX_EXACT_D;
         if (exactOn) {
           const exact = summariseNll(
-            exactLogLikelihoods(exactForward(pol, gemm).qT, test, o.nll_points, D),
+            exactLogLikelihoods(qT ?? exactForward(pol, gemm).qT, test, o.nll_points, D),
             D,
           );
           m.exact_nll = exact.nll;

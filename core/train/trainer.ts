@@ -14,7 +14,7 @@ import type { Mlp } from "../nn/mlp.ts";
 import type { Policy } from "../gfn/trajectories.ts";
 import type { BitTask } from "../tasks/task.ts";
 import { scheduledAlpha } from "../objectives/atb.ts";
-import { exactMetrics, type ExactTarget, exactTarget, MAX_EXACT_D } from "../eval/exact.ts";
+import { exactForward, exactMetrics, type ExactTarget, exactTarget, MAX_EXACT_D } from "../eval/exact.ts";
 import { logWeightSummary, sampleLogWeights } from "../eval/estimates.ts";
 import type { EvalRecord, TrainConfig, TrainSummary } from "./config.ts";
 import { estimateGradient } from "./step.ts";
@@ -80,15 +80,17 @@ export async function trainRun(config: TrainConfig, opts: TrainOptions): Promise
       const { logw, x: samples } = sampleLogWeights(pol, opts.gemm, task, config.eval_samples, evalRng);
       const record: Omit<EvalRecord, "step" | "seconds"> = logWeightSummary(logw);
       if (hasScalarParam(config)) record.log_z_param = scalar[0];
-      // a learned energy moves the target: enumerate it again
+      // one DP over the 3^D states serves the exact metrics and the task's exact NLL
+      const forward = target ? exactForward(pol, opts.gemm) : undefined;
       if (target) {
+        // a learned energy moves the target: enumerate it again
         Object.assign(
           record,
-          exactMetrics(pol, opts.gemm, runtime.dynamicTarget ? exactTarget(task) : target),
+          exactMetrics(pol, opts.gemm, runtime.dynamicTarget ? exactTarget(task) : target, forward),
         );
       } else if (exactLogZ !== undefined) record.exact_log_z = exactLogZ;
       if (runtime.evalMetrics) {
-        Object.assign(record, runtime.evalMetrics(pol, opts.gemm, samples, config.eval_samples));
+        Object.assign(record, runtime.evalMetrics(pol, opts.gemm, samples, config.eval_samples, forward?.qT));
       }
       return record;
     },
