@@ -14,7 +14,7 @@
  */
 import { startNatsServer } from "../tests/helpers/nats_server.ts";
 import { NatsJobQueue } from "../transport/nats.ts";
-import type { Job } from "../transport/types.ts";
+import type { Job } from "../core/sweep/job.ts";
 
 function arg(name: string, def: number): number {
   const i = Deno.args.indexOf(`--${name}`);

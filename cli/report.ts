@@ -3,7 +3,7 @@
  * plots as SVG and PNG, and a self-contained index.html).
  */
 import type { Command } from "commander";
-import type { ReportLayout } from "../transport/types.ts";
+import type { ReportLayout } from "../core/sweep/job.ts";
 import { UsageError } from "./usage.ts";
 
 /** Parses `rows:columns:metric[:decimals]`, axes comma-separated, e.g. `objective,alpha:task,energy:nll:3`. */

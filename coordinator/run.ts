@@ -7,7 +7,8 @@
  * The queue is any JobQueue: the embedded MemoryQueue, or NATS JetStream. Local workers are optional.
  */
 import type { SweepPlan } from "../core/sweep/expand.ts";
-import type { Job, JobQueue, JobSource } from "../transport/types.ts";
+import type { Job } from "../core/sweep/job.ts";
+import type { JobQueue, JobSource } from "../transport/types.ts";
 import { isStartRecord, runPool } from "../workers/pool.ts";
 import type { Executor } from "../workers/pool.ts";
 import { runPaths } from "./rundir.ts";

@@ -7,12 +7,9 @@
  * acknowledged and `status` can read while a sweep runs.
  */
 import { DatabaseSync } from "node:sqlite";
-import type { Job, JobRecord, JobStatus, ReportLayout } from "../transport/types.ts";
+import type { Job, JobRecord, JobStatus, MetricRecord, ReportLayout } from "../core/sweep/job.ts";
 
 export const STORE_FILE = "results.sqlite";
-
-type Scalar = number | string | boolean | undefined;
-type Metrics = Record<string, Scalar>;
 
 /** Counts as printed by `status --json`. */
 export interface StatusCounts {
@@ -102,11 +99,17 @@ function toJson(value: unknown): string {
   return JSON.stringify(value, (_k, v) => (typeof v === "number" && !Number.isFinite(v) ? String(v) : v));
 }
 
-function fromJsonMetrics(text: string): Metrics {
+function fromJsonMetrics(text: string): MetricRecord {
   const raw = JSON.parse(text) as Record<string, unknown>;
-  const out: Metrics = {};
+  const out: MetricRecord = {};
   for (const [k, v] of Object.entries(raw)) {
-    out[k] = v === "NaN" ? NaN : v === "Infinity" ? Infinity : v === "-Infinity" ? -Infinity : v as Scalar;
+    out[k] = v === "NaN"
+      ? NaN
+      : v === "Infinity"
+      ? Infinity
+      : v === "-Infinity"
+      ? -Infinity
+      : v as MetricRecord[string];
   }
   return out;
 }
@@ -232,7 +235,7 @@ export class ResultStore {
   }
 
   /** Appends one metric record of attempt `attempt`. */
-  appendHistory(id: string, attempt: number, record: Metrics): void {
+  appendHistory(id: string, attempt: number, record: MetricRecord): void {
     const row = this.#stmt("SELECT COUNT(*) AS n FROM history WHERE job_id = ? AND attempt = ?").get(
       id,
       attempt,
@@ -245,7 +248,7 @@ export class ResultStore {
     );
   }
 
-  markDone(id: string, worker: string, attempt: number, final: Metrics | undefined): void {
+  markDone(id: string, worker: string, attempt: number, final: MetricRecord | undefined): void {
     const now = Date.now();
     this.#stmt(
       `UPDATE jobs SET status = 'done', worker = ?, attempts = MAX(attempts, ?), final = ?, error = NULL,
@@ -332,7 +335,7 @@ export class ResultStore {
   }
 
   /** History of a job's latest attempt, in arrival order. */
-  history(id: string): Metrics[] {
+  history(id: string): MetricRecord[] {
     const rows = this.#stmt(
       `SELECT record FROM history WHERE job_id = ? AND attempt = (SELECT MAX(attempt) FROM history WHERE job_id = ?)
        ORDER BY n`,
@@ -342,7 +345,7 @@ export class ResultStore {
 
   /** Everything stored about every job, in expansion order — what reports aggregate. */
   records(): JobRecord[] {
-    const hist = new Map<string, Metrics[]>();
+    const hist = new Map<string, MetricRecord[]>();
     const rows = this.#stmt(
       `SELECT h.job_id AS job_id, h.record AS record FROM history h
        JOIN (SELECT job_id, MAX(attempt) AS a FROM history GROUP BY job_id) m

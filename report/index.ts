@@ -18,7 +18,7 @@ import {
   type PivotTable,
   type StatusCounts,
 } from "../core/sweep/aggregate.ts";
-import type { JobRecord, ReportLayout } from "../transport/types.ts";
+import type { JobRecord, ReportLayout } from "../core/sweep/job.ts";
 import { curvesCsv, groupsCsv, pivotCsv } from "./csv.ts";
 import { type HtmlPlot, reportToHtml } from "./html.ts";
 import { tableToLatex } from "./latex.ts";

@@ -3,7 +3,7 @@
  * an Ising sweep (rows: control variate, columns: β, metric E[log w], with exact log Z) and a 2D-density sweep
  * (rows: objective × α, columns: task × energy, metric NLL). Pure.
  */
-import type { JobRecord, ReportLayout } from "../transport/types.ts";
+import type { JobRecord, ReportLayout } from "../core/sweep/job.ts";
 
 /** Uniform in [0, 1) from a 32-bit state (mulberry32). */
 function rng(seed: number): () => number {

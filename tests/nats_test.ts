@@ -18,7 +18,8 @@ import {
   readNatsStatus,
 } from "../transport/nats.ts";
 import { runWorkerLoop } from "../cli/worker.ts";
-import type { Job, JobResult } from "../transport/types.ts";
+import type { Job } from "../core/sweep/job.ts";
+import type { JobResult } from "../transport/types.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const ROOT = new URL("..", import.meta.url).pathname;

@@ -7,7 +7,7 @@ import {
   pivot,
   varyingAxes,
 } from "../core/sweep/aggregate.ts";
-import type { JobRecord, ReportLayout } from "../transport/types.ts";
+import type { JobRecord, MetricRecord, ReportLayout } from "../core/sweep/job.ts";
 import { curvesCsv, groupsCsv, pivotCsv } from "../report/csv.ts";
 import { escapeLatex, tableToLatex } from "../report/latex.ts";
 import { tableToMarkdown } from "../report/markdown.ts";
@@ -16,14 +16,12 @@ import { pngSize, renderReport, writeReport } from "../report/index.ts";
 import { svgToPng } from "../report/png.ts";
 import { syntheticDensities, syntheticIsing, TABLE2_LAYOUT, TABLE3_LAYOUT } from "../report/synthetic.ts";
 
-type Metrics = Record<string, number | string | boolean | undefined>;
-
 let nextId = 0;
 function rec(
   config: Record<string, unknown>,
-  final: Metrics | undefined,
+  final: MetricRecord | undefined,
   status: JobRecord["status"] = "done",
-  history: Metrics[] = [],
+  history: MetricRecord[] = [],
 ): JobRecord {
   return {
     id: `job${nextId++}`,

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { MemoryQueue } from "../transport/memory.ts";
-import type { Job, LeasedJob } from "../transport/types.ts";
+import type { Job } from "../core/sweep/job.ts";
+import type { LeasedJob } from "../transport/types.ts";
 
 const job = (id: string): Job => ({ id, sweep: "s", stage: "main", kind: "noop", config: {} });
 

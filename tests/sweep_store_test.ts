@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { openStore } from "../coordinator/store.ts";
-import type { Job } from "../transport/types.ts";
+import type { Job } from "../core/sweep/job.ts";
 
 function job(id: string, config: Record<string, unknown> = {}): Job {
   return { id, sweep: "s", stage: "main", kind: "noop", config };

@@ -3,7 +3,8 @@
  * Dedupe by job id (a job queued, running or done is not published again; a failed one may be), bounded
  * redelivery (`fail(reason, true)` requeues until `maxAttempts` deliveries), events buffered until read.
  */
-import type { Job, JobProgress, JobQueue, JobResult, JobSource, LeasedJob } from "./types.ts";
+import type { Job } from "../core/sweep/job.ts";
+import type { JobProgress, JobQueue, JobResult, JobSource, LeasedJob } from "./types.ts";
 
 type QueueEvent = { type: "progress"; progress: JobProgress } | { type: "result"; result: JobResult };
 type State = "queued" | "running" | "done" | "failed";

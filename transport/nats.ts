@@ -41,16 +41,8 @@ import {
 } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import { type ObjectStore, Objm } from "@nats-io/obj";
-import type {
-  ArtifactStore,
-  Job,
-  JobProgress,
-  JobQueue,
-  JobResult,
-  JobSource,
-  JobStatus,
-  LeasedJob,
-} from "./types.ts";
+import type { Job, JobStatus } from "../core/sweep/job.ts";
+import type { ArtifactStore, JobProgress, JobQueue, JobResult, JobSource, LeasedJob } from "./types.ts";
 
 // ---------------------------------------------------------------------------------------------------------
 // Connection options (shared by worker and coordinator)

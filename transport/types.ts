@@ -2,31 +2,14 @@
  * The one queue interface both modes share: the embedded (in-process) queue and NATS JetStream implement it,
  * and the coordinator and workers only ever see these types.
  */
-
-/** A job is one fully resolved training config plus the sweep bookkeeping around it. */
-export interface Job {
-  /** Hash of the canonical form of `config` (see core/train/config.ts `canonicalJson`). Dedupe key. */
-  id: string;
-  sweep: string;
-  stage: string;
-  /**
-   * What executes the job: `train` runs `trainRun(config)`; the test kinds exist for the system's own tests and
-   * benchmarks (`noop` returns at once, `sleep` waits config.ms, `fail` always throws config.reason).
-   */
-  kind: "train" | "noop" | "sleep" | "fail";
-  config: Record<string, unknown>;
-  /** Artifacts this job consumes (name → artifact key), e.g. a trained energy from an earlier stage. */
-  inputs?: Record<string, string>;
-}
-
-export type JobStatus = "queued" | "running" | "done" | "failed" | "cancelled";
+import type { Job, MetricRecord } from "../core/sweep/job.ts";
 
 /** A metric record streamed while a job runs (one per evaluation). */
 export interface JobProgress {
   jobId: string;
   worker: string;
   attempt: number;
-  record: Record<string, number | string | boolean | undefined>;
+  record: MetricRecord;
 }
 
 /** The terminal outcome of one job attempt sequence. */
@@ -36,7 +19,7 @@ export interface JobResult {
   attempt: number;
   status: "done" | "failed";
   /** Final metrics (done) — the train summary. */
-  final?: Record<string, number | string | boolean | undefined>;
+  final?: MetricRecord;
   /** Failure reason (failed). */
   error?: string;
 }
@@ -79,33 +62,4 @@ export interface JobSource {
 export interface ArtifactStore {
   put(key: string, data: Uint8Array): Promise<void>;
   get(key: string): Promise<Uint8Array | null>;
-}
-
-/** Everything stored about one job in a run's results store; what reports aggregate. */
-export interface JobRecord {
-  id: string;
-  sweep: string;
-  stage: string;
-  kind: Job["kind"];
-  config: Record<string, unknown>;
-  status: JobStatus;
-  attempts: number;
-  worker?: string;
-  error?: string;
-  /** Final metrics (the train summary) when done. */
-  final?: Record<string, number | string | boolean | undefined>;
-  /** Metric records in arrival order (one per evaluation). */
-  history: Record<string, number | string | boolean | undefined>[];
-}
-
-/** What the report asks for: a table layout over job configs (DESIGN §6). */
-export interface ReportLayout {
-  /** Config keys whose values index the rows / columns, e.g. ["objective", "alpha"] × ["task", "energy"]. */
-  rows: string[];
-  columns: string[];
-  /** Final metric shown in each cell as mean ± std over seeds, e.g. "nll" or "e_logw". */
-  metric: string;
-  /** Number of decimals in cells. */
-  decimals?: number;
-  title?: string;
 }

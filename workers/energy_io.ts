@@ -5,7 +5,8 @@
  *   `energy_file` in the config;
  * - `energy: learned` stores the trained energy as artifact `<this job id>/energy` when the worker has a store.
  */
-import type { ArtifactStore, Job } from "../transport/types.ts";
+import type { Job } from "../core/sweep/job.ts";
+import type { ArtifactStore } from "../transport/types.ts";
 import { densityDefaults, type TrainConfig } from "../core/train/config.ts";
 import type { TrainOptions } from "../core/train/trainer.ts";
 import { parseEnergyCheckpoint, serializeEnergy } from "../core/energy/checkpoint.ts";

@@ -2,18 +2,19 @@
  * Runs one job in the current process, whatever queue it came from. `train` jobs run the GFlowNet trainer;
  * the other kinds exist for the system's own tests and benchmarks.
  */
-import type { Job } from "../transport/types.ts";
+import type { Job, MetricRecord } from "../core/sweep/job.ts";
 
 export interface ExecuteContext {
   /** Called with each evaluation record while the job runs. */
-  onProgress(record: Record<string, number | string | boolean | undefined>): void | Promise<void>;
+  onProgress(record: MetricRecord): void | Promise<void>;
   /** Aborts the job (Ctrl-C, lease lost). */
   signal: AbortSignal;
   /** Compute backend for train jobs (`auto` by default). */
   backend?: string;
 }
 
-export type FinalMetrics = Record<string, number | string | boolean | undefined>;
+/** A job's final metrics (the train summary for `train` jobs). */
+export type FinalMetrics = MetricRecord;
 
 export async function executeJob(job: Job, ctx: ExecuteContext): Promise<FinalMetrics> {
   switch (job.kind) {

@@ -9,7 +9,7 @@
  */
 import { type ExecuteContext, executeJob } from "./execute.ts";
 import { DirArtifactStore } from "../coordinator/rundir.ts";
-import type { Job } from "../transport/types.ts";
+import type { Job } from "../core/sweep/job.ts";
 
 interface Scope {
   onmessage: ((e: MessageEvent) => void) | null;

@@ -1,5 +1,6 @@
 /** Executes a `train` job: parse the config, pick the backend, run the trainer, stream evaluations. */
-import type { ArtifactStore, Job } from "../transport/types.ts";
+import type { Job } from "../core/sweep/job.ts";
+import type { ArtifactStore } from "../transport/types.ts";
 import type { ExecuteContext, FinalMetrics } from "./execute.ts";
 import { parseTrainConfig } from "../core/train/config.ts";
 

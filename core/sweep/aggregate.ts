@@ -10,7 +10,7 @@
  *
  * Only `done` records contribute numbers; failed, cancelled, queued and running ones are counted.
  */
-import type { JobRecord, JobStatus, ReportLayout } from "../../transport/types.ts";
+import type { JobRecord, JobStatus, MetricRecord, ReportLayout } from "./job.ts";
 import { canonicalJson } from "../train/config.ts";
 
 /** Mean ± sample standard deviation of n values. `mean` is NaN when n = 0, `std` is NaN when n < 2. */
@@ -45,8 +45,6 @@ export const LOG_WEIGHT_METRICS: readonly string[] = ["e_logw", "log_z_hat", "ex
 
 /** Keys of a record (final or history) that are bookkeeping, not metrics. */
 const NON_METRICS = new Set(["step", "seconds", "final", "steps"]);
-
-export type MetricRecord = Record<string, number | string | boolean | undefined>;
 
 export interface StatusCounts {
   total: number;

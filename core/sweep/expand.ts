@@ -4,7 +4,7 @@
  * (train jobs through `TrainConfigSchema`, errors reported at the YAML node that produced the bad value), job
  * ids and stage dependencies. Pure.
  */
-import type { Job, ReportLayout } from "../../transport/types.ts";
+import type { Job, ReportLayout } from "./job.ts";
 import { canonicalJson, jobConfig, TrainConfigSchema } from "../train/config.ts";
 import { sha256Hex } from "./sha256.ts";
 import {

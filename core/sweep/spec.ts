@@ -33,7 +33,7 @@
  * ```
  */
 import { type Document, isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
-import type { Job, ReportLayout } from "../../transport/types.ts";
+import type { Job, ReportLayout } from "./job.ts";
 
 export type JobKind = Job["kind"];
 export const JOB_KINDS: readonly JobKind[] = ["train", "noop", "sleep", "fail"];
