@@ -110,6 +110,8 @@ async function coordinate(
     specText: opts.specText,
     createdAt: meta?.createdAt ?? t0,
   });
+  // What the user varied: reports group by these only (report/index.ts writeReport).
+  store.setValue("varied", spec.varied);
   if (opts.specText !== undefined) await Deno.writeTextFile(specFile, opts.specText);
   store.addJobs(spec.jobs.map((p, seq) => ({ job: p.job, deps: p.deps, seq })));
 

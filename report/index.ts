@@ -13,6 +13,7 @@ import {
   DEFAULT_IGNORED_AXES,
   groupLabel,
   historyMetrics,
+  ignoredAxes,
   MAIN_METRICS,
   pivot,
   type PivotTable,
@@ -42,6 +43,11 @@ export interface ReportOptions {
   curveMetrics?: string[];
   /** Config axes averaged over instead of grouped by (default ["seed"]). */
   ignore?: string[];
+  /**
+   * The keys the user varied (the sweep plan's `varied`, kept in the run's store): when given, every other
+   * config key is averaged over too, so nothing derived (a test seed, a task's own options) splits a cell.
+   */
+  varied?: string[];
   /** A line saying when the report was made (left out when absent, keeping renders reproducible). */
   generatedAt?: string;
 }
@@ -114,7 +120,7 @@ export async function renderReport(
   layouts: readonly ReportLayout[] = [],
   opts: ReportOptions = {},
 ): Promise<RenderedReport> {
-  const ignore = opts.ignore ?? [...DEFAULT_IGNORED_AXES];
+  const ignore = ignoredAxes(records, opts.varied, opts.ignore ?? DEFAULT_IGNORED_AXES);
   const files = new Map<string, string | Uint8Array>();
   const agg = aggregateFinal(records, ignore);
   const sweepNames = [...new Set(records.map((r) => r.sweep))];
@@ -242,6 +248,8 @@ export async function writeReport(runDir: string, opts: WriteReportOptions = {})
   try {
     records = store.records();
     layouts = opts.layouts ?? store.layouts();
+    const varied = store.value("varied");
+    if (opts.varied === undefined && Array.isArray(varied)) opts = { ...opts, varied: varied.map(String) };
   } finally {
     store.close();
   }

@@ -3,6 +3,7 @@ import {
   aggregateCurves,
   aggregateFinal,
   groupRecords,
+  ignoredAxes,
   meanStd,
   pivot,
   varyingAxes,
@@ -14,6 +15,7 @@ import { tableToMarkdown } from "../report/markdown.ts";
 import { formatNumber, formatStat, gapTable, groupsTable, pivotTable } from "../report/model.ts";
 import { pngSize, renderReport, writeReport } from "../report/index.ts";
 import { svgToPng } from "../report/png.ts";
+import { loadSweep } from "../core/sweep/expand.ts";
 import { syntheticDensities, syntheticIsing, TABLE2_LAYOUT, TABLE3_LAYOUT } from "../report/synthetic.ts";
 
 let nextId = 0;
@@ -571,4 +573,64 @@ Deno.test("pivot: a later row axis an objective does not use shows as —; a mis
   assert.ok(Math.abs(t.cells[0][0].stat.mean - 0.2) < 1e-12);
   assert.equal(t.cells[1][0].stat.mean, 0.5);
   assert.ok(tableToMarkdown(pivotTable(t, "tv", "TV")).includes("| atb | — |"));
+});
+
+// ------------------------------------------------------------------------------- grouping (issue 10, item 1)
+
+Deno.test("aggregate: an axis derived one-to-one from the seed is never a grouping key", () => {
+  const records: JobRecord[] = [];
+  for (const alpha of [0, 1]) {
+    for (let seed = 0; seed < 3; seed++) {
+      records.push(rec({ alpha, seed, test_seed: 1000 + seed }, { nll: alpha + seed }));
+    }
+  }
+  const va = varyingAxes(records);
+  assert.deepEqual(va.axes, ["alpha"]);
+  assert.deepEqual(va.derived, ["test_seed"]);
+  const agg = aggregateFinal(records);
+  assert.deepEqual(agg.groups.map((g) => [g.label, g.final.nll.n]), [["alpha=0", 3], ["alpha=1", 3]]);
+  // a key set for one job only (an include) is not derived from the seed: it still separates its group
+  records.push(rec({ alpha: 0, seed: 0, test_seed: 1000, lr: 0.1 }, { nll: 5 }));
+  assert.deepEqual(varyingAxes(records).axes, ["alpha", "lr"]);
+  // with the keys the user varied known, nothing else splits a cell
+  const p = pivot(
+    records,
+    { rows: ["alpha"], columns: [], metric: "nll" },
+    ignoredAxes(records, ["alpha", "seed"]),
+  );
+  assert.equal(p.length, 1);
+  assert.deepEqual(p[0].cells.map((r) => r[0].stat.n), [4, 3]);
+});
+
+Deno.test("report: a 2-seed density sweep has n = 2 cells, one test set and no test-seed axis", async () => {
+  const spec = [
+    "name: dens2",
+    "base: { task: 8gaussians, bits: 4, steps: 10, batch: 8, hidden: [8], eval_every: 5, eval_samples: 16 }",
+    "matrix: { alpha: [0, 1] }",
+    "seeds: 2",
+    "report: { rows: [alpha], columns: [task], metric: nll }",
+  ].join("\n");
+  const plan = loadSweep(spec, "dens2.yaml");
+  assert.equal(plan.jobs.length, 4);
+  // the held-out test set derives from the task: one test seed for every seed
+  assert.equal(new Set(plan.jobs.map((j) => j.job.config.test_seed)).size, 1);
+  const records = plan.jobs.map((j, i) =>
+    rec(j.job.config, { nll: 10 + i, test_seed: j.job.config.test_seed as number }, "done", [
+      { step: 5, nll: 11 + i, test_seed: j.job.config.test_seed as number },
+    ])
+  );
+  for (const varied of [undefined, plan.varied]) {
+    const out = await renderReport(records, plan.layouts, { png: false, varied });
+    assert.deepEqual(out.aggregate.axes, ["alpha"]);
+    assert.deepEqual(out.pivots[0][0].cells.map((r) => r.map((c) => c.stat.n)), [[2], [2]]);
+    assert.ok(![...out.files.keys()].some((f) => /test-seed/.test(f)), [...out.files.keys()].join(" "));
+  }
+  // the seed-derived test seed of older runs is not an axis either
+  const old = records.map((r) => ({
+    ...r,
+    config: { ...r.config, test_seed: 7 + (r.config.seed as number) },
+  }));
+  const agg = aggregateFinal(old);
+  assert.deepEqual(agg.axes, ["alpha"]);
+  assert.deepEqual(agg.groups.map((g) => g.final.nll.n), [2, 2]);
 });

@@ -1,8 +1,8 @@
 /**
  * Aggregation of stored job records into what the reports show (DESIGN §6). Pure: no I/O.
  *
- * - Groups: records that share every config axis except the ignored ones (by default only `seed`) form one
- *   group; a group's final metrics are summarised as mean ± sample std (n − 1) over its finished seeds.
+ * - Groups: records that share every varying config axis except the ignored ones (by default only `seed`, and
+ *   axes derived one-to-one from it such as a per-seed test seed) form one group; a group's final metrics are summarised as mean ± sample std (n − 1) over its finished seeds.
  * - Curves: per group, a history metric over `step`, mean ± std at each step.
  * - Pivots: one generic table driven by a `ReportLayout` (rows × columns of config axes, one final metric per
  *   cell). Axes that vary but are in neither rows nor columns split the table into slices, so a cell always
@@ -43,8 +43,8 @@ export const MAIN_METRICS: readonly string[] = [
 /** Metrics for which "exact log Z" and the gap exact_log_z − metric are meaningful (log-weight estimates). */
 export const LOG_WEIGHT_METRICS: readonly string[] = ["e_logw", "log_z_hat", "exact_e_logw", "log_z_param"];
 
-/** Keys of a record (final or history) that are bookkeeping, not metrics. */
-const NON_METRICS = new Set(["step", "seconds", "final", "steps"]);
+/** Keys of a record (final or history) that are bookkeeping, not metrics (the test seed names the test set). */
+const NON_METRICS = new Set(["step", "seconds", "final", "steps", "test_seed"]);
 
 export interface StatusCounts {
   total: number;
@@ -56,7 +56,7 @@ export interface StatusCounts {
 }
 
 export interface Group {
-  /** Canonical JSON of the group's config without the ignored axes: the group's identity. */
+  /** Canonical JSON of the group's values of the varying axes (ignored and derived ones left out): its identity. */
   key: string;
   /** Values of the varying axes (see `varyingAxes`) for this group, in axis order. */
   axes: Record<string, unknown>;
@@ -191,11 +191,15 @@ export function formatAxisValue(v: unknown): string {
   return canonicalJson(v);
 }
 
-/** Config axes whose values differ between records (ignored axes excluded), and the constant ones. */
+/**
+ * Config axes whose values differ between records (ignored axes excluded), and the constant ones. An axis that
+ * is a one-to-one function of the ignored axes (a test seed derived from `seed`, say) is derived from them, not
+ * varied by the user: it is neither an axis nor a constant, so it never splits a group (issue 10, item 1).
+ */
 export function varyingAxes(
   records: readonly JobRecord[],
   ignore: readonly string[] = DEFAULT_IGNORED_AXES,
-): { axes: string[]; constants: Record<string, unknown> } {
+): { axes: string[]; constants: Record<string, unknown>; derived: string[] } {
   const order: string[] = [];
   const values = new Map<string, Set<string>>();
   const first = new Map<string, unknown>();
@@ -210,10 +214,48 @@ export function varyingAxes(
   for (const r of records) {
     for (const k of order) values.get(k)!.add(valueKey(r.config[k]));
   }
-  const axes = order.filter((k) => values.get(k)!.size > 1);
+  const ignoredKey = (r: JobRecord) => canonicalJson(ignore.map((k) => valueKey(r.config[k])));
+  const ignoredVary = new Set(records.map(ignoredKey)).size > 1;
+  const derived = ignoredVary
+    ? order.filter((k) => values.get(k)!.size > 1 && oneToOne(records, k, ignoredKey))
+    : [];
+  const axes = order.filter((k) => values.get(k)!.size > 1 && !derived.includes(k));
   const constants: Record<string, unknown> = {};
   for (const k of order) if (values.get(k)!.size === 1) constants[k] = first.get(k);
-  return { axes, constants };
+  return { axes, constants, derived };
+}
+
+/** True when the value of `axis` and the ignored-axes tuple determine each other across the records. */
+function oneToOne(
+  records: readonly JobRecord[],
+  axis: string,
+  ignoredKey: (r: JobRecord) => string,
+): boolean {
+  const fwd = new Map<string, string>();
+  const back = new Map<string, string>();
+  for (const r of records) {
+    const i = ignoredKey(r), v = valueKey(r.config[axis]);
+    if ((fwd.get(i) ?? v) !== v || (back.get(v) ?? i) !== i) return false;
+    fwd.set(i, v);
+    back.set(v, i);
+  }
+  return true;
+}
+
+/**
+ * The axes to average over when the axes the user varied are known (the sweep plan's `varied`): the default
+ * ignored ones plus every config key the user did not vary. Keys derived from a varied one (a task's own
+ * options, a test seed) then never become grouping keys.
+ */
+export function ignoredAxes(
+  records: readonly JobRecord[],
+  varied?: readonly string[],
+  ignore: readonly string[] = DEFAULT_IGNORED_AXES,
+): string[] {
+  if (!varied) return [...ignore];
+  const out = new Set(ignore);
+  for (const r of records) for (const k of Object.keys(r.config)) if (!varied.includes(k)) out.add(k);
+  return [...out];
 }
 
 function countStatus(records: readonly JobRecord[]): StatusCounts {
@@ -228,7 +270,8 @@ export function groupLabel(axes: Record<string, unknown>): string {
 }
 
 /**
- * Groups records by their whole config minus the ignored axes. Groups come out in the order of their first
+ * Groups records by their values of the varying axes (`varyingAxes`: ignored and seed-derived axes left out,
+ * constant ones equal anyway). Groups come out in the order of their first
  * record; every status is kept in `records`, the finished ones also in `done`.
  */
 export function groupRecords(
@@ -238,9 +281,9 @@ export function groupRecords(
   const { axes } = varyingAxes(records, ignore);
   const byKey = new Map<string, JobRecord[]>();
   for (const r of records) {
-    const rest: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(r.config)) if (!ignore.includes(k)) rest[k] = v;
-    const key = canonicalJson(rest);
+    const ax: Record<string, unknown> = {};
+    for (const a of axes) ax[a] = r.config[a];
+    const key = canonicalJson(ax);
     let list = byKey.get(key);
     if (!list) byKey.set(key, list = []);
     list.push(r);

@@ -38,6 +38,11 @@ export interface SweepPlan {
   stages: { name: string; kind: JobKind; jobs: number; needs: string[] }[];
   /** Varying keys in display order. */
   axes: string[];
+  /**
+   * Every key the user varied: the axes, include keys and seed, plus the keys stages `set` differently. Reports
+   * group by these only (minus the seed); anything derived from them is never a grouping key.
+   */
+  varied: string[];
   layouts: ReportLayout[];
   maxAttempts: number;
   counts: { total: number; excluded: number; included: number; duplicates: number };
@@ -374,6 +379,9 @@ export function expandSpec(spec: SweepSpec, opts: ExpandOptions = {}): SweepPlan
     jobs,
     stages: stageInfo,
     axes: allAxes,
+    varied: [...allAxes, ...new Set(spec.stages.flatMap((st) => [...st.set.keys()]))].filter((k, i, a) =>
+      a.indexOf(k) === i
+    ),
     layouts: spec.layouts.map((l) => l.layout),
     maxAttempts: spec.maxAttempts,
     counts,
