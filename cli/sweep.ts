@@ -1,13 +1,15 @@
 /**
- * `sweep SPEC [--run-dir DIR] [--workers N] [--nats URL] [--resume] [--rerun-failed] [--dry-run]`
+ * `sweep SPEC [--run-dir DIR] [--workers N] [--nats URL] [--resume] [--extend] [--rerun-failed] [--dry-run]`
  *
  * Validates and expands the spec (a bad spec: errors naming file:line:column, exit 2, nothing written), then
  * runs the sweep: embedded by default (in-process queue, N local worker threads), or over NATS JetStream
- * with `--nats`. Ctrl-C cancels cleanly (exit 130; resume with `--resume`). Exit 0 when every job is done,
- * 1 when some failed. Writes the report to RUN_DIR/report/ when report/index.ts provides `writeReport`.
+ * with `--nats`. Ctrl-C cancels cleanly (exit 130; resume with `--resume`). Resuming with an edited spec is
+ * refused (exit 2, with a diff of the spec) unless `--extend` adds its new jobs (core/sweep/resume.ts).
+ * Exit 0 when every job is done, 1 when some failed. Writes the report to RUN_DIR/report/ when report/index.ts provides `writeReport`.
  */
 import type { Command } from "commander";
 import { loadSweep, type SweepPlan } from "../core/sweep/expand.ts";
+import { checkResume, resumeRefusal } from "../core/sweep/resume.ts";
 import { SpecError } from "../core/sweep/spec.ts";
 import { createProgress, type ProgressMode } from "../coordinator/progress.ts";
 import { defaultRunDir, hasStore } from "../coordinator/rundir.ts";
@@ -24,6 +26,7 @@ export interface SweepFlags extends Partial<NatsFlags> {
   prefix?: string;
   workers?: string;
   resume?: boolean;
+  extend?: boolean;
   rerunFailed?: boolean;
   dryRun?: boolean;
   backend?: string;
@@ -39,7 +42,11 @@ export function register(program: Command): void {
     .option("--run-dir <dir>", "run directory (default: runs/<name>)")
     .option("--workers <n>", "local workers (default: number of cores; with --nats: 0)")
     .option("--nats <url>", "use NATS JetStream at this URL instead of the in-process queue")
-    .option("--resume", "continue a run: finished jobs are never re-run")
+    .option(
+      "--resume",
+      "continue a run: finished jobs are never re-run; refused (exit 2) if the spec changed",
+    )
+    .option("--extend", "resume a run whose spec was edited to add jobs: the new jobs join the run")
     .option("--rerun-failed", "run only the jobs that failed")
     .option("--dry-run", "print the expanded job table and counts; run nothing, write nothing")
     .option("--backend <name>", "compute backend for train jobs", "auto")
@@ -157,6 +164,7 @@ export async function sweepCommand(specPath: string, flags: SweepFlags): Promise
     : navigator.hardwareConcurrency || 1;
   const runDir = flags.runDir ?? defaultRunDir(plan.name);
   if (workers > 0) (await import("../backends/select.ts")).shareBlasThreads(workers);
+  if (flags.extend && !flags.rerunFailed) flags = { ...flags, resume: true };
   if (flags.resume && flags.rerunFailed) {
     throw new UsageError("use either --resume or --rerun-failed, not both");
   }
@@ -179,11 +187,20 @@ export async function sweepCommand(specPath: string, flags: SweepFlags): Promise
       );
     }
     const st = openStore(runDir, { readOnly: true });
-    const name = st.meta()?.name;
+    const meta = st.meta();
+    const storedIds = st.jobs().map((j) => j.id);
     st.close();
-    if (name && name !== plan.name) {
-      throw new UsageError(`${runDir} holds sweep "${name}", not "${plan.name}"`);
+    if (meta?.name && meta.name !== plan.name) {
+      throw new UsageError(`${runDir} holds sweep "${meta.name}", not "${plan.name}"`);
     }
+    const refusal = resumeRefusal(
+      checkResume({ ids: storedIds, specText: meta?.specText }, {
+        ids: plan.jobs.map((p) => p.job.id),
+        specText: text,
+      }),
+      { runDir, specPath, extend: flags.extend ?? false },
+    );
+    if (refusal) throw new UsageError(refusal);
   } else if (flags.rerunFailed) {
     throw new UsageError(`--rerun-failed: ${runDir} holds no sweep to re-run`);
   }
