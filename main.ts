@@ -4,6 +4,8 @@
  */
 import { Command, CommanderError } from "commander";
 import { UsageError } from "./cli/usage.ts";
+import { LockError, StoreError } from "./coordinator/store.ts";
+import { RunDirError } from "./coordinator/run.ts";
 import { register as registerTrain } from "./cli/train.ts";
 import { register as registerData } from "./cli/data.ts";
 import { register as registerReport } from "./cli/report.ts";
@@ -31,8 +33,12 @@ try {
     // help and version are "errors" with exit code 0
     Deno.exit(err.exitCode === 0 ? 0 : 2);
   }
-  if (err instanceof UsageError) {
-    console.error(`error: ${err.message}`);
+  if (
+    err instanceof UsageError || err instanceof StoreError || err instanceof LockError ||
+    err instanceof RunDirError
+  ) {
+    // A spec error lists each issue on its own line; every other error is one line.
+    console.error(`error: ${err instanceof UsageError ? err.message : err.message.split("\n").join("; ")}`);
     Deno.exit(2);
   }
   throw err;

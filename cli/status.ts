@@ -5,7 +5,7 @@
 import type { Command } from "commander";
 import { formatDuration } from "../coordinator/progress.ts";
 import { hasStore } from "../coordinator/rundir.ts";
-import { openStore, type StatusCounts } from "../coordinator/store.ts";
+import { openStore, type ResultStore, type StatusCounts, StoreError } from "../coordinator/store.ts";
 import { UsageError } from "./usage.ts";
 
 export interface StatusReport extends StatusCounts {
@@ -21,6 +21,9 @@ export function register(program: Command): void {
     .option("--prefix <prefix>", "NATS prefix", "flowsweep")
     .option("--json", "print counts and per-job id, status and attempts as JSON")
     .action(async (target: string | undefined, flags: { nats?: string; json?: boolean; prefix?: string }) => {
+      if (flags.nats !== undefined && flags.nats.trim() === "") {
+        throw new UsageError("--nats needs a server URL (omit it to read a run directory)");
+      }
       if (!target) {
         throw new UsageError(flags.nats ? "status --nats URL SWEEP: missing sweep name" : "missing RUN_DIR");
       }
@@ -61,6 +64,20 @@ export function statusText(runDir: string, json: boolean, now = Date.now()): str
   if (!hasStore(runDir)) throw new UsageError(`${runDir} holds no sweep (no results.sqlite)`);
   const st = openStore(runDir, { readOnly: true });
   try {
+    return statusOf(st, runDir, json, now);
+  } catch (err) {
+    // A store that opened but fails while being read is as unreadable as one that did not open.
+    if (err instanceof StoreError || err instanceof UsageError) throw err;
+    throw new StoreError(
+      `results store ${st.path} is unreadable: ${err instanceof Error ? err.message : err}`,
+    );
+  } finally {
+    st.close();
+  }
+}
+
+function statusOf(st: ResultStore, runDir: string, json: boolean, now: number): string {
+  {
     const jobs = st.jobs();
     const counts = st.counts();
     if (json) {
@@ -100,7 +117,5 @@ export function statusText(runDir: string, json: boolean, now = Date.now()): str
     }
     if (failed.length > 20) lines.push(`  … and ${failed.length - 20} more failed`);
     return lines.join("\n");
-  } finally {
-    st.close();
   }
 }

@@ -19,6 +19,7 @@ import { MemoryQueue } from "../transport/memory.ts";
 import type { JobQueue, JobSource } from "../transport/types.ts";
 import type { NatsFlags } from "../transport/nats.ts";
 import { parseChoice, parsePositiveInt, UsageError } from "./usage.ts";
+import { BACKEND_NAMES } from "../backends/select.ts";
 import { addNatsConnectionOptions, natsFlagsFrom } from "./worker.ts";
 
 export interface SweepFlags extends Partial<NatsFlags> {
@@ -150,7 +151,52 @@ function lazySource(open: () => Promise<JobSource>): JobSource {
   };
 }
 
+/**
+ * The run directory to write: refused when empty, when it is a file, or when it cannot be created. Checks only;
+ * creates nothing (the coordinator creates it once every other input is checked).
+ */
+export function checkRunDir(runDir: string): string {
+  if (runDir.trim() === "") throw new UsageError("--run-dir must not be empty");
+  let info: Deno.FileInfo | null = null;
+  try {
+    info = Deno.statSync(runDir);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) {
+      throw new UsageError(`--run-dir ${runDir}: ${err instanceof Error ? err.message : err}`);
+    }
+  }
+  if (info && !info.isDirectory) throw new UsageError(`--run-dir ${runDir} is a file, not a directory`);
+  if (!info) {
+    // The nearest existing ancestor must be a writable directory.
+    let p = runDir.replace(/\/+$/, "");
+    while (true) {
+      const i = p.lastIndexOf("/");
+      p = i > 0 ? p.slice(0, i) : i === 0 ? "/" : ".";
+      try {
+        const a = Deno.statSync(p);
+        if (!a.isDirectory) throw new UsageError(`--run-dir ${runDir}: ${p} is a file, not a directory`);
+        if (p.startsWith("/proc") || p.startsWith("/sys")) {
+          throw new UsageError(`--run-dir ${runDir}: ${p} is not writable`);
+        }
+        break;
+      } catch (err) {
+        if (err instanceof UsageError) throw err;
+        if (!(err instanceof Deno.errors.NotFound)) {
+          throw new UsageError(`--run-dir ${runDir}: ${err instanceof Error ? err.message : err}`);
+        }
+        if (p === "." || p === "/") break;
+      }
+    }
+  }
+  return runDir;
+}
+
 export async function sweepCommand(specPath: string, flags: SweepFlags): Promise<number> {
+  const backend = parseChoice("--backend", flags.backend ?? "auto", BACKEND_NAMES);
+  if (flags.nats !== undefined && flags.nats.trim() === "") {
+    throw new UsageError("--nats needs a server URL (omit it to run embedded)");
+  }
+  if (flags.runDir !== undefined) checkRunDir(flags.runDir);
   const { plan, text } = readPlan(specPath);
   const progressMode = parseChoice(
     "--progress",
@@ -162,7 +208,7 @@ export async function sweepCommand(specPath: string, flags: SweepFlags): Promise
     : flags.nats
     ? 0
     : navigator.hardwareConcurrency || 1;
-  const runDir = flags.runDir ?? defaultRunDir(plan.name);
+  const runDir = checkRunDir(flags.runDir ?? defaultRunDir(plan.name));
   if (workers > 0) (await import("../backends/select.ts")).shareBlasThreads(workers);
   if (flags.extend && !flags.rerunFailed) flags = { ...flags, resume: true };
   if (flags.resume && flags.rerunFailed) {
@@ -255,7 +301,7 @@ export async function sweepCommand(specPath: string, flags: SweepFlags): Promise
       spec: plan,
       runDir,
       queue,
-      workers: workers > 0 ? { count: workers, source: source!, backend: flags.backend } : undefined,
+      workers: workers > 0 ? { count: workers, source: source!, backend } : undefined,
       resume: flags.resume,
       rerunFailed: flags.rerunFailed,
       signal: ac.signal,

@@ -12,7 +12,7 @@ import type { JobQueue, JobSource } from "../transport/types.ts";
 import { isStartRecord, runPool } from "../workers/pool.ts";
 import type { Executor } from "../workers/pool.ts";
 import { runPaths } from "./rundir.ts";
-import { openStore, type ResultStore, type StatusCounts } from "./store.ts";
+import { openStore, type ResultStore, type StatusCounts, StoreError } from "./store.ts";
 
 /** What the progress display sees, after every event and once a second. */
 export interface SweepProgress extends StatusCounts {
@@ -77,9 +77,27 @@ export async function runSweep(opts: RunSweepOptions): Promise<SweepOutcome> {
   const paths = runPaths(opts.runDir);
   await Deno.mkdir(paths.dir, { recursive: true });
   const store = openStore(paths.dir);
+  let token: string;
   try {
-    return await coordinate(opts, spec, queue, signal, store, paths.spec);
+    token = store.acquireLock(`sweep ${spec.name}${opts.resume ? " --resume" : ""}`);
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+  try {
+    return await coordinate(opts, spec, queue, signal, store, paths.spec, token);
+  } catch (err) {
+    if ((err as { code?: string })?.code === "ERR_SQLITE_ERROR") {
+      throw new StoreError(
+        `cannot write results store ${store.path}: ${(err as Error).message.split("\n")[0]} ` +
+          `(every event is its own transaction: fix the cause and continue with --resume)`,
+      );
+    }
+    throw err;
   } finally {
+    try {
+      store.releaseLock(token);
+    } catch { /* a stale lock is taken over by the next run */ }
     store.close();
   }
 }
@@ -91,6 +109,7 @@ async function coordinate(
   signal: AbortSignal,
   store: ResultStore,
   specFile: string,
+  lockToken: string,
 ): Promise<SweepOutcome> {
   const t0 = Date.now();
   const meta = store.meta();
@@ -181,13 +200,14 @@ async function coordinate(
   };
 
   const stop = new AbortController();
-  const loopSignal = AbortSignal.any([signal, stop.signal]);
+  const lost = new AbortController();
+  const loopSignal = AbortSignal.any([signal, stop.signal, lost.signal]);
   const workersStop = new AbortController();
   const pool = opts.workers && opts.workers.count > 0
     ? runPool({
       source: opts.workers.source,
       workers: opts.workers.count,
-      signal: AbortSignal.any([signal, workersStop.signal]),
+      signal: AbortSignal.any([signal, workersStop.signal, lost.signal]),
       mode: opts.workers.mode,
       execute: opts.workers.execute,
       backend: opts.workers.backend,
@@ -196,7 +216,14 @@ async function coordinate(
     })
     : Promise.resolve();
   const ticker = setInterval(() => {
-    store.setValue("heartbeat", Date.now());
+    try {
+      store.setValue("heartbeat", Date.now());
+      if (!store.refreshLock(lockToken)) {
+        lost.abort(new RunDirError(`${opts.runDir}: another process took over the run directory's lock`));
+      }
+    } catch (err) {
+      lost.abort(err);
+    }
     progress();
   }, 1000);
 
@@ -251,11 +278,15 @@ async function coordinate(
     stop.abort();
     workersStop.abort();
     await pool;
-    // Whatever did not finish goes back to queued (resumable).
-    const unfinished = [...target].filter((id) => !finishedIds.has(id));
-    store.requeue(unfinished, ["running"]);
-    store.setValue("heartbeat", 0);
+    // Whatever did not finish goes back to queued (resumable). Best effort: when the store itself failed
+    // (disk full), its error is the one to report, and a `running` row is requeued by the next --resume.
+    try {
+      const unfinished = [...target].filter((id) => !finishedIds.has(id));
+      store.requeue(unfinished, ["running"]);
+      store.setValue("heartbeat", 0);
+    } catch { /* reported by the caller */ }
   }
+  if (lost.signal.aborted) throw lost.signal.reason;
   const final = store.counts();
   Object.assign(counts, final);
   progress(true);

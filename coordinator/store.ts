@@ -74,7 +74,68 @@ CREATE TABLE IF NOT EXISTS executions (
   worker TEXT,
   started_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS lock (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  token TEXT NOT NULL,
+  holder TEXT NOT NULL,
+  host TEXT NOT NULL,
+  pid INTEGER NOT NULL,
+  heartbeat REAL NOT NULL
+);
 `;
+
+/** Columns every store must have (a file without them is not a flowsweep store, or a damaged one). */
+const REQUIRED_COLUMNS: Record<string, string[]> = {
+  meta: ["key", "value"],
+  jobs: [
+    "id",
+    "seq",
+    "sweep",
+    "stage",
+    "kind",
+    "config",
+    "inputs",
+    "deps",
+    "status",
+    "attempts",
+    "worker",
+    "error",
+    "final",
+    "started_at",
+    "finished_at",
+    "updated_at",
+  ],
+  history: ["job_id", "attempt", "n", "record"],
+  executions: ["job_id", "attempt", "worker", "started_at"],
+};
+
+/**
+ * A results store that cannot be opened, read or written (not a database, truncated, wrong schema, disk
+ * full, no permission): one line naming the file and SQLite's reason.
+ */
+export class StoreError extends Error {
+  override name = "StoreError";
+}
+
+/** Another process holds the run directory (see `ResultStore.acquireLock`). */
+export class LockError extends Error {
+  override name = "LockError";
+}
+
+/** A lock whose heartbeat is older than this is stale and may be taken over (the holder beats every second). */
+export const LOCK_STALE_MS = 30_000;
+
+/** Who holds a run directory. */
+export interface LockHolder {
+  holder: string;
+  host: string;
+  pid: number;
+  heartbeat: number;
+}
+
+function reason(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split("\n")[0];
+}
 
 interface JobRow {
   id: string;
@@ -121,13 +182,46 @@ export class ResultStore {
 
   constructor(path: string, opts: { readOnly?: boolean } = {}) {
     this.path = path;
-    this.#db = new DatabaseSync(path, { readOnly: opts.readOnly ?? false });
-    this.#db.exec("PRAGMA busy_timeout = 5000");
-    if (!opts.readOnly) {
-      this.#db.exec("PRAGMA journal_mode = WAL");
-      this.#db.exec("PRAGMA synchronous = NORMAL");
-      this.#db.exec(SCHEMA);
+    try {
+      this.#db = new DatabaseSync(path, { readOnly: opts.readOnly ?? false });
+    } catch (err) {
+      throw new StoreError(`cannot open results store ${path}: ${reason(err)}`);
     }
+    try {
+      this.#db.exec("PRAGMA busy_timeout = 5000");
+      const existed = this.#tableColumns("jobs").length > 0;
+      if (existed) this.#check();
+      if (!opts.readOnly) {
+        this.#db.exec("PRAGMA journal_mode = WAL");
+        this.#db.exec("PRAGMA synchronous = NORMAL");
+        this.#db.exec(SCHEMA);
+        if (!existed) this.#check();
+      } else if (!existed) throw new Error("no jobs table (not a flowsweep results store)");
+    } catch (err) {
+      try {
+        this.#db.close();
+      } catch { /* already unusable */ }
+      throw new StoreError(`results store ${path} is unreadable: ${reason(err)}`);
+    }
+  }
+
+  #tableColumns(table: string): string[] {
+    return (this.#db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).map((r) => r.name);
+  }
+
+  /** The file is a SQLite database with every table and column a store needs, and its pages are intact. */
+  #check(): void {
+    for (const [table, cols] of Object.entries(REQUIRED_COLUMNS)) {
+      const have = new Set(this.#tableColumns(table));
+      if (have.size === 0) throw new Error(`no ${table} table (not a flowsweep results store)`);
+      const missing = cols.filter((c) => !have.has(c));
+      if (missing.length) {
+        throw new Error(`table ${table} lacks column(s) ${missing.join(", ")} (wrong schema)`);
+      }
+    }
+    const rows = this.#db.prepare("PRAGMA quick_check(1)").all() as Record<string, string>[];
+    const verdict = rows.length ? Object.values(rows[0])[0] : "ok";
+    if (verdict !== "ok") throw new Error(`damaged database (${verdict})`);
   }
 
   #stmt(sql: string) {
@@ -135,16 +229,65 @@ export class ResultStore {
   }
 
   /** Runs `fn` in one transaction. */
-  transaction<T>(fn: () => T): T {
-    this.#db.exec("BEGIN");
+  transaction<T>(fn: () => T, mode: "DEFERRED" | "IMMEDIATE" = "DEFERRED"): T {
+    this.#db.exec(`BEGIN ${mode}`);
     try {
       const out = fn();
       this.#db.exec("COMMIT");
       return out;
     } catch (err) {
-      this.#db.exec("ROLLBACK");
+      // SQLite may already have rolled back (disk full, I/O error): a second ROLLBACK would mask the cause.
+      if (this.#db.isTransaction) {
+        try {
+          this.#db.exec("ROLLBACK");
+        } catch { /* keep the original error */ }
+      }
       throw err;
     }
+  }
+
+  // ---------------------------------------------------------------- run-directory lock
+
+  /**
+   * Takes the run directory's exclusive lock for `holder` (e.g. "sweep (pid 123 on host)"), or throws
+   * LockError naming who holds it. A lock is stale, and taken over, when its heartbeat is older than
+   * LOCK_STALE_MS or its process is gone (same host). Returns the token that `refreshLock`/`releaseLock` take.
+   */
+  acquireLock(holder: string, now = Date.now()): string {
+    const token = crypto.randomUUID();
+    const host = Deno.hostname();
+    this.transaction(() => {
+      const cur = this.lockHolder();
+      if (cur && !lockIsStale(cur, now, host)) {
+        throw new LockError(
+          `${this.path.replace(/\/[^/]*$/, "")} is in use by ${cur.holder} (pid ${cur.pid} on ${cur.host}, ` +
+            `heartbeat ${((now - cur.heartbeat) / 1000).toFixed(0)} s ago); wait for it or stop it`,
+        );
+      }
+      this.#stmt(
+        `INSERT INTO lock (id, token, holder, host, pid, heartbeat) VALUES (1, ?, ?, ?, ?, ?)
+         ON CONFLICT(id) DO UPDATE SET token = excluded.token, holder = excluded.holder, host = excluded.host,
+         pid = excluded.pid, heartbeat = excluded.heartbeat`,
+      ).run(token, holder, host, Deno.pid, now);
+    }, "IMMEDIATE");
+    return token;
+  }
+
+  /** Who holds the lock (possibly stale), or null. */
+  lockHolder(): LockHolder | null {
+    const r = this.#stmt("SELECT holder, host, pid, heartbeat FROM lock WHERE id = 1").get() as
+      | LockHolder
+      | undefined;
+    return r ? { holder: r.holder, host: r.host, pid: Number(r.pid), heartbeat: Number(r.heartbeat) } : null;
+  }
+
+  /** Beats the lock; false when it is no longer ours (taken over after we stalled). */
+  refreshLock(token: string, now = Date.now()): boolean {
+    return Number(this.#stmt("UPDATE lock SET heartbeat = ? WHERE token = ?").run(now, token).changes) > 0;
+  }
+
+  releaseLock(token: string): void {
+    this.#stmt("DELETE FROM lock WHERE token = ?").run(token);
   }
 
   // ---------------------------------------------------------------- metadata
@@ -377,6 +520,27 @@ export class ResultStore {
 
   close(): void {
     this.#db.close();
+  }
+}
+
+/** A lock is stale when its heartbeat is old, or when its process no longer exists on this host (Linux). */
+export function lockIsStale(l: LockHolder, now: number, host: string): boolean {
+  if (now - l.heartbeat > LOCK_STALE_MS) return true;
+  if (l.host === host && l.pid !== Deno.pid) {
+    try {
+      Deno.statSync(`/proc/${l.pid}`);
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound && hasProc()) return true;
+    }
+  }
+  return false;
+}
+
+function hasProc(): boolean {
+  try {
+    return Deno.statSync("/proc/self").isDirectory;
+  } catch {
+    return false;
   }
 }
 

@@ -202,6 +202,18 @@ function resolve(kind: JobKind, raw: Raw, prov: Prov, fallback: Pos, issues: Iss
   return ok ? raw : null;
 }
 
+/** Jobs a spec's stages would expand to before exclusions and dedupe: Σ_stage (Π |axis| + includes) × seeds. */
+export function gridSize(spec: SweepSpec, stages: StageSpec[] = spec.stages): number {
+  const seeds = spec.seeds?.length ?? 1;
+  let total = 0;
+  for (const st of stages) {
+    const combos = stageAxes(spec, st).reduce((n, a) => n * a.values.length, 1);
+    const includes = spec.include.filter((e) => !e.stage || e.stage.value === st.name).length;
+    total += (combos + includes) * seeds;
+  }
+  return total;
+}
+
 /** Expands a parsed spec into jobs; throws SpecError naming file:line:column. */
 export function expandSpec(spec: SweepSpec, opts: ExpandOptions = {}): SweepPlan {
   const validate = opts.validate ?? true;
@@ -221,6 +233,18 @@ export function expandSpec(spec: SweepSpec, opts: ExpandOptions = {}): SweepPlan
     if (!allAxes.includes(k)) allAxes.push(k);
   };
   const knownKeys = new Set<string>(["seed", "stage", ...spec.base.keys()]);
+
+  // The size of the grid, from the axes alone, before anything is built: a spec that cannot fit is refused
+  // without allocating its jobs (exclusions can only remove jobs, so this bounds the expansion from above).
+  const grid = gridSize(spec, order);
+  if (grid > MAX_JOBS) {
+    throw new SpecError(spec.file, [{
+      ...spec.rootPos,
+      message: `the spec's axes expand to ${
+        grid < 1e15 ? grid.toLocaleString("en-US") : grid.toExponential(2)
+      } jobs before exclusions, more than the limit of ${MAX_JOBS.toLocaleString("en-US")}`,
+    }]);
+  }
 
   for (const st of order) {
     const kind = st.kind?.value ?? spec.kind.value;

@@ -345,6 +345,13 @@ function kindOf(ctx: Ctx, node: Node | null, where: string): Located<JobKind> | 
   return { value: s as JobKind, pos: ctx.pos(node) };
 }
 
+/** Artifact names become one path component of an artifact key (`<job id>/<name>`): no "/", no "..". */
+const ARTIFACT_RE = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/;
+
+function artifactNameMessage(name: string, where: string): string {
+  return `${where}: "${name}" is not an artifact name (letters, digits, ".", "_", "-"; no "/" or "..")`;
+}
+
 const TOP_KEYS = [
   "name",
   "description",
@@ -412,6 +419,11 @@ function stage(ctx: Ctx, node: Node | null, index: number): StageSpec | null {
       }
       case "artifacts":
         st.artifacts = strList(ctx, e.value, `${where} artifacts`, true) ?? [];
+        for (const a of st.artifacts) {
+          if (!ARTIFACT_RE.test(a.value) || a.value === "." || a.value === "..") {
+            ctx.error(a.pos, artifactNameMessage(a.value, `artifact of ${where}`));
+          }
+        }
         break;
       case "inputs":
         for (const ie of entries(ctx, e.value, `${where} inputs`) ?? []) {
@@ -420,6 +432,10 @@ function stage(ctx: Ctx, node: Node | null, index: number): StageSpec | null {
           const m = /^([^.]+)\.(.+)$/.exec(s);
           if (!m) {
             ctx.error(ie.value, `input "${ie.key}" of ${where} must name <stage>.<artifact>, got "${s}"`);
+            continue;
+          }
+          if (!ARTIFACT_RE.test(m[2]) || m[2] === "..") {
+            ctx.error(ie.value, artifactNameMessage(m[2], `input "${ie.key}" of ${where}`));
             continue;
           }
           st.inputs.set(ie.key, { value: { stage: m[1], artifact: m[2] }, pos: ctx.pos(ie.value) });
