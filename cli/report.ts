@@ -4,6 +4,10 @@
  */
 import type { Command } from "commander";
 import type { ReportLayout } from "../core/sweep/job.ts";
+import { numericMetrics } from "../core/sweep/aggregate.ts";
+import { suggest } from "../core/sweep/spec.ts";
+import { jobMetrics } from "../core/train/metrics.ts";
+import { openStore } from "../coordinator/store.ts";
 import { UsageError } from "./usage.ts";
 
 /** Parses `rows:columns:metric[:decimals]`, axes comma-separated, e.g. `objective,alpha:task,energy:nll:3`. */
@@ -24,6 +28,49 @@ export function parseLayout(raw: string): ReportLayout {
     layout.decimals = d;
   }
   return layout;
+}
+
+/**
+ * `--layout` and `--metrics` must name what the run's jobs have: layout keys are config keys, metrics are
+ * emitted by the jobs (core/train/metrics.ts) or present in their records. Otherwise a UsageError with a
+ * suggestion (issue 10, item 4).
+ */
+function checkRequest(runDir: string, layouts: ReportLayout[], metrics: string[]): void {
+  if (layouts.length === 0 && metrics.length === 0) return;
+  const st = openStore(runDir, { readOnly: true });
+  let records;
+  try {
+    records = st.records();
+  } finally {
+    st.close();
+  }
+  const known = new Set<string>();
+  const keys = new Set<string>(["stage"]);
+  for (const r of records) {
+    for (const m of jobMetrics(r.kind, r.config)) known.add(m);
+    for (const k of Object.keys(r.config)) keys.add(k);
+  }
+  for (const m of numericMetrics(records.flatMap((r) => [r.final, ...r.history]))) known.add(m);
+  const list = [...known];
+  for (const l of layouts) {
+    for (const k of [...l.rows, ...l.columns]) {
+      if (!keys.has(k)) {
+        throw new UsageError(
+          `--layout key "${k}" is not a config key of this run's jobs${suggest(k, [...keys])}`,
+        );
+      }
+    }
+    if (!known.has(l.metric)) {
+      throw new UsageError(
+        `--layout metric "${l.metric}" is not a metric of this run's jobs${suggest(l.metric, list)}`,
+      );
+    }
+  }
+  for (const m of metrics) {
+    if (!known.has(m)) {
+      throw new UsageError(`--metrics: "${m}" is not a metric of this run's jobs${suggest(m, list)}`);
+    }
+  }
 }
 
 export function register(program: Command): void {
@@ -50,6 +97,11 @@ export function register(program: Command): void {
         } catch {
           throw new UsageError(`no results store at ${storePath(runDir)} (is "${runDir}" a run directory?)`);
         }
+        checkRequest(
+          runDir,
+          o.layout ?? [],
+          o.metrics?.split(",").map((m) => m.trim()).filter(Boolean) ?? [],
+        );
         const { writeReport } = await import("../report/index.ts");
         const t0 = performance.now();
         const out = await writeReport(runDir, {

@@ -82,3 +82,53 @@ Deno.test("cli sweep --resume after an edit of the spec exits 2 with a diff; --e
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("cli: a metric typo in a spec's report or in report --layout exits 2 with a suggestion", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const spec = `${dir}/s.yaml`;
+    Deno.writeTextFileSync(
+      spec,
+      "name: typo\nbase: {task: ising, L: 2, steps: 2, batch: 4, hidden: [4], eval_every: 1, eval_samples: 8}\n" +
+        "matrix: {beta: [0.2, 0.4]}\nreport:\n  rows: [beta]\n  columns: []\n  metric: e_logW\n",
+    );
+    const bad = await run(["sweep", spec, "--run-dir", `${dir}/run`, "--dry-run"]);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(
+      bad.stderr,
+      /s\.yaml:7:11: report metric "e_logW" is not a metric of this sweep's jobs \(did you mean "e_logw"\?\)/,
+    );
+    assert.ok(!exists(`${dir}/run`));
+
+    Deno.writeTextFileSync(spec, Deno.readTextFileSync(spec).replace("e_logW", "e_logw"));
+    const ok = await run([
+      "sweep",
+      spec,
+      "--run-dir",
+      `${dir}/run`,
+      "--progress",
+      "none",
+      "--no-report",
+      "--workers",
+      "1",
+    ]);
+    assert.equal(ok.code, 0, ok.stderr);
+    const layout = await run(["report", `${dir}/run`, "--no-png", "--layout", "beta::exact_kll"]);
+    assert.equal(layout.code, 2, layout.stderr);
+    assert.equal(
+      layout.stderr.trim(),
+      `error: --layout metric "exact_kll" is not a metric of this run's jobs (did you mean "exact_kl"?)`,
+    );
+    const key = await run(["report", `${dir}/run`, "--no-png", "--layout", "betta::exact_kl"]);
+    assert.equal(key.code, 2);
+    assert.match(
+      key.stderr,
+      /--layout key "betta" is not a config key of this run's jobs \(did you mean "beta"\?\)/,
+    );
+    assert.ok(!exists(`${dir}/run/report`));
+    const good = await run(["report", `${dir}/run`, "--no-png", "--layout", "beta::exact_kl"]);
+    assert.equal(good.code, 0, good.stderr);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});

@@ -6,6 +6,7 @@
  */
 import type { Job, ReportLayout } from "./job.ts";
 import { canonicalJson, jobConfig, TrainConfigSchema } from "../train/config.ts";
+import { jobMetrics } from "../train/metrics.ts";
 import { sha256Hex } from "./sha256.ts";
 import {
   type Axis,
@@ -385,6 +386,21 @@ export function expandSpec(spec: SweepSpec, opts: ExpandOptions = {}): SweepPlan
         issues.add(
           k.pos,
           `report key "${k.value}" is not a config key of any job${suggest(k.value, [...configKeys])}`,
+        );
+      }
+    }
+  }
+  // Report metrics must be emitted by the jobs (train jobs: core/train/metrics.ts; test kinds are not checked).
+  if (jobs.length && jobs.every((j) => j.job.kind === "train")) {
+    const emitted = [...new Set(jobs.flatMap((j) => jobMetrics(j.job.kind, j.job.config)))];
+    for (const l of spec.layouts) {
+      const m = l.layout.metric;
+      if (!emitted.includes(m)) {
+        issues.add(
+          l.metricPos,
+          `report metric "${m}" is not a metric of this sweep's jobs${suggest(m, emitted)}; they emit: ${
+            emitted.join(", ")
+          }`,
         );
       }
     }

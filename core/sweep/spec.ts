@@ -108,6 +108,8 @@ export interface LayoutSpec {
   pos: Pos;
   /** Position of each row/column key, for checking they exist. */
   keys: Located<string>[];
+  /** Position of the metric, for checking the jobs emit it. */
+  metricPos: Pos;
 }
 
 export interface SweepSpec {
@@ -471,7 +473,7 @@ function layout(ctx: Ctx, node: Node | null, where: string): LayoutSpec | null {
   const lay: ReportLayout = { rows: r.map((x) => x.value), columns: c.map((x) => x.value), metric: m };
   if (d !== undefined) lay.decimals = d;
   if (t !== undefined) lay.title = t;
-  return { layout: lay, pos: ctx.pos(node), keys: [...r, ...c] };
+  return { layout: lay, pos: ctx.pos(node), keys: [...r, ...c], metricPos: ctx.pos(metric!.value) };
 }
 
 /** Parses and checks a spec's structure. Config values are checked later, per resolved job (expand.ts). */

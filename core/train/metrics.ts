@@ -1,0 +1,55 @@
+/**
+ * The metrics a train job emits (its evaluation records and final summary), by task: what report layouts and
+ * `--layout` may ask for. tests/metrics_test.ts trains every task briefly and checks that what it emits is
+ * listed here, so a new metric cannot be missed. Pure.
+ */
+import { isDensityName } from "../tasks/densities.ts";
+
+/** Every task: the log-weight estimates (Eq. 9), the learned scalar, exact quantities when enumerable. */
+export const COMMON_METRICS = [
+  "e_logw",
+  "log_z_hat",
+  "log_z_param",
+  "exact_log_z",
+  "exact_e_logw",
+  "exact_kl",
+  "exact_kl_terminal",
+  "exact_tv",
+  "ms_per_step",
+] as const;
+/** The hypergrid's exact Jensen–Shannon divergence and mode counts (core/train/hypergrid.ts). */
+export const HYPERGRID_METRICS = ["exact_jsd", "modes_found", "modes_total"] as const;
+/** 2D densities: test NLL (Eq. 7), MMD, the energy's CD diagnostics (core/tasks/runtime.ts). */
+export const DENSITY_METRICS = [
+  "nll",
+  "nll_se",
+  "nll_bits_per_dim",
+  "exact_nll",
+  "energy_exact_nll",
+  "mmd",
+  "mmd_unbiased",
+  "mh_accept",
+  "mh_k",
+  "cd_gap",
+] as const;
+
+/** Metric names a train job of this task emits (some only when exact enumeration is possible). */
+export function trainMetrics(task: string): string[] {
+  if (task === "hypergrid") return [...COMMON_METRICS, ...HYPERGRID_METRICS];
+  if (isDensityName(task)) return [...COMMON_METRICS, ...DENSITY_METRICS];
+  return [...COMMON_METRICS];
+}
+
+/** Metric names of the test job kinds (workers/execute.ts). */
+export const TEST_KIND_METRICS: Record<string, readonly string[]> = {
+  noop: ["ok"],
+  sleep: ["slept_ms"],
+  fail: [],
+};
+
+/** The metrics jobs of this kind and config emit. */
+export function jobMetrics(kind: string, config: Record<string, unknown>): string[] {
+  return kind === "train"
+    ? trainMetrics(String(config.task ?? "ising"))
+    : [...(TEST_KIND_METRICS[kind] ?? [])];
+}
