@@ -170,7 +170,18 @@ export function guardedGemm(
   };
 }
 
-/** Tries to load OpenBLAS; never throws. */
+/**
+ * OpenBLAS threads when the caller does not ask for a number. OpenBLAS's multi-threaded sgemm splits the
+ * product differently from its single-threaded one, so C differs in the last bits (measured here: up to 1e-2
+ * relative on near-zero entries of a 128×64×64 product with 1 vs 2 threads, 0.3.21 Haswell), and after a few
+ * hundred training steps the final metrics differ (embedded sweeps used ⌊cores / workers⌋ threads, a NATS
+ * worker all cores: the same job gave different numbers). One fixed count makes a job's result independent of
+ * the machine's core count and of how many jobs share the process; parallelism comes from running jobs side
+ * by side (sweep `--workers`, worker `--concurrency`). Benchmarks may still ask for more (`threads`).
+ */
+export const DEFAULT_BLAS_THREADS = 1;
+
+/** Tries to load OpenBLAS; never throws. Sets the process-wide thread count (default DEFAULT_BLAS_THREADS). */
 export function probeBlas(opts: { threads?: number } = {}): Probe {
   let opened: { lib: BlasLib; path: string } | string;
   try {
@@ -181,13 +192,12 @@ export function probeBlas(opts: { threads?: number } = {}): Probe {
   if (typeof opened === "string") return { gemm: null, reason: opened };
   const { lib, path } = opened;
   const sym = lib.symbols;
-  if (opts.threads !== undefined) {
-    if (!(Number.isInteger(opts.threads) && opts.threads >= 1)) {
-      return { gemm: null, reason: `bad BLAS thread count ${opts.threads}` };
-    }
-    sym.openblas_set_num_threads?.(opts.threads);
+  const wanted = opts.threads ?? DEFAULT_BLAS_THREADS;
+  if (!(Number.isInteger(wanted) && wanted >= 1)) {
+    return { gemm: null, reason: `bad BLAS thread count ${opts.threads}` };
   }
-  const threads = sym.openblas_get_num_threads?.() ?? opts.threads;
+  sym.openblas_set_num_threads?.(wanted);
+  const threads = sym.openblas_get_num_threads?.() ?? wanted;
   let config = "";
   try {
     const p = sym.openblas_get_config?.();
@@ -227,8 +237,8 @@ export function probeBlas(opts: { threads?: number } = {}): Probe {
 
 /**
  * OpenBLAS GEMM (name "blas"), or null when the library or the FFI permission is missing.
- * `threads` calls `openblas_set_num_threads` (process-wide); otherwise OpenBLAS uses OPENBLAS_NUM_THREADS or
- * the number of cores.
+ * `threads` calls `openblas_set_num_threads` (process-wide); without it the count is DEFAULT_BLAS_THREADS (1),
+ * whatever OPENBLAS_NUM_THREADS says, so results do not depend on the machine.
  */
 export function loadBlasGemm(opts: { threads?: number } = {}): Gemm | null {
   return probeBlas(opts).gemm;

@@ -13,7 +13,10 @@ export type BackendName = "auto" | "blas" | "wasm" | "cpu" | "tensorflow";
 export const BACKEND_NAMES: readonly BackendName[] = ["auto", "tensorflow", "blas", "wasm", "cpu"];
 
 export interface SelectOptions {
-  /** OpenBLAS threads (process-wide `openblas_set_num_threads`); default: OpenBLAS's own choice. */
+  /**
+   * OpenBLAS threads (process-wide `openblas_set_num_threads`); default 1 (`DEFAULT_BLAS_THREADS`: results must
+   * not depend on the thread count). Benchmarks only.
+   */
   threads?: number;
 }
 
@@ -74,15 +77,4 @@ export async function backendReport(opts: SelectOptions = {}): Promise<Record<st
 export function describeGemm(g: Gemm): string {
   const detail = (g as DescribedGemm).detail ?? (g === jsGemm ? "pure TypeScript" : undefined);
   return detail ? `${g.name} (${detail})` : g.name;
-}
-
-/**
- * Jobs running side by side in one process share OpenBLAS's process-wide thread pool: give it
- * max(1, ⌊cores / jobs⌋) threads so N concurrent jobs do not oversubscribe the cores (busy-waiting BLAS
- * threads slow every job down). No-op when OpenBLAS does not load; returns the thread count set, if any.
- */
-export function shareBlasThreads(concurrentJobs: number): number | undefined {
-  const cores = navigator.hardwareConcurrency || 1;
-  const threads = Math.max(1, Math.floor(cores / Math.max(1, concurrentJobs)));
-  return probeBlas({ threads }).gemm ? threads : undefined;
 }

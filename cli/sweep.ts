@@ -209,7 +209,6 @@ export async function sweepCommand(specPath: string, flags: SweepFlags): Promise
     ? 0
     : navigator.hardwareConcurrency || 1;
   const runDir = checkRunDir(flags.runDir ?? defaultRunDir(plan.name));
-  if (workers > 0) (await import("../backends/select.ts")).shareBlasThreads(workers);
   if (flags.extend && !flags.rerunFailed) flags = { ...flags, resume: true };
   if (flags.resume && flags.rerunFailed) {
     throw new UsageError("use either --resume or --rerun-failed, not both");

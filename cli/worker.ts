@@ -5,7 +5,7 @@
  */
 import type { Command } from "commander";
 import { parseChoice, parsePositiveInt, UsageError } from "./usage.ts";
-import { BACKEND_NAMES, shareBlasThreads } from "../backends/select.ts";
+import { BACKEND_NAMES } from "../backends/select.ts";
 import { type ExecuteContext, executeJob, type FinalMetrics } from "../workers/execute.ts";
 import { START_RECORD } from "../workers/pool.ts";
 import type { ArtifactStore, JobSource, LeasedJob } from "../transport/types.ts";
@@ -172,7 +172,6 @@ export function register(program: Command): void {
 
 async function workerCommand(o: WorkerCliOptions): Promise<void> {
   const concurrency = parsePositiveInt("--concurrency", o.concurrency);
-  shareBlasThreads(concurrency);
   const backend = parseChoice("--backend", o.backend, BACKEND_NAMES);
   const name = o.name ?? `${Deno.hostname()}-${Deno.pid}`;
   const settings = {

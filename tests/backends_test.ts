@@ -218,6 +218,37 @@ Deno.test("blas: the same Gemm results with 1 and 2 OpenBLAS threads on a large 
   }
 });
 
+Deno.test("blas: a training run's numbers do not depend on the OpenBLAS thread count a process set before", {
+  ignore: blas === null,
+}, async () => {
+  // Embedded sweeps and NATS workers used different thread counts, and OpenBLAS's threaded sgemm rounds
+  // differently (a clean rerun of the same job gave other numbers). Every selected blas Gemm runs on
+  // DEFAULT_BLAS_THREADS, so the run is the same bit for bit.
+  const { trainRun } = await import("../core/train/trainer.ts");
+  const { parseTrainConfig } = await import("../core/train/config.ts");
+  const cfg = parseTrainConfig({
+    task: "ising",
+    L: 3,
+    beta: 0.4,
+    objective: "akl",
+    cv: "loo-logz",
+    steps: 30,
+    batch: 128,
+    hidden: [64, 64],
+    eval_every: 30,
+    eval_samples: 256,
+    seed: 3,
+  });
+  const finals = [];
+  for (const before of [4, 1, 2]) {
+    probeBlas({ threads: before });
+    const s = await trainRun(cfg, { gemm: await selectGemm("blas") });
+    finals.push([s.e_logw, s.exact_kl, s.log_z_hat]);
+  }
+  assert.deepEqual(finals[1], finals[0]);
+  assert.deepEqual(finals[2], finals[0]);
+});
+
 function transposed(x: Float32Array, rows: number, cols: number): Float32Array {
   const t = new Float32Array(rows * cols);
   transposeInto(x, rows, cols, t, 0);
