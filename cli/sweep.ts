@@ -1,5 +1,5 @@
 /**
- * `sweep SPEC [--run-dir DIR] [--workers N] [--nats URL] [--resume] [--extend] [--rerun-failed] [--dry-run]`
+ * `sweep SPEC [KEY=VALUE ...] [--run-dir DIR] [--workers N] [--nats URL] [--resume] [--extend] [--rerun-failed] [--dry-run]`
  *
  * Validates and expands the spec (a bad spec: errors naming file:line:column, exit 2, nothing written), then
  * runs the sweep: embedded by default (in-process queue, N local worker threads), or over NATS JetStream
@@ -9,6 +9,7 @@
  */
 import type { Command } from "commander";
 import { loadSweep, type SweepPlan } from "../core/sweep/expand.ts";
+import { type Override, parseOverride, textWithOverrides } from "../core/sweep/overrides.ts";
 import { checkResume, resumeRefusal } from "../core/sweep/resume.ts";
 import { SpecError } from "../core/sweep/spec.ts";
 import { createProgress, type ProgressMode } from "../coordinator/progress.ts";
@@ -33,6 +34,8 @@ export interface SweepFlags extends Partial<NatsFlags> {
   backend?: string;
   progress?: string;
   report?: boolean;
+  /** KEY=VALUE overrides of the spec (core/sweep/overrides.ts). */
+  overrides?: string[];
 }
 
 export function register(program: Command): void {
@@ -40,6 +43,10 @@ export function register(program: Command): void {
     .command("sweep")
     .description("expand a sweep spec into jobs and run them (embedded by default, or over NATS)")
     .argument("<spec>", "sweep spec (YAML), e.g. sweeps/smoke.yaml")
+    .argument(
+      "[overrides...]",
+      "KEY=VALUE overrides of the spec, e.g. steps=200 matrix.beta=[0.2,0.4] seeds=3 (value: YAML)",
+    )
     .option("--run-dir <dir>", "run directory (default: runs/<name>)")
     .option("--workers <n>", "local workers (default: number of cores; with --nats: 0)")
     .option("--nats <url>", "use NATS JetStream at this URL instead of the in-process queue")
@@ -55,13 +62,23 @@ export function register(program: Command): void {
     .option("--no-report", "do not write RUN_DIR/report/ at the end")
     .option("--prefix <prefix>", "NATS subject/stream/bucket prefix", "flowsweep");
   addNatsConnectionOptions(cmd)
-    .action(async (specPath: string, flags: SweepFlags) => {
-      const code = await sweepCommand(specPath, flags);
+    .action(async (specPath: string, overrides: string[], flags: SweepFlags) => {
+      const code = await sweepCommand(specPath, { ...flags, overrides });
       if (code !== 0) Deno.exit(code);
     });
 }
 
-export function readPlan(specPath: string): { plan: SweepPlan; text: string } {
+/** Reads and expands a spec with its overrides; `text` is what the run keeps (the file text + overrides). */
+export function readPlan(
+  specPath: string,
+  overrideTexts: readonly string[] = [],
+): { plan: SweepPlan; text: string } {
+  let overrides: Override[];
+  try {
+    overrides = overrideTexts.map(parseOverride);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
   let text: string;
   try {
     text = Deno.readTextFileSync(specPath);
@@ -69,7 +86,7 @@ export function readPlan(specPath: string): { plan: SweepPlan; text: string } {
     throw new UsageError(`cannot read spec ${specPath}: ${err instanceof Error ? err.message : err}`);
   }
   try {
-    return { plan: loadSweep(text, specPath), text };
+    return { plan: loadSweep(text, specPath, { overrides }), text: textWithOverrides(text, overrides) };
   } catch (err) {
     if (err instanceof SpecError) throw new UsageError(err.message);
     throw err;
@@ -197,7 +214,7 @@ export async function sweepCommand(specPath: string, flags: SweepFlags): Promise
     throw new UsageError("--nats needs a server URL (omit it to run embedded)");
   }
   if (flags.runDir !== undefined) checkRunDir(flags.runDir);
-  const { plan, text } = readPlan(specPath);
+  const { plan, text } = readPlan(specPath, flags.overrides ?? []);
   const progressMode = parseChoice(
     "--progress",
     flags.progress ?? "auto",

@@ -9,12 +9,14 @@ import {
   CONTROL_VARIATES,
   type EvalRecord,
   OBJECTIVES,
-  parseTrainConfig,
   TASKS,
   type TrainConfig,
+  TrainConfigSchema,
 } from "../core/train/config.ts";
 import { parseChoice, parseNumber, parsePositiveInt, UsageError } from "./usage.ts";
 import { isDensityName } from "../core/tasks/densities.ts";
+import { trainOverrides } from "../core/sweep/overrides.ts";
+import { suggest } from "../core/sweep/spec.ts";
 import {
   addDensityOptions,
   configErrorLine,
@@ -101,8 +103,12 @@ export function register(program: Command): void {
     .option("--no-exact", "skip exact metrics even when D ≤ 12")
     .option("--json", "print one JSON object per evaluation and a final summary object")
     .option("--out <file>", "also write the evaluation history as JSONL")
-    .action(async (flags: TrainFlags) => {
-      const config = trainConfigFromFlags(flags);
+    .argument(
+      "[overrides...]",
+      "KEY=VALUE training options, as in a sweep's base (e.g. steps=200 hidden=[64,64])",
+    )
+    .action(async (overrides: string[], flags: TrainFlags) => {
+      const config = trainConfigFromFlags(flags, overrides);
       const backend = parseChoice("--backend", flags.backend, BACKENDS);
       await runTrainCommand(config, backend, flags);
     });
@@ -110,7 +116,13 @@ export function register(program: Command): void {
 }
 
 /** Turns CLI flags into a validated TrainConfig; every problem becomes a one-line UsageError. */
-export function trainConfigFromFlags(f: TrainFlags): TrainConfig {
+export function trainConfigFromFlags(f: TrainFlags, overrideTexts: readonly string[] = []): TrainConfig {
+  let overrides: ReturnType<typeof trainOverrides>;
+  try {
+    overrides = trainOverrides(overrideTexts);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
   const hidden = f.hidden.split(",").map((h) => parsePositiveInt("--hidden", h.trim()));
   const alpha = parseNumber("--alpha", f.alpha);
   if (alpha < 0 || alpha > 1) throw new UsageError(`--alpha must be in [0, 1], got ${f.alpha}`);
@@ -145,11 +157,23 @@ export function trainConfigFromFlags(f: TrainFlags): TrainConfig {
     ...densityRawFromFlags(f),
   };
   if (raw.batch < 2) throw new UsageError(`--batch must be at least 2, got ${raw.batch}`);
-  try {
-    return parseTrainConfig(raw);
-  } catch (err) {
-    throw new UsageError(`invalid configuration: ${configErrorLine(err)}`);
+  const merged = { ...raw, ...overrides.raw };
+  const checked = TrainConfigSchema.safeParse(merged);
+  if (checked.success) return checked.data;
+  // a problem with a key an override set names the override, as a sweep spec names its line
+  for (const issue of checked.error.issues) {
+    const keys = issue.code === "unrecognized_keys" ? issue.keys : [String(issue.path[0] ?? "")];
+    const by = keys.map((k) => overrides.by.get(k)).find((t) => t !== undefined);
+    if (by === undefined) continue;
+    if (issue.code === "unrecognized_keys") {
+      const k = keys.find((k) => overrides.by.has(k))!;
+      throw new UsageError(
+        `override ${by}: unknown training option "${k}"${suggest(k, Object.keys(TrainConfigSchema.shape))}`,
+      );
+    }
+    throw new UsageError(`override ${by}: ${issue.path.join(".")}: ${issue.message}`);
   }
+  throw new UsageError(`invalid configuration: ${configErrorLine(checked.error)}`);
 }
 
 function parsePositiveNumber(flag: string, raw: string): number {

@@ -5,6 +5,8 @@
 import assert from "node:assert/strict";
 import { openStore } from "../coordinator/store.ts";
 import { checkResume, lineDiff, resumeRefusal } from "../core/sweep/resume.ts";
+import { loadSweep } from "../core/sweep/expand.ts";
+import { parseOverride, textWithOverrides } from "../core/sweep/overrides.ts";
 import { runMain as run } from "./helpers/cli.ts";
 
 function exists(p: string): boolean {
@@ -128,6 +130,97 @@ Deno.test("cli: a metric typo in a spec's report or in report --layout exits 2 w
     assert.ok(!exists(`${dir}/run/report`));
     const good = await run(["report", `${dir}/run`, "--no-png", "--layout", "beta::exact_kl"]);
     assert.equal(good.code, 0, good.stderr);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("overrides: steps=, matrix.KEY=[...] and seeds= change the expanded jobs; bad ones name the override", () => {
+  const text = Deno.readTextFileSync(new URL("../sweeps/smoke.yaml", import.meta.url));
+  const plain = loadSweep(text, "smoke.yaml");
+  const o = (...t: string[]) => ({ overrides: t.map(parseOverride) });
+  const over = loadSweep(text, "smoke.yaml", o("steps=200", "matrix.beta=[0.2,0.4]", "seeds=3"));
+  assert.equal(plain.jobs.length, 3 * 2);
+  assert.equal(over.jobs.length, 3 * 2 * 3);
+  assert.ok(over.jobs.every((j) => j.job.config.steps === 200));
+  assert.deepEqual([...new Set(over.jobs.map((j) => j.job.config.beta))], [0.2, 0.4]);
+  assert.deepEqual([...new Set(over.jobs.map((j) => j.job.config.seed))], [0, 1, 2]);
+  assert.deepEqual(over.axes, ["objective", "cv", "beta", "seed"]);
+  // KEY=VALUE on an axis fixes it
+  const fixed = loadSweep(text, "smoke.yaml", o("matrix.beta=[0.2,0.4]", "beta=0.3"));
+  assert.deepEqual([...new Set(fixed.jobs.map((j) => j.job.config.beta))], [0.3]);
+  const bad = (t: string[], re: RegExp) => {
+    assert.throws(
+      () => loadSweep(text, "smoke.yaml", o(...t)),
+      (e: Error) => (assert.match(e.message, re), true),
+    );
+  };
+  bad(["steps=-1"], /^override steps=-1: steps: /);
+  bad(["stepz=10"], /^override stepz=10: unknown training option "stepz" \(did you mean "steps"\?\)/);
+  bad(
+    ["matrix.cv=[learned, learned]"],
+    /^override matrix\.cv=\[learned, learned\]: value "learned" appears twice/,
+  );
+  bad(["seeds=[1, 1]"], /^override seeds=\[1, 1\]: a seed appears twice/);
+  assert.throws(() => parseOverride("steps"), /must be key=value/);
+  // the run keeps the overrides in its spec text, where a later resume sees them change
+  const kept = textWithOverrides("name: x\n", [parseOverride("steps=200")]);
+  assert.equal(kept, "name: x\n# override: steps=200\n");
+  assert.deepEqual(lineDiff(kept, "name: x\n"), ["- # override: steps=200"]);
+});
+
+Deno.test("cli: sweep SPEC KEY=VALUE runs the overridden jobs; train KEY=VALUE validates like the file", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const spec = `${dir}/s.yaml`;
+    Deno.writeTextFileSync(spec, "name: ov\nkind: noop\nmatrix: {v: [1, 2]}\n");
+    const runDir = `${dir}/run`;
+    const r = await run([
+      "sweep",
+      spec,
+      "matrix.v=[1,2,3]",
+      "seeds=2",
+      "--run-dir",
+      runDir,
+      "--progress",
+      "none",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const st = openStore(runDir, { readOnly: true });
+    assert.equal(st.counts().total, 6);
+    st.close();
+    assert.match(
+      Deno.readTextFileSync(`${runDir}/spec.yaml`),
+      /# override: matrix\.v=\[1,2,3\]\n# override: seeds=2\n$/,
+    );
+    // resuming without the overrides is an edit of the sweep
+    const again = await run(["sweep", spec, "--run-dir", runDir, "--resume", "--progress", "none"]);
+    assert.equal(again.code, 2);
+    assert.match(again.stderr, /adds 2 job\(s\) and drops 6 of its jobs/);
+    assert.match(again.stderr, /\n {2}- # override: matrix\.v=\[1,2,3\]\n {2}- # override: seeds=2\n$/);
+
+    const t = await run(["train", "steps=abc"]);
+    assert.equal(t.code, 2);
+    assert.equal(t.stderr.trim().split("\n").length, 1);
+    assert.match(t.stderr, /^error: override steps=abc: steps: /);
+    const u = await run(["train", "hiden=[8]"]);
+    assert.match(
+      u.stderr,
+      /^error: override hiden=\[8\]: unknown training option "hiden" \(did you mean "hidden"\?\)/,
+    );
+    const ok = await run([
+      "train",
+      "L=2",
+      "steps=2",
+      "eval_every=2",
+      "hidden=[4]",
+      "batch=4",
+      "eval_samples=8",
+      "--json",
+    ]);
+    assert.equal(ok.code, 0, ok.stderr);
+    const last = JSON.parse(ok.stdout.trim().split("\n").at(-1)!);
+    assert.equal(last.steps, 2);
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }

@@ -7,6 +7,7 @@
 import type { Job, ReportLayout } from "./job.ts";
 import { canonicalJson, jobConfig, TrainConfigSchema } from "../train/config.ts";
 import { jobMetrics } from "../train/metrics.ts";
+import { applyOverrides, type Override } from "./overrides.ts";
 import { sha256Hex } from "./sha256.ts";
 import {
   type Axis,
@@ -52,6 +53,8 @@ export interface SweepPlan {
 export interface ExpandOptions {
   /** Validate each resolved config (fills defaults for train jobs). Default true. */
   validate?: boolean;
+  /** Command-line overrides applied to the parsed spec (core/sweep/overrides.ts). */
+  overrides?: Override[];
 }
 
 /** Job id: the first 16 hex digits of SHA-256 over the canonical JSON of kind, resolved config and inputs. */
@@ -67,7 +70,7 @@ export function jobId(
 
 /** Parses and expands a spec file's text; throws SpecError naming file:line:column. */
 export function loadSweep(text: string, file: string, opts: ExpandOptions = {}): SweepPlan {
-  return expandSpec(parseSpec(text, file), opts);
+  return expandSpec(applyOverrides(parseSpec(text, file), opts.overrides ?? []), opts);
 }
 
 type Raw = Record<string, unknown>;
@@ -83,7 +86,7 @@ class Issues {
   list: SpecIssue[] = [];
   #seen = new Set<string>();
   add(pos: Pos, message: string): void {
-    const k = `${pos.line}:${pos.col}:${message}`;
+    const k = `${pos.source ?? ""}:${pos.line}:${pos.col}:${message}`;
     if (this.#seen.has(k)) return;
     this.#seen.add(k);
     this.list.push({ ...pos, message });

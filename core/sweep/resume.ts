@@ -55,10 +55,12 @@ export function resumeRefusal(
   return [`the spec changed since ${o.runDir} was started: it ${what}; ${hint}`, ...diff].join("\n");
 }
 
-/** Changed lines of `b` against `a` (LCS over lines; comments and trailing blanks ignored): `- old`, `+ new`. */
+/** Changed lines of `b` against `a` (LCS over lines; comments and blanks ignored): `- old`, `+ new`. */
 export function lineDiff(a: string, b: string): string[] {
+  // comments are dropped, except the `# override: ` lines a run keeps (core/sweep/overrides.ts)
   const norm = (t: string) =>
-    t.split("\n").map((l) => l.replace(/\s+#.*$|^\s*#.*$/, "").trimEnd()).filter((l) => l.trim() !== "");
+    t.split("\n").map((l) => l.startsWith("# override: ") ? l : l.replace(/\s+#.*$|^\s*#.*$/, "").trimEnd())
+      .filter((l) => l.trim() !== "");
   const x = norm(a), y = norm(b);
   const n = x.length, m = y.length;
   const L = Array.from({ length: n + 1 }, () => new Int32Array(m + 1));

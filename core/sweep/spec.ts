@@ -42,6 +42,8 @@ export const JOB_KINDS: readonly JobKind[] = ["train", "noop", "sleep", "fail"];
 export interface Pos {
   line: number;
   col: number;
+  /** Where the value came from when not the file: e.g. `override steps=200` (core/sweep/overrides.ts). */
+  source?: string;
 }
 
 export interface SpecIssue extends Pos {
@@ -59,7 +61,7 @@ export class SpecError extends Error {
 export function formatIssues(file: string, issues: SpecIssue[]): string {
   return [...issues]
     .sort((a, b) => a.line - b.line || a.col - b.col)
-    .map((i) => `${file}:${i.line}:${i.col}: ${i.message}`)
+    .map((i) => `${i.source ?? `${file}:${i.line}:${i.col}`}: ${i.message}`)
     .join("\n");
 }
 
