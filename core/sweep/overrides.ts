@@ -53,9 +53,6 @@ export function parseOverride(text: string): Override {
   return { text, path: key.split("."), value };
 }
 
-/** Keys of a spec's top level that an override may set directly (everything else goes to `base`). */
-const TOP_LEVEL = ["seeds", "max_attempts", "name", "kind", "description"] as const;
-
 /** Returns the spec with the overrides applied; throws SpecError (issues at the overrides) when one is bad. */
 export function applyOverrides(spec: SweepSpec, overrides: readonly Override[]): SweepSpec {
   const out: SweepSpec = {
