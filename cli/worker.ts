@@ -8,6 +8,7 @@ import { parseChoice, parsePositiveInt, UsageError } from "./usage.ts";
 import { BACKEND_NAMES } from "../backends/select.ts";
 import { type ExecuteContext, executeJob, type FinalMetrics } from "../workers/execute.ts";
 import { START_RECORD } from "../workers/pool.ts";
+import { probeWorker } from "./worker_probe.ts";
 import type { ArtifactStore, JobSource, LeasedJob } from "../transport/types.ts";
 import { NatsArtifactStore, NatsFlagError, type NatsFlags, NatsJobSource } from "../transport/nats.ts";
 
@@ -122,6 +123,7 @@ interface WorkerCliOptions extends NatsFlags {
   maxAttempts?: string;
   retryDelay?: string;
   quiet?: boolean;
+  probe?: boolean;
 }
 
 /** Adds the NATS connection flags (shared by worker, sweep and status). */
@@ -165,9 +167,18 @@ export function register(program: Command): void {
     .option("--max-attempts <n>", "attempts per job, used only if this worker creates the consumer")
     .option("--retry-delay <seconds>", "delay before a failed attempt is retried", "2")
     .option("--quiet", "no per-job log lines (connection and shutdown lines remain)")
+    .option("--probe", "health check: can the broker be reached, which backend loads; exit 0 if both, else 1")
     .action(async (o: WorkerCliOptions) => {
+      if (o.probe) return await probeCommand(o);
       await workerCommand(o);
     });
+}
+
+/** `--probe`: one line for the broker, one for the backend (docs/cluster.md, the images' health check). */
+async function probeCommand(o: WorkerCliOptions): Promise<void> {
+  const r = await probeWorker(natsFlagsFrom(o), parseChoice("--backend", o.backend, BACKEND_NAMES));
+  (r.ok ? console.log : console.error)(`${r.broker}\n${r.backend}`);
+  if (!r.ok) Deno.exit(1);
 }
 
 async function workerCommand(o: WorkerCliOptions): Promise<void> {
