@@ -1,13 +1,16 @@
 /**
  * `deno task bench`: milliseconds per training step (sampling + update) and achieved GFLOP/s for the paper MLP
  * (D → 256 → 256 → 256 → 2D, Swish, B = 256) on the backend in use.
- *   deno task bench [--backend auto|blas|wasm|cpu|tensorflow] [--threads N] [--steps N] [--warmup N]
- *                   [--case NAME] [--json]
+ *   npx -y deno@2 task bench [--backend auto|blas|wasm|cpu|tensorflow] [--threads N] [--steps N] [--warmup N]
+ *                            [--case NAME]... [--json]        (--help lists the cases)
  * --threads sets OpenBLAS's thread count (blas backend).
  * GFLOP/s counts the GEMM work (2·m·n·k per call) over the whole step time; `gemm_share` is the fraction of
  * the step spent inside GEMM calls (the rest is sampling logic, activations, gathers and the optimiser).
  */
-import { parseArgs } from "node:util";
+import { Option } from "commander";
+import { benchCommand, benchUsageError, nonNegativeInt, parseBench, positiveInt } from "./cli.ts";
+import { suggest } from "../core/sweep/spec.ts";
+import { BACKENDS } from "../core/train/config.ts";
 import type { Gemm } from "../core/nn/gemm.ts";
 import { selectGemm } from "../backends/select.ts";
 import { initMlp, params } from "../core/nn/mlp.ts";
@@ -17,25 +20,6 @@ import { estimateGradient, type ObjectiveSpec } from "../core/train/step.ts";
 import { Rng } from "../core/rng.ts";
 import type { BitTask } from "../core/tasks/task.ts";
 import { isingTask } from "../core/tasks/ising.ts";
-
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    backend: { type: "string", default: "auto" },
-    threads: { type: "string" },
-    steps: { type: "string", default: "5" },
-    warmup: { type: "string", default: "2" },
-    case: { type: "string", multiple: true },
-    json: { type: "boolean", default: false },
-    help: { type: "boolean", default: false },
-  },
-});
-if (values.help) {
-  console.log(
-    "usage: deno task bench [--backend B] [--threads N] [--steps N] [--warmup N] [--case NAME]... [--json]",
-  );
-  Deno.exit(0);
-}
 
 /** A D-bit task with a fixed random field, for D without an Ising lattice (reward cost is negligible). */
 function fieldTask(D: number): BitTask {
@@ -68,6 +52,38 @@ const CASES: BenchCase[] = [
   },
 ];
 
+const cmd = benchCommand("bench", "milliseconds per training step and GFLOP/s of the paper MLP (B = 256)")
+  .addOption(new Option("--backend <name>", "compute backend").choices(BACKENDS).default("auto"))
+  .option("--threads <n>", "OpenBLAS threads (blas backend)", positiveInt)
+  .option("--steps <n>", "measured steps per case", positiveInt, 5)
+  .option("--warmup <n>", "steps before measuring", nonNegativeInt, 2)
+  .option(
+    "--case <name>",
+    "run only this case (repeatable; default: all)",
+    (v: string, p: string[] = []) => [...p, v],
+  )
+  .option("--json", "one JSON object per case")
+  .addHelpText(
+    "after",
+    `\nCases:\n${
+      CASES.map((c) => `  ${c.name.padEnd(20)} D = ${c.task.D}, ${c.spec.objective}, cv ${c.spec.cv}`).join(
+        "\n",
+      )
+    }`,
+  );
+const values = parseBench<
+  { backend: string; threads?: number; steps: number; warmup: number; case?: string[]; json?: boolean }
+>(cmd);
+for (const name of values.case ?? []) {
+  if (!CASES.some((c) => c.name === name)) {
+    benchUsageError(
+      `unknown --case "${name}"${suggest(name, CASES.map((c) => c.name))}; cases: ${
+        CASES.map((c) => c.name).join(", ")
+      }`,
+    );
+  }
+}
+
 /** Wraps a GEMM to count FLOPs and time spent inside it. */
 function counting(g: Gemm) {
   const stats = { flops: 0, ms: 0 };
@@ -84,10 +100,10 @@ function counting(g: Gemm) {
 }
 
 const base = await selectGemm(values.backend as Parameters<typeof selectGemm>[0], {
-  threads: values.threads ? Number(values.threads) : undefined,
+  threads: values.threads,
 });
 const B = 256;
-const steps = Number(values.steps), warmup = Number(values.warmup);
+const { steps, warmup } = values;
 const selected = values.case?.length ? CASES.filter((c) => values.case!.includes(c.name)) : CASES;
 if (!values.json) {
   console.log(
