@@ -10,6 +10,7 @@ import { ctorOf, type Mlp, mlpForward } from "../nn/mlp.ts";
 import { mlpBackward, type MlpCache, mlpForwardCached } from "../nn/backprop.ts";
 import type { Rng } from "../rng.ts";
 import type { StepLayout } from "../objectives/pg.ts";
+import { behaviourProbs, isIdentity, type StepBehaviour } from "./behaviour.ts";
 
 export interface DiscreteEnv {
   readonly name: string;
@@ -30,6 +31,22 @@ export interface DiscreteEnv {
   logBackward(stateAfter: Int32Array, action: number): number;
   /** log R of n terminal states (row-major n × stateSize). */
   logReward(states: Int32Array, n: number): Float64Array;
+  /**
+   * The forward actions (ending with stop) of a trajectory drawn backwards from the terminal state x by P_B:
+   * what a replay buffer replays (core/gfn/replay.ts). Optional; environments without it have no replay.
+   */
+  backwardActions?(x: Int32Array, rng: Rng): number[];
+}
+
+export interface DiscreteRunOptions {
+  /** Draw actions from this per-step behaviour instead of P_F (core/gfn/behaviour.ts); logb is then kept. */
+  behaviour?: StepBehaviour;
+  /**
+   * Teacher forcing: trajectory b takes the actions given[b·maxSteps + t] (t until the stop action) instead of
+   * sampling; each must be valid where it is taken. A trajectory whose first entry is −1 is sampled. With a
+   * behaviour, logb also holds the behaviour's log-probability of the given trajectories.
+   */
+  given?: Int32Array;
 }
 
 export interface DiscreteBatch {
@@ -47,6 +64,8 @@ export interface DiscreteBatch {
   /** Per trajectory: Σ log P_F and Σ log P_B. */
   logq: Float64Array;
   logPBTraj: Float64Array;
+  /** Per trajectory: Σ log β of the per-step behaviour; absent when that behaviour is P_F itself. */
+  logb?: Float64Array;
   /** Row of step t of trajectory b at rowOf[b·maxSteps + t]. */
   rowOf: Int32Array;
   maxSteps: number;
@@ -74,8 +93,21 @@ function maskedSoftmax(
   return m + Math.log(s);
 }
 
-/** Samples B trajectories from P_F (one B-row forward pass per step), then one cached pass over all rows. */
-export function runDiscrete(env: DiscreteEnv, net: Mlp, gemm: Gemm, B: number, rng: Rng): DiscreteBatch {
+/**
+ * Samples B trajectories from P_F, or from a per-step behaviour, or follows given actions (one B-row forward
+ * pass per step), then one cached pass over all rows.
+ */
+export function runDiscrete(
+  env: DiscreteEnv,
+  net: Mlp,
+  gemm: Gemm,
+  B: number,
+  rng: Rng,
+  opts: DiscreteRunOptions = {},
+): DiscreteBatch {
+  const behaviour = isIdentity(opts.behaviour) ? undefined : opts.behaviour!;
+  const given = opts.given;
+  const logb = behaviour ? new Float64Array(B) : undefined;
   const F = ctorOf(net);
   const A = env.nActions, S = env.stateSize, I = env.inputDim, T = env.maxSteps;
   const states = new Int32Array(B * S);
@@ -102,14 +134,24 @@ export function runDiscrete(env: DiscreteEnv, net: Mlp, gemm: Gemm, B: number, r
     const logits = mlpForward(net, gemm, enc.subarray(0, n * I), n);
     for (let i = 0; i < n; i++) {
       const b = ids[i];
-      maskedSoftmax(logits, i * A, mask, i * A, A, probs, 0);
-      let u = rng.uniform(), a = -1;
-      for (let k = 0; k < A; k++) {
-        if (!mask[i * A + k]) continue;
-        a = k;
-        u -= probs[k];
-        if (u < 0) break;
+      let a = -1;
+      if (behaviour) behaviourProbs(logits, i * A, mask, i * A, A, behaviour, probs, 0);
+      else maskedSoftmax(logits, i * A, mask, i * A, A, probs, 0);
+      if (given && given[b * T] >= 0) {
+        a = given[b * T + t];
+        if (!(a >= 0 && a < A && mask[i * A + a])) {
+          throw new RangeError(`${env.name}: given action ${a} of trajectory ${b} at step ${t} is not valid`);
+        }
+      } else {
+        let u = rng.uniform();
+        for (let k = 0; k < A; k++) {
+          if (!mask[i * A + k]) continue;
+          a = k;
+          u -= probs[k];
+          if (u < 0) break;
+        }
       }
+      if (logb) logb[b] += Math.log(probs[a]);
       rowOf[b * T + t] = traj.length;
       for (let j = 0; j < I; j++) X.push(enc[i * I + j]);
       for (let k = 0; k < A; k++) masks.push(mask[i * A + k]);
@@ -148,6 +190,7 @@ export function runDiscrete(env: DiscreteEnv, net: Mlp, gemm: Gemm, B: number, r
     logPB: Float64Array.from(logPB),
     logq,
     logPBTraj,
+    logb,
     rowOf,
     maxSteps: T,
     cache,

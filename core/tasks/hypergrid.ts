@@ -98,6 +98,21 @@ export function hypergrid(p: HypergridParams): Hypergrid {
       for (let b = 0; b < n; b++) out[b] = logR[index(states, b * d)];
       return out;
     },
+    backwardActions(x, rng) {
+      // P_B: a uniformly chosen coordinate > 0 is decremented, back to s₀; the forward actions are the reverse
+      const s = Int32Array.from(x.subarray(0, d));
+      const back: number[] = [];
+      const parents: number[] = [];
+      for (;;) {
+        parents.length = 0;
+        for (let i = 0; i < d; i++) if (s[i] > 0) parents.push(i);
+        if (parents.length === 0) break;
+        const i = parents[rng.int(parents.length)];
+        s[i]--;
+        back.push(i);
+      }
+      return [...back.reverse(), d];
+    },
   };
 }
 

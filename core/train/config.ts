@@ -4,6 +4,14 @@
  */
 import { z } from "zod";
 import { DENSITY_NAMES, isDensityName } from "../tasks/densities.ts";
+import {
+  behaviourProblem,
+  BEHAVIOURS,
+  type BehaviourSpec,
+  EPSILON_SCHEDULES,
+  ON_POLICY,
+  REPLAY_SAMPLING,
+} from "../gfn/behaviour.ts";
 
 /**
  * atb, akl: the main paper. renyi, tsallis: Rényi-α / Tsallis-α divergences (α = div_alpha), fkl-is: forward KL by
@@ -136,7 +144,28 @@ export const TrainConfigSchema = z.strictObject({
    * sweep cell is scored on the same test set and the report averages over seeds; `testSeedOf`).
    */
   test_seed: z.int().min(0).optional(),
+  // Behaviour policy of the forward samples (core/gfn/behaviour.ts, docs/offpolicy.md). Absent = on-policy; the
+  // options are not filled into the config (on-policy job ids are unchanged); `behaviourSpec` resolves them.
+  /** on-policy (default), epsilon (ε-uniform mixing), tempered (logits / T), replay (buffer through P_B). */
+  behaviour: z.enum(BEHAVIOURS).optional(),
+  /** ε of ε-uniform mixing at the first step (epsilon: default 0.1; replay: default 0). */
+  epsilon: z.number().min(0).max(1).optional(),
+  /** ε at the last step with epsilon_schedule linear (default: epsilon). */
+  epsilon_end: z.number().min(0).max(1).optional(),
+  /** constant (default) or linear from epsilon to epsilon_end over training. */
+  epsilon_schedule: z.enum(EPSILON_SCHEDULES).optional(),
+  /** Temperature T of the behaviour's logits (tempered: default 2; replay: default 1). */
+  temperature: z.number().positive().optional(),
+  /** Replay: capacity in distinct terminal states (default 1000), share of replayed samples (default 0.5). */
+  replay_size: z.int().min(1).optional(),
+  replay_ratio: z.number().min(0).lt(1).optional(),
+  /** Replay sampling rule: uniform over the buffer (default) or proportional to R. */
+  replay_sampling: z.enum(REPLAY_SAMPLING).optional(),
+  /** Hypergrid: K ≥ 2 independent gradient estimates per evaluation → metric grad_var (absent/0: off). */
+  grad_var_batches: z.int().min(0).optional(),
 }).superRefine((c, ctx) => {
+  const problem = behaviourProblem(behaviourSpec(c));
+  if (problem) ctx.addIssue({ code: "custom", path: ["behaviour"], message: problem });
   if (!isDensityName(c.task)) {
     for (const k of DENSITY_KEYS) {
       if (c[k] !== undefined) {
@@ -193,13 +222,74 @@ export function testSeedOf(task: string): number {
   return ((h ^ 0x7e57da7a) >>> 0) & 0x7fffffff;
 }
 
+type BehaviourKeys = Partial<
+  Record<
+    | "behaviour"
+    | "epsilon"
+    | "epsilon_end"
+    | "epsilon_schedule"
+    | "temperature"
+    | "replay_size"
+    | "replay_ratio"
+    | "replay_sampling",
+    unknown
+  >
+>;
+
+/** The behaviour policy of a config with its defaults (core/gfn/behaviour.ts); on-policy when absent. */
+export function behaviourSpec(c: BehaviourKeys): BehaviourSpec {
+  const kind = (c.behaviour ?? "on-policy") as BehaviourSpec["kind"];
+  if (kind === "on-policy") return ON_POLICY;
+  const epsilon = (c.epsilon as number | undefined) ?? (kind === "epsilon" ? 0.1 : 0);
+  const spec: BehaviourSpec = {
+    ...ON_POLICY,
+    kind,
+    epsilon: kind === "tempered" ? 0 : epsilon,
+    epsilonEnd: kind === "tempered" ? 0 : (c.epsilon_end as number | undefined) ?? epsilon,
+    schedule: kind === "tempered"
+      ? "constant"
+      : (c.epsilon_schedule as BehaviourSpec["schedule"]) ?? "constant",
+    temperature: kind === "epsilon"
+      ? 1
+      : (c.temperature as number | undefined) ?? (kind === "tempered" ? 2 : 1),
+  };
+  if (kind === "replay") {
+    spec.replaySize = (c.replay_size as number | undefined) ?? 1000;
+    spec.replayRatio = (c.replay_ratio as number | undefined) ?? 0.5;
+    spec.replaySampling = (c.replay_sampling as BehaviourSpec["replaySampling"]) ?? "uniform";
+  }
+  return spec;
+}
+
+/** The behaviour keys a job records: the resolved options its kind reads. */
+function behaviourJobKeys(c: TrainConfig): Record<string, unknown> {
+  const b = behaviourSpec(c);
+  // on-policy: recorded only when the config names it (so configs that never mention it keep their job ids)
+  if (b.kind === "on-policy") return c.behaviour ? { behaviour: "on-policy" } : {};
+  const out: Record<string, unknown> = { behaviour: b.kind };
+  if (b.kind !== "tempered") {
+    Object.assign(out, { epsilon: b.epsilon, epsilon_schedule: b.schedule });
+    if (b.schedule === "linear") out.epsilon_end = b.epsilonEnd;
+  }
+  if (b.kind !== "epsilon") out.temperature = b.temperature;
+  if (b.kind === "replay") {
+    Object.assign(out, {
+      replay_size: b.replaySize,
+      replay_ratio: b.replayRatio,
+      replay_sampling: b.replaySampling,
+    });
+  }
+  return out;
+}
+
 /** Objectives that read `cv` (the others — renyi, tsallis, fkl-is, pg — carry their own baselines). */
 const CV_OBJECTIVES: readonly Objective[] = ["atb", "akl"];
 
 /**
  * The identity of a run, as a sweep job stores and hashes it: defaults filled in, and the options this task and
  * objective never read removed (Ising's L/β off the Ising task, hypergrid and 2D-density options off theirs,
- * div_alpha off all but Rényi/Tsallis, the policy-gradient options off pg, cv off objectives without one). So an
+ * div_alpha off all but Rényi/Tsallis, the policy-gradient options off pg, cv off objectives without one; the
+ * behaviour options resolved for their kind and absent on-policy). So an
  * unused option neither changes a job id nor shows up as an axis in reports; `parseTrainConfig` of the result
  * gives back the same run.
  */
@@ -214,6 +304,17 @@ export function jobConfig(c: TrainConfig): Record<string, unknown> {
   if (c.objective !== "renyi" && c.objective !== "tsallis") drop("div_alpha");
   if (c.objective !== "pg") drop("pg_lambda", "lr_value");
   if (!CV_OBJECTIVES.includes(c.objective)) drop("cv");
+  drop(
+    "behaviour",
+    "epsilon",
+    "epsilon_end",
+    "epsilon_schedule",
+    "temperature",
+    "replay_size",
+    "replay_ratio",
+    "replay_sampling",
+  );
+  Object.assign(out, behaviourJobKeys(c));
   return out;
 }
 
