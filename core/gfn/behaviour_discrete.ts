@@ -52,12 +52,20 @@ export function sampleDiscreteBehaviour(
     replayed++;
   }
   const batch = runDiscrete(env, net, gemm, B, rng, { behaviour, given });
-  const fwd = batch.logb ?? batch.logq;
+  return { batch, logBeta: replayLogBeta(batch, replay), replayed };
+}
+
+/**
+ * log β(τ) = log[(1 − r)·β_fwd(τ) + r·B(x)·P_B(τ|x)] of every trajectory of a batch evaluated under the per-step
+ * behaviour (batch.logb, or log P_F on-policy).
+ */
+export function replayLogBeta(batch: DiscreteBatch, replay: DiscreteReplay): Float64Array {
+  const B = batch.B, fwd = batch.logb ?? batch.logq;
   const logBuf = replay.buffer.logProb(batch.x, B);
   const lr = Math.log(replay.ratio), l1r = Math.log1p(-replay.ratio);
   const logBeta = new Float64Array(B);
   for (let b = 0; b < B; b++) logBeta[b] = logAddExp(l1r + fwd[b], lr + logBuf[b] + batch.logPBTraj[b]);
-  return { batch, logBeta, replayed };
+  return logBeta;
 }
 
 function logAddExp(a: number, b: number): number {
