@@ -37,7 +37,6 @@ import { parseTrainConfig } from "../core/train/config.ts";
 import { flatten, gradientMoments } from "./helpers/engine.ts";
 
 const env = hypergrid({ d: 2, H: 4, R0: 0.1, R1: 0.5, R2: 2 });
-const T = env.maxSteps;
 const net = initMlp([env.inputDim, 16, env.nActions], "tanh", "he-uniform", new Rng(11), Float64Array);
 const behaviour: StepBehaviour = { epsilon: 0.3, temperature: 1.5 };
 

@@ -19,6 +19,12 @@ export const COMMON_METRICS = [
 ] as const;
 /** The hypergrid's exact Jensen–Shannon divergence and mode counts (core/train/hypergrid.ts). */
 export const HYPERGRID_METRICS = ["exact_jsd", "modes_found", "modes_total"] as const;
+/**
+ * Off-policy training (docs/offpolicy.md): the behaviour's ε now, the mean effective sample size of the importance
+ * weights over the steps since the last evaluation (fraction of the batch), the replay buffer's size, and the
+ * sample variance of `grad_var_batches` independent gradient estimates.
+ */
+export const OFFPOLICY_METRICS = ["epsilon_now", "is_ess_fraction", "replay_buffer", "grad_var"] as const;
 /** 2D densities: test NLL (Eq. 7), MMD, the energy's CD diagnostics (core/tasks/runtime.ts). */
 export const DENSITY_METRICS = [
   "nll",
@@ -35,7 +41,7 @@ export const DENSITY_METRICS = [
 
 /** Metric names a train job of this task emits (some only when exact enumeration is possible). */
 export function trainMetrics(task: string): string[] {
-  if (task === "hypergrid") return [...COMMON_METRICS, ...HYPERGRID_METRICS];
+  if (task === "hypergrid") return [...COMMON_METRICS, ...HYPERGRID_METRICS, ...OFFPOLICY_METRICS];
   if (isDensityName(task)) return [...COMMON_METRICS, ...DENSITY_METRICS];
   return [...COMMON_METRICS];
 }
