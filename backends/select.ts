@@ -1,11 +1,15 @@
 /**
  * Backend selection: `auto` picks the fastest GEMM that loads here (tensorflow > blas > wasm > cpu).
  * An explicitly requested backend that cannot load is an error with a one-line reason.
+ * Every backend but `cpu` carries the WebAssembly SIMD step kernels (backends/kernels.ts) when they load;
+ * `cpu` is the portable pure-TypeScript path (GEMM and kernels). FLOWSWEEP_KERNELS=ts keeps the TypeScript
+ * kernels with any GEMM (for before/after comparisons).
  */
 import { type Gemm, jsGemm } from "../core/nn/gemm.ts";
 import { type DescribedGemm, type Probe, probeBlas } from "./blas.ts";
 import { probeWasm } from "./wasm.ts";
 import { probeTensorflow } from "./tensorflow.ts";
+import { loadWasmKernels } from "./kernels.ts";
 
 export type BackendName = "auto" | "blas" | "wasm" | "cpu" | "tensorflow";
 
@@ -25,11 +29,35 @@ function probe(name: Exclude<BackendName, "auto">, opts: SelectOptions): Promise
     case "cpu":
       return { gemm: jsGemm, reason: "pure TypeScript" };
     case "blas":
-      return probeBlas({ threads: opts.threads });
+      return withKernels(probeBlas({ threads: opts.threads }));
     case "wasm":
-      return probeWasm();
+      return probeWasm().then(withKernels);
     case "tensorflow":
-      return probeTensorflow();
+      return probeTensorflow().then(withKernels);
+  }
+}
+
+const withKernelsCache = new Map<Gemm, DescribedGemm>();
+
+/** The probed GEMM with the wasm step kernels attached (same object for the same GEMM). */
+function withKernels(p: Probe): Probe {
+  if (!p.gemm || kernelsDisabled()) return p;
+  const k = loadWasmKernels().kernels;
+  if (!k) return p;
+  let g = withKernelsCache.get(p.gemm);
+  if (!g) {
+    const base = p.gemm;
+    g = { name: base.name, detail: base.detail, kernels: k, gemm: base.gemm };
+    withKernelsCache.set(base, g);
+  }
+  return { gemm: g, reason: `${p.reason}, ${k.name} kernels` };
+}
+
+function kernelsDisabled(): boolean {
+  try {
+    return Deno.env.get("FLOWSWEEP_KERNELS") === "ts";
+  } catch {
+    return false;
   }
 }
 

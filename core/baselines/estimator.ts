@@ -5,6 +5,9 @@
  * per parameter element (optimal vector: b_d = Σ log w_s h_{s,d}² / Σ h_{s,d}²), global or leave-one-out.
  */
 import type { Gemm, Vec } from "../nn/gemm.ts";
+import { ctorOf } from "../nn/mlp.ts";
+import { kernelsOf } from "../nn/kernels.ts";
+import { alloc } from "../nn/arena.ts";
 import { accumulateGrads, forEachSampleGrad, type Policy, type TrajBatch } from "../gfn/trajectories.ts";
 import type { ControlVariate } from "../train/config.ts";
 import { looMean, optimalScalarBaseline, scalarBaseline } from "./cv.ts";
@@ -28,9 +31,10 @@ export function addRklGradient(
   let b: Float64Array;
   if (cv === "opt-scalar" || cv === "opt-scalar-loo") {
     const norms2 = new Float64Array(S);
+    const K = kernelsOf(gemm);
     forEachSampleGrad(pol, gemm, batch, (s, h) => {
       let n = 0;
-      for (const a of h) for (let i = 0; i < a.length; i++) n += a[i] * a[i];
+      for (const a of h) n += K.sumSquares(a, a.length);
       norms2[s] = n;
     });
     b = optimalScalarBaseline(logw, norms2, cv === "opt-scalar-loo");
@@ -46,6 +50,8 @@ export function addRklGradient(
  * Optimal vector baseline. Global: one pass over per-sample scores collecting Σh², Σ log w·h², Σh, Σ log w·h, then
  * g_d = (b_d Σ_s h_{s,d} − Σ_s log w_s h_{s,d}) / S. Leave-one-out: a second pass applies
  * b_{s,d} = (Σ log w h² − log w_s h_{s,d}²) / (Σ h² − h_{s,d}²) per sample.
+ * The sums accumulate in the policy's float type (float32 for training; error analysis in core/nn/kernels.ts,
+ * checked against float64 in tests/kernels_test.ts) through the backend's `scoreSums` kernel.
  * Where a denominator is 0 every h_{s,d} in it is 0; the fallback (mean / LOO mean of log w) keeps b independent
  * of τ_s, and the LOO value is clamped to the range of the other samples' log w (it is a weighted mean of them;
  * the clamp only removes rounding excursions).
@@ -61,26 +67,16 @@ function addOptimalVectorGradient(
 ): void {
   const S = logw.length;
   const shapes = grads.map((g) => g.length);
-  const H2 = shapes.map((n) => new Float64Array(n));
-  const W2 = shapes.map((n) => new Float64Array(n));
-  const G1 = leaveOneOut ? null : shapes.map((n) => new Float64Array(n));
-  const G2 = leaveOneOut ? null : shapes.map((n) => new Float64Array(n));
+  const F = ctorOf(pol.net);
+  const K = kernelsOf(gemm);
+  const H2 = shapes.map((n) => alloc(F, n));
+  const W2 = shapes.map((n) => alloc(F, n));
+  const G1 = leaveOneOut ? null : shapes.map((n) => alloc(F, n));
+  const G2 = leaveOneOut ? null : shapes.map((n) => alloc(F, n));
   forEachSampleGrad(pol, gemm, batch, (s, h) => {
     const lw = logw[s];
     for (let p = 0; p < h.length; p++) {
-      const hp = h[p], h2 = H2[p], w2 = W2[p];
-      for (let i = 0; i < hp.length; i++) {
-        const v = hp[i], sq = v * v;
-        h2[i] += sq;
-        w2[i] += lw * sq;
-      }
-      if (G1 && G2) {
-        const g1 = G1[p], g2 = G2[p];
-        for (let i = 0; i < hp.length; i++) {
-          g1[i] += hp[i];
-          g2[i] += lw * hp[i];
-        }
-      }
+      K.scoreSums(h[p], h[p].length, lw, H2[p], W2[p], G1 ? G1[p] : null, G2 ? G2[p] : null);
     }
   });
   const scale = weight / S;

@@ -10,7 +10,9 @@
  * Rows are step-major: row = t·B + s.
  */
 import type { Gemm, Vec } from "../nn/gemm.ts";
-import { ctorOf, fillRows, hiddenForward, type Mlp, transpose } from "../nn/mlp.ts";
+import { ctorOf, fillRows, hiddenForward, maxOf, type Mlp, outputLayer, transpose } from "../nn/mlp.ts";
+import { kernelsOf } from "../nn/kernels.ts";
+import { alloc, allocRaw, arenaCopy } from "../nn/arena.ts";
 import type { Rng } from "../rng.ts";
 import type { BitTask } from "../tasks/task.ts";
 
@@ -84,9 +86,15 @@ export interface RunOptions {
   start?: Int8Array;
 }
 
-/** Samples B forward trajectories from Q, or evaluates the given ones (teacher forcing). */
+/**
+ * Samples B forward trajectories from Q, or evaluates the given ones (teacher forcing). Per step: the hidden
+ * stack (GEMM + fused bias/activation kernels), then the positions and uniforms of all B rows (drawn in the same
+ * order as one row at a time: position, then uniform), the 2-logit gather as one kernel call, the values, and
+ * the first layer's incremental update as one kernel call. Buffers come from the step arena inside a step.
+ */
 export function runTrajectories(pol: Policy, gemm: Gemm, B: number, rng: Rng, opts: RunOptions): TrajBatch {
-  const { net, D, woutT } = pol;
+  const { net, D } = pol;
+  const K = kernelsOf(gemm);
   const F = ctorOf(net);
   const k = net.sizes.length - 2;
   const hidden = net.sizes.slice(1, k + 1);
@@ -95,88 +103,82 @@ export function runTrajectories(pol: Policy, gemm: Gemm, B: number, rng: Rng, op
   if (opts.start && opts.cache) throw new Error("runTrajectories: `start` cannot be combined with `cache`");
   const rows = (D - n0) * B;
   const cacheRows = opts.cache ? rows : B;
-  const acts = hidden.map((h) => new F(cacheRows * h));
-  const dacts = hidden.map((h) => new F(cacheRows * h));
-  const X = opts.cache ? new F(rows * D) : null;
-  const scratch = new F(B * Math.max(...hidden));
-  const logits = pol.denseOutput ? new F(B * 2 * D) : null;
-  const z0 = new F(B * h1);
+  const acts = hidden.map((h) => allocRaw(F, cacheRows * h));
+  const dacts = opts.cache ? hidden.map((h) => allocRaw(F, cacheRows * h)) : null;
+  const X = opts.cache ? allocRaw(F, rows * D) : null;
+  const scratch = allocRaw(F, B * maxOf(hidden));
+  const logits = pol.denseOutput ? allocRaw(F, B * 2 * D) : null;
+  const woutT = logits ? pol.woutT : arenaCopy(pol.woutT);
+  const z0 = allocRaw(F, B * h1);
   fillRows(z0, net.b[0], B); // s₀ = 0: the first pre-activation is the bias
-  const W0 = net.W[0], bout = net.b[k];
+  const W0 = arenaCopy(net.W[0]), bout = net.b[k];
   if (opts.start) gemm.gemm(false, false, B, h1, D, F.from(opts.start), W0, z0, 1);
 
   const state = opts.start ? opts.start.slice(0, B * D) : new Int8Array(B * D);
-  const unset = new Int32Array(B * D); // per trajectory, its unset positions in the first D − t slots
+  const unset = alloc(Int32Array, B * D); // per trajectory, its unset positions in the first D − t slots
   for (let b = 0; b < B; b++) {
     let j = 0;
     for (let d = 0; d < D; d++) if (state[b * D + d] === 0) unset[b * D + j++] = d;
   }
   const x = opts.given ? opts.given.x : state.slice();
-  const pos = new Int32Array(rows), val = new Int8Array(rows);
-  const logp = new Float64Array(rows), g = new F(rows), logq = new Float64Array(B);
+  const pos = alloc(Int32Array, rows), val = alloc(Int8Array, rows);
+  const logp = alloc(Float64Array, rows), g = alloc(F, rows), logq = new Float64Array(B);
+  const u = alloc(Float64Array, B), lm = alloc(F, B), lp = alloc(F, B);
 
   for (let t = n0; t < D; t++) {
     const off = opts.cache ? t * B : 0;
     const stepActs = acts.map((a, l) => a.subarray(off * hidden[l], (off + B) * hidden[l]));
-    const stepDacts = dacts.map((a, l) => a.subarray(off * hidden[l], (off + B) * hidden[l]));
+    const stepDacts = dacts
+      ? dacts.map((a, l) => a.subarray(off * hidden[l], (off + B) * hidden[l]))
+      : hidden.map(() => null);
+    const r0 = (t - n0) * B;
     if (X) {
       if (t === n0) X.set(state.subarray(0, B * D), t * B * D);
       else {
         // s_t = s_{t−1} with one more entry set: copy the previous block, then write the B new entries
         X.copyWithin(t * B * D, (t - 1) * B * D, t * B * D);
-        for (let b = 0, r = (t - 1 - n0) * B; b < B; b++, r++) X[(t * B + b) * D + pos[r]] = val[r];
+        for (let b = 0, r = r0 - B; b < B; b++, r++) X[(t * B + b) * D + pos[r]] = val[r];
       }
     }
-    hiddenForward(net, gemm, z0, B, stepActs, opts.cache ? stepDacts : stepDacts.map(() => null), scratch);
+    hiddenForward(net, gemm, z0, B, stepActs, stepDacts, scratch);
     const top = stepActs[k - 1];
-    if (logits) {
-      fillRows(logits, bout, B);
-      gemm.gemm(false, false, B, 2 * D, hk, top, net.W[k], logits, 1);
-    }
+    const stepPos = pos.subarray(r0, r0 + B), stepVal = val.subarray(r0, r0 + B);
     for (let b = 0; b < B; b++) {
-      let d: number;
-      if (opts.given) d = opts.given.order[b * D + t];
+      if (opts.given) stepPos[b] = opts.given.order[b * D + t];
       else {
         const j = rng.int(D - t);
         const base = b * D;
-        d = unset[base + j];
+        stepPos[b] = unset[base + j];
         unset[base + j] = unset[base + D - t - 1];
+        u[b] = rng.uniform();
       }
-      // the two logits of position d: l₋ = column 2d, l₊ = column 2d+1
-      let lm: number, lp: number;
-      if (logits) {
-        lm = logits[b * 2 * D + 2 * d];
-        lp = logits[b * 2 * D + 2 * d + 1];
-      } else {
-        lm = bout[2 * d];
-        lp = bout[2 * d + 1];
-        const ta = b * hk, wm = 2 * d * hk, wp = wm + hk;
-        for (let j = 0; j < hk; j++) {
-          const a = top[ta + j];
-          lm += a * woutT[wm + j];
-          lp += a * woutT[wp + j];
-        }
+    }
+    // the two logits of position d: l₋ = column 2d, l₊ = column 2d+1
+    if (logits) {
+      outputLayer(net, gemm, top, B, logits);
+      for (let b = 0; b < B; b++) {
+        const o = b * 2 * D + 2 * stepPos[b];
+        lm[b] = logits[o];
+        lp[b] = logits[o + 1];
       }
-      const diff = lp - lm; // p₊ = σ(diff)
+    } else K.pairLogits(top, woutT, bout, stepPos, B, hk, lm, lp);
+    for (let b = 0; b < B; b++) {
+      const d = stepPos[b];
+      const diff = lp[b] - lm[b]; // p₊ = σ(diff)
       const pPlus = 1 / (1 + Math.exp(-diff));
-      let v: number;
-      if (opts.given) v = opts.given.x[b * D + d];
-      else v = rng.uniform() < pPlus ? 1 : -1;
-      const row = (t - n0) * B + b;
-      pos[row] = d;
-      val[row] = v;
+      const v = opts.given ? opts.given.x[b * D + d] : u[b] < pPlus ? 1 : -1;
+      const row = r0 + b;
+      stepVal[b] = v;
       const lp_ = v > 0 ? logSigmoid(diff) : logSigmoid(-diff);
       logp[row] = lp_;
       logq[b] += lp_;
       g[row] = (v > 0 ? 1 : 0) - pPlus;
       state[b * D + d] = v;
       if (!opts.given) x[b * D + d] = v;
-      const z = b * h1, w = d * h1;
-      if (v > 0) { for (let j = 0; j < h1; j++) z0[z + j] += W0[w + j]; }
-      else for (let j = 0; j < h1; j++) z0[z + j] -= W0[w + j];
     }
+    K.addSignedRows(z0, W0, stepPos, stepVal, B, h1);
   }
-  return { D, B, x, logq, pos, val, logp, g, cache: X ? { X, acts, dacts } : undefined };
+  return { D, B, x, logq, pos, val, logp, g, cache: X && dacts ? { X, acts, dacts } : undefined };
 }
 
 /** The common number of set entries of B start states (throws when rows differ or an entry is not −1/0/+1). */
@@ -209,7 +211,7 @@ function denseOutputGrad(
   F: Float32ArrayConstructor | Float64ArrayConstructor,
 ) {
   const { B, D } = batch, rows = batch.g.length;
-  const dOut = new F(rows * 2 * D);
+  const dOut = alloc(F, rows * 2 * D);
   for (let r = 0; r < rows; r++) {
     const gr = scale ? scale[scale.length === rows ? r : r % B] * batch.g[r] : batch.g[r];
     const o = r * 2 * D + 2 * batch.pos[r];
@@ -253,29 +255,41 @@ export function computeSignals(pol: Policy, gemm: Gemm, batch: TrajBatch): Vec[]
 /** The backward chain for per-trajectory output scales (null = 1): δ_l of Σ_s scale_s log q(τ_s). */
 function backpropSignals(pol: Policy, gemm: Gemm, batch: TrajBatch, scale: ArrayLike<number> | null): Vec[] {
   const c = requireCache(batch);
-  const { net, woutT } = pol;
+  const { net } = pol;
+  const K = kernelsOf(gemm);
   const F = ctorOf(net);
   const k = net.sizes.length - 2;
   const B = batch.B, rows = batch.D * B;
-  const dZ = net.sizes.slice(1, k + 1).map((h) => new F(rows * h));
+  const dZ = net.sizes.slice(1, k + 1).map((h) => allocRaw(F, rows * h));
   const hk = net.sizes[k];
   const top = dZ[k - 1];
   if (pol.denseOutput) {
     gemm.gemm(false, true, rows, hk, 2 * batch.D, denseOutputGrad(batch, scale, F), net.W[k], top, 0);
   } else {
-    for (let r = 0; r < rows; r++) {
-      const gr = scale ? scale[scale.length === rows ? r : r % B] * batch.g[r] : batch.g[r];
-      if (gr === 0) continue;
-      const wm = 2 * batch.pos[r] * hk, wp = wm + hk, o = r * hk;
-      for (let j = 0; j < hk; j++) top[o + j] = gr * (woutT[wp + j] - woutT[wm + j]);
-    }
+    K.pairSignal(rowCoefficients(batch, scale, F), batch.pos, arenaCopy(pol.woutT), rows, hk, top);
   }
   for (let l = k - 1; l >= 0; l--) {
-    const dz = dZ[l], da = c.dacts[l];
-    for (let i = 0; i < dz.length; i++) dz[i] *= da[i];
+    const dz = dZ[l];
+    K.mulInPlace(dz, c.dacts[l], dz.length);
     if (l > 0) gemm.gemm(false, true, rows, net.sizes[l], net.sizes[l + 1], dz, net.W[l], dZ[l - 1], 0);
   }
   return dZ;
+}
+
+/** Per row r: scale(r)·g_r (scale per trajectory, r mod B, or per row; null = 1). */
+function rowCoefficients(
+  batch: TrajBatch,
+  scale: ArrayLike<number> | null,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+): Vec {
+  const { B } = batch, rows = batch.g.length;
+  const out = allocRaw(F, rows);
+  if (!scale) out.set(batch.g);
+  else {
+    const perRow = scale.length === rows;
+    for (let r = 0; r < rows; r++) out[r] = scale[perRow ? r : r % B] * batch.g[r];
+  }
+  return out;
 }
 
 /**
@@ -294,6 +308,7 @@ export function accumulateGrads(
 ) {
   const c = requireCache(batch);
   const { net, D } = pol;
+  const K = kernelsOf(gemm);
   const F = ctorOf(net);
   const k = net.sizes.length - 2;
   const B = batch.B, rows = D * B;
@@ -301,61 +316,39 @@ export function accumulateGrads(
   if (!perRow && coef.length !== B) {
     throw new RangeError(`coef: length B = ${B} or D·B = ${rows}, got ${coef.length}`);
   }
-  // output layer: only columns 2d, 2d+1 of each row get a gradient
+  // output layer: only columns 2d, 2d+1 of each row get a gradient; bias gradients are column sums
   const hk = net.sizes[k];
   const dbout = grads[2 * k + 1];
   const top = c.acts[k - 1];
-  const ones = new F(rows).fill(1);
   if (pol.denseOutput) {
     const dOut = denseOutputGrad(batch, coef, F);
     gemm.gemm(true, false, hk, 2 * D, rows, top, dOut, grads[2 * k], 1);
-    gemm.gemm(false, false, 1, 2 * D, rows, ones, dOut, dbout, 1);
-  } else accumulateSparseOutputGrads(batch, coef, top, hk, grads[2 * k], dbout, F);
-  // hidden layers: dW_l += A_lᵀ (coef ⊙ δ_l), db_l += 1ᵀ (coef ⊙ δ_l)
+    K.colSumAdd(dOut, rows, 2 * D, dbout);
+  } else {
+    const dWoutT = alloc(F, 2 * D * hk);
+    K.pairGrad(rowCoefficients(batch, coef, F), batch.pos, top, rows, hk, dWoutT, dbout);
+    const dWout = grads[2 * k];
+    for (let j = 0; j < hk; j++) for (let o = 0; o < 2 * D; o++) dWout[j * 2 * D + o] += dWoutT[o * hk + j];
+  }
+  // hidden layers: dW_l += A_lᵀ (coef ⊙ δ_l), db_l += Σ_rows (coef ⊙ δ_l)
   const unit = c.dZ;
   const dZ = unit ?? backpropSignals(pol, gemm, batch, coef);
+  const coefV = unit ? asVec(coef) : null;
   for (let l = 0; l < k; l++) {
     const h = net.sizes[l + 1];
     let signal = dZ[l];
-    if (unit) {
-      signal = new F(rows * h);
-      for (let r = 0; r < rows; r++) {
-        const cr = coef[perRow ? r : r % B], o = r * h;
-        for (let j = 0; j < h; j++) signal[o + j] = cr * unit[l][o + j];
-      }
+    if (unit && coefV) {
+      signal = allocRaw(F, rows * h);
+      K.scaleRows(unit[l], coefV, perRow ? rows : B, rows, h, signal);
     }
-    gemm.gemm(false, false, 1, h, rows, ones, signal, grads[2 * l + 1], 1);
+    K.colSumAdd(signal, rows, h, grads[2 * l + 1]);
     const input = l === 0 ? c.X : c.acts[l - 1];
     gemm.gemm(true, false, net.sizes[l], h, rows, input, signal, grads[2 * l], 1);
   }
 }
 
-/** Output-layer gradient touching only columns 2d, 2d+1 of each row (large D). */
-function accumulateSparseOutputGrads(
-  batch: TrajBatch,
-  coef: ArrayLike<number>,
-  top: Vec,
-  hk: number,
-  dWout: Vec,
-  dbout: Vec,
-  F: Float32ArrayConstructor | Float64ArrayConstructor,
-): void {
-  const { B, D } = batch, rows = batch.g.length;
-  const perRow = coef.length === rows;
-  const dWoutT = new F(2 * D * hk);
-  for (let r = 0; r < rows; r++) {
-    const cg = coef[perRow ? r : r % B] * batch.g[r];
-    if (cg === 0) continue;
-    const d = batch.pos[r], wm = 2 * d * hk, wp = wm + hk, o = r * hk;
-    for (let j = 0; j < hk; j++) {
-      const v = cg * top[o + j];
-      dWoutT[wp + j] += v;
-      dWoutT[wm + j] -= v;
-    }
-    dbout[2 * d + 1] += cg;
-    dbout[2 * d] -= cg;
-  }
-  for (let j = 0; j < hk; j++) for (let o = 0; o < 2 * D; o++) dWout[j * 2 * D + o] += dWoutT[o * hk + j];
+function asVec(v: ArrayLike<number>): Vec {
+  return v instanceof Float64Array || v instanceof Float32Array ? v : Float64Array.from(v);
 }
 
 /**
@@ -374,11 +367,12 @@ export function forEachSampleGrad(
   const F = ctorOf(net);
   const k = net.sizes.length - 2;
   const B = batch.B, T = D;
+  const K = kernelsOf(gemm);
   const h: Vec[] = [];
-  for (let l = 0; l <= k; l++) h.push(new F(net.sizes[l] * net.sizes[l + 1]), new F(net.sizes[l + 1]));
+  for (let l = 0; l <= k; l++) h.push(alloc(F, net.sizes[l] * net.sizes[l + 1]), alloc(F, net.sizes[l + 1]));
   const inputs = [c.X, ...c.acts.slice(0, k - 1)];
-  const gatherIn = inputs.map((_, l) => new F(T * net.sizes[l]));
-  const gatherZ = dZ.map((_, l) => new F(T * net.sizes[l + 1]));
+  const gatherIn = inputs.map((_, l) => allocRaw(F, T * net.sizes[l]));
+  const gatherZ = dZ.map((_, l) => allocRaw(F, T * net.sizes[l + 1]));
   const hk = net.sizes[k], top = c.acts[k - 1], out = 2 * D;
   for (let s = 0; s < B; s++) {
     for (let l = 0; l < k; l++) {
@@ -389,10 +383,9 @@ export function forEachSampleGrad(
       for (let t = 0; t < T; t++) {
         const r = t * B + s;
         gi.set(src.subarray(r * nin, (r + 1) * nin), t * nin);
-        const zrow = dz.subarray(r * nout, (r + 1) * nout);
-        gz.set(zrow, t * nout);
-        for (let j = 0; j < nout; j++) db[j] += zrow[j];
+        gz.set(dz.subarray(r * nout, (r + 1) * nout), t * nout);
       }
+      K.colSumAdd(gz, T, nout, db);
       gemm.gemm(true, false, nin, nout, T, gi, gz, h[2 * l], 0);
     }
     const dW = h[2 * k], db = h[2 * k + 1];

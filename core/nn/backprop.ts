@@ -5,7 +5,9 @@
  * hidden-layer backward `hiddenBackward` below.
  */
 import type { Gemm, Vec } from "./gemm.ts";
-import { ctorOf, fillRows, hiddenForward, type Mlp } from "./mlp.ts";
+import { ctorOf, firstLayer, hiddenForward, maxOf, type Mlp, outputLayer } from "./mlp.ts";
+import { kernelsOf } from "./kernels.ts";
+import { allocRaw } from "./arena.ts";
 
 export interface MlpCache {
   n: number;
@@ -23,15 +25,13 @@ export function mlpForwardCached(m: Mlp, gemm: Gemm, X: Vec, n: number): MlpCach
   const F = ctorOf(m);
   const k = m.sizes.length - 2;
   const hidden = m.sizes.slice(1, k + 1);
-  const z0 = new F(n * hidden[0]);
-  fillRows(z0, m.b[0], n);
-  gemm.gemm(false, false, n, hidden[0], m.sizes[0], X, m.W[0], z0, 1);
-  const acts = hidden.map((h) => new F(n * h));
-  const dacts = hidden.map((h) => new F(n * h));
-  hiddenForward(m, gemm, z0, n, acts, dacts, new F(n * Math.max(...hidden)));
-  const out = new F(n * m.sizes[k + 1]);
-  fillRows(out, m.b[k], n);
-  gemm.gemm(false, false, n, m.sizes[k + 1], m.sizes[k], acts[k - 1], m.W[k], out, 1);
+  const z0 = allocRaw(F, n * hidden[0]);
+  firstLayer(m, gemm, X, n, z0);
+  const acts = hidden.map((h) => allocRaw(F, n * h));
+  const dacts = hidden.map((h) => allocRaw(F, n * h));
+  hiddenForward(m, gemm, z0, n, acts, dacts, allocRaw(F, n * maxOf(hidden)));
+  const out = allocRaw(F, n * m.sizes[k + 1]);
+  outputLayer(m, gemm, acts[k - 1], n, out);
   return { n, X, acts, dacts, out };
 }
 
@@ -41,8 +41,8 @@ export function mlpBackward(m: Mlp, gemm: Gemm, cache: MlpCache, dOut: Vec, grad
   const k = m.sizes.length - 2, n = cache.n;
   const hk = m.sizes[k], out = m.sizes[k + 1];
   gemm.gemm(true, false, hk, out, n, cache.acts[k - 1], dOut, grads[2 * k], 1);
-  colSum(dOut, n, out, grads[2 * k + 1]);
-  const dTop = new F(n * hk);
+  kernelsOf(gemm).colSumAdd(dOut, n, out, grads[2 * k + 1]);
+  const dTop = allocRaw(F, n * hk);
   gemm.gemm(false, true, n, hk, out, dOut, m.W[k], dTop, 0);
   hiddenBackward(m, gemm, cache.X, cache.acts, cache.dacts, dTop, n, grads);
 }
@@ -63,25 +63,19 @@ export function hiddenBackward(
   grads: Vec[],
 ): void {
   const F = ctorOf(m);
+  const K = kernelsOf(gemm);
   const k = m.sizes.length - 2;
   let dA = dTop;
   for (let l = k - 1; l >= 0; l--) {
     const h = m.sizes[l + 1], da = dacts[l];
-    for (let i = 0; i < n * h; i++) dA[i] *= da[i];
+    K.mulInPlace(dA, da, n * h);
     const input = l === 0 ? X : acts[l - 1];
     gemm.gemm(true, false, m.sizes[l], h, n, input, dA, grads[2 * l], 1);
-    colSum(dA, n, h, grads[2 * l + 1]);
+    K.colSumAdd(dA, n, h, grads[2 * l + 1]);
     if (l > 0) {
-      const next = new F(n * m.sizes[l]);
+      const next = allocRaw(F, n * m.sizes[l]);
       gemm.gemm(false, true, n, m.sizes[l], h, dA, m.W[l], next, 0);
       dA = next;
     }
-  }
-}
-
-function colSum(a: Vec, n: number, c: number, out: Vec): void {
-  for (let r = 0; r < n; r++) {
-    const o = r * c;
-    for (let j = 0; j < c; j++) out[j] += a[o + j];
   }
 }

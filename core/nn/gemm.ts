@@ -1,9 +1,11 @@
 /**
- * The one dense kernel the engine needs: a row-major GEMM. Everything else (activations, gathers, optimiser)
- * is plain TypeScript. Backends (`backends/`) provide faster implementations of the same contract; this file
+ * The one dense kernel the engine needs: a row-major GEMM. The elementwise work around it (bias + activation,
+ * gathers, column sums, score sums) goes through the kernels a backend attaches (`kernels`, core/nn/kernels.ts;
+ * the pure-TypeScript ones when absent). Backends (`backends/`) provide faster implementations of the same contract; this file
  * holds the contract and the portable pure-TypeScript implementation (also usable with Float64Array, which the
  * tests use for finite-difference checks).
  */
+import type { Kernels } from "./kernels.ts";
 
 /** A dense vector/matrix buffer. Row-major matrices are stored flat. */
 export type Vec = Float32Array | Float64Array;
@@ -11,6 +13,8 @@ export type Vec = Float32Array | Float64Array;
 export interface Gemm {
   /** Backend name as shown in outputs (`cpu`, `blas`, `wasm`, `tensorflow`). */
   readonly name: string;
+  /** The elementwise kernels chosen with this backend (core/nn/kernels.ts `kernelsOf`); default TypeScript. */
+  readonly kernels?: Kernels;
   /**
    * C (m×n) ← op(A)·op(B) + beta·C, all row-major.
    * op(A) is m×k: A is stored m×k, or k×m when `transA`. op(B) is k×n: B is stored k×n, or n×k when `transB`.

@@ -14,6 +14,8 @@
  */
 import type { Gemm, Vec } from "./gemm.ts";
 import type { Rng } from "../rng.ts";
+import { jsKernels, kernelsOf } from "./kernels.ts";
+import { alloc, allocRaw } from "./arena.ts";
 
 export type Activation = "swish" | "relu" | "elu" | "tanh";
 export type Init = "he-uniform" | "xavier-uniform";
@@ -56,12 +58,12 @@ export function params(m: Mlp): Vec[] {
   return out;
 }
 
-/** Zero arrays shaped like `params(m)`. */
+/** Zero arrays shaped like `params(m)` (from the step arena inside a step: gradients live for one step). */
 export function zerosLike(
   m: Mlp,
   F: FloatCtor = m.W[0] instanceof Float64Array ? Float64Array : Float32Array,
 ): Vec[] {
-  return params(m).map((p) => new F(p.length));
+  return params(m).map((p) => alloc(F, p.length));
 }
 
 export function numParams(m: Mlp): number {
@@ -77,47 +79,17 @@ export function cloneMlp(m: Mlp): Mlp {
   };
 }
 
-/** a = act(z) and its derivative da = act'(z), elementwise over z[0..n). */
+/** a = act(z) and its derivative da = act'(z), elementwise over z[0..n) (the TypeScript kernel). */
 export function activate(kind: Activation, z: Vec, a: Vec, da: Vec | null, n: number): void {
-  switch (kind) {
-    case "swish":
-      for (let i = 0; i < n; i++) {
-        const v = z[i];
-        const s = 1 / (1 + Math.exp(-v));
-        a[i] = v * s;
-        if (da) da[i] = s * (1 + v * (1 - s));
-      }
-      return;
-    case "relu":
-      for (let i = 0; i < n; i++) {
-        const v = z[i];
-        a[i] = v > 0 ? v : 0;
-        if (da) da[i] = v > 0 ? 1 : 0;
-      }
-      return;
-    case "elu":
-      for (let i = 0; i < n; i++) {
-        const v = z[i];
-        const e = v > 0 ? 0 : Math.expm1(v);
-        a[i] = v > 0 ? v : e;
-        if (da) da[i] = v > 0 ? 1 : e + 1;
-      }
-      return;
-    case "tanh":
-      for (let i = 0; i < n; i++) {
-        const t = Math.tanh(z[i]);
-        a[i] = t;
-        if (da) da[i] = 1 - t * t;
-      }
-      return;
-  }
+  jsKernels.biasAct(kind, z, null, a, da, 1, n);
 }
 
 /**
- * Hidden stack from the first pre-activation: given Z₀ (n × h₁) computes A₁ = act(Z₀), Z₁ = A₁W₁ + b₁, …,
- * leaving the last hidden activation A_k in acts[k−1]. acts[l] / dacts[l] are n × sizes[l+1] buffers (views are
- * fine); dacts may be null entries when no backward pass will follow. Z₀ is read only; `scratch` holds at least
- * n × max(h) values.
+ * Hidden stack from the first pre-activation: given Z₀ (n × h₁, bias included) computes A₁ = act(Z₀),
+ * Z₁ = A₁W₁ + b₁, …, leaving the last hidden activation A_k in acts[k−1]. acts[l] / dacts[l] are n × sizes[l+1]
+ * buffers (views are fine); dacts may be null entries when no backward pass will follow. Z₀ is read only;
+ * `scratch` holds at least n × max(h) values. Each layer is one GEMM then one fused bias + activation +
+ * derivative pass (core/nn/kernels.ts).
  */
 export function hiddenForward(
   m: Mlp,
@@ -128,31 +100,53 @@ export function hiddenForward(
   dacts: (Vec | null)[],
   scratch: Vec,
 ): void {
+  const K = kernelsOf(gemm);
   const k = m.sizes.length - 2; // number of hidden layers
-  activate(m.activation, z0, acts[0], dacts[0], n * m.sizes[1]);
+  K.biasAct(m.activation, z0, null, acts[0], dacts[0], n, m.sizes[1]);
   for (let l = 1; l < k; l++) {
     const hin = m.sizes[l], hout = m.sizes[l + 1];
     const z = scratch.subarray(0, n * hout);
-    fillRows(z, m.b[l], n);
-    gemm.gemm(false, false, n, hout, hin, acts[l - 1], m.W[l], z, 1);
-    activate(m.activation, z, acts[l], dacts[l], n * hout);
+    gemm.gemm(false, false, n, hout, hin, acts[l - 1], m.W[l], z, 0);
+    K.biasAct(m.activation, z, m.b[l], acts[l], dacts[l], n, hout);
   }
 }
 
-/** Full forward pass: logits (n × out) for inputs x (n × in). No caching; used by exact enumeration. */
+/**
+ * Full forward pass: logits (n × out) for inputs x (n × in). No cache; used by sampling and exact enumeration.
+ * Inside a step its buffers come from the step arena (core/nn/arena.ts).
+ */
 export function mlpForward(m: Mlp, gemm: Gemm, x: Vec, n: number): Vec {
   const F = ctorOf(m);
   const k = m.sizes.length - 2;
-  const z0 = new F(n * m.sizes[1]);
+  const hidden = m.sizes.slice(1, k + 1);
+  const z0 = allocRaw(F, n * hidden[0]);
+  firstLayer(m, gemm, x, n, z0);
+  const acts = hidden.map((h) => allocRaw(F, n * h));
+  const scratch = allocRaw(F, n * maxOf(hidden));
+  hiddenForward(m, gemm, z0, n, acts, acts.map(() => null), scratch);
+  const out = allocRaw(F, n * m.sizes[k + 1]);
+  outputLayer(m, gemm, acts[k - 1], n, out);
+  return out;
+}
+
+/** Z₀ = X·W₀ + b₀ (n rows) into z0. */
+export function firstLayer(m: Mlp, gemm: Gemm, x: Vec, n: number, z0: Vec): void {
   fillRows(z0, m.b[0], n);
   gemm.gemm(false, false, n, m.sizes[1], m.sizes[0], x, m.W[0], z0, 1);
-  const acts = m.sizes.slice(1, k + 1).map((h) => new F(n * h));
-  const scratch = new F(n * Math.max(...m.sizes.slice(1, k + 1)));
-  hiddenForward(m, gemm, z0, n, acts, acts.map(() => null), scratch);
-  const out = new F(n * m.sizes[k + 1]);
+}
+
+/** out = A_k·W_k + b_k (n rows). */
+export function outputLayer(m: Mlp, gemm: Gemm, top: Vec, n: number, out: Vec): void {
+  const k = m.sizes.length - 2;
   fillRows(out, m.b[k], n);
-  gemm.gemm(false, false, n, m.sizes[k + 1], m.sizes[k], acts[k - 1], m.W[k], out, 1);
-  return out;
+  gemm.gemm(false, false, n, m.sizes[k + 1], m.sizes[k], top, m.W[k], out, 1);
+}
+
+/** The largest of a list of sizes (no spread: layer lists are short, but keep it allocation-free). */
+export function maxOf(v: number[]): number {
+  let m = 0;
+  for (const x of v) if (x > m) m = x;
+  return m;
 }
 
 /** Writes the bias row into each of the n rows of z. */

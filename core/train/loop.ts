@@ -1,9 +1,11 @@
 /**
  * The loop every trainer shares (bit vectors, hypergrid): evaluate at step 0, every `eval_every` steps and after
  * the last step; time the training steps (evaluation excluded); honour the abort signal; yield to the event loop
- * between steps so callers can show progress and abort.
+ * between steps so callers can show progress and abort. Each training step runs in the run's arena (one per model
+ * shape, core/nn/arena.ts): its buffers are reused from step to step instead of allocated afresh.
  */
 import type { Gemm } from "../nn/gemm.ts";
+import { kernelsOf } from "../nn/kernels.ts";
 import type { EvalRecord, TrainConfig, TrainSummary } from "./config.ts";
 
 export interface LoopOptions {
@@ -44,14 +46,19 @@ export async function runTrainingLoop(
     await opts.onEval?.(last);
   };
   await evaluate(0);
-  for (let step = 1; step <= config.steps; step++) {
-    if (opts.signal?.aborted) throw opts.signal.reason ?? new DOMException("aborted", "AbortError");
-    const t0 = now();
-    hooks.step(step);
-    trainMs += now() - t0;
-    opts.onStep?.(step);
-    if (step % config.eval_every === 0 || step === config.steps) await evaluate(step);
-    else await new Promise((resolve) => setTimeout(resolve, 0));
+  const arena = kernelsOf(opts.gemm).createArena();
+  try {
+    for (let step = 1; step <= config.steps; step++) {
+      if (opts.signal?.aborted) throw opts.signal.reason ?? new DOMException("aborted", "AbortError");
+      const t0 = now();
+      arena.run(() => hooks.step(step));
+      trainMs += now() - t0;
+      opts.onStep?.(step);
+      if (step % config.eval_every === 0 || step === config.steps) await evaluate(step);
+      else await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+  } finally {
+    arena.memory.release?.();
   }
   return {
     ...last,

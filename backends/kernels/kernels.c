@@ -1,0 +1,334 @@
+/*
+ * flowsweep's elementwise kernels in WebAssembly SIMD (f32x4). The contract is core/nn/kernels.ts; the loader
+ * and the TypeScript side are backends/kernels.ts. Build: backends/kernels/build.sh (Debian clang + lld):
+ *   clang --target=wasm32 -O3 -msimd128 -mbulk-memory -nostdlib -Wl,--no-entry -Wl,--import-memory ...
+ * Every pointer is a byte offset into the imported memory; sizes are element counts. No allocation, no libc.
+ *
+ * exp: Cephes expf (range reduction x = n·ln2 + r, |r| ≤ ln2/2, degree-6 polynomial, 2^n by exponent bits),
+ * relative error ≈ 1 ulp of float32 over the clamped range [−87, 88]. expm1 reuses it as
+ * 2^n·(e^r − 1) + (2^n − 1) so it stays relatively accurate near 0 (ELU's derivative and tanh need that).
+ */
+#include <wasm_simd128.h>
+
+typedef v128_t f4;
+
+#define EXPORT(name) __attribute__((export_name(#name)))
+
+static inline f4 splat(float x) { return wasm_f32x4_splat(x); }
+
+/* e^r − 1 for |r| ≤ ln2/2 (Cephes polynomial): r + r²·P(r). */
+static inline f4 expm1_reduced(f4 r) {
+  f4 p = splat(1.9875691500e-4f);
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), splat(1.3981999507e-3f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), splat(8.3334519073e-3f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), splat(4.1665795894e-2f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), splat(1.6666665459e-1f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), splat(5.0000001201e-1f));
+  return wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_mul(p, r), r), r);
+}
+
+/* Splits clamped x into n (as float, integral) and r = x − n·ln2 (two-constant Cody–Waite). */
+static inline f4 reduce(f4 x, f4 *n) {
+  x = wasm_f32x4_min(wasm_f32x4_max(x, splat(-87.0f)), splat(88.0f));
+  f4 k = wasm_f32x4_nearest(wasm_f32x4_mul(x, splat(1.44269504088896341f)));
+  *n = k;
+  f4 r = wasm_f32x4_sub(x, wasm_f32x4_mul(k, splat(0.693359375f)));
+  return wasm_f32x4_sub(r, wasm_f32x4_mul(k, splat(-2.12194440e-4f)));
+}
+
+/* 2^n for integral n in [−126, 127]. */
+static inline f4 pow2(f4 n) {
+  return wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(n), wasm_i32x4_splat(127)), 23);
+}
+
+static inline f4 vexp(f4 x) {
+  f4 n;
+  f4 r = reduce(x, &n);
+  return wasm_f32x4_mul(wasm_f32x4_add(expm1_reduced(r), splat(1.0f)), pow2(n));
+}
+
+static inline f4 vexpm1(f4 x) {
+  f4 n;
+  f4 r = reduce(x, &n);
+  f4 s = pow2(n);
+  return wasm_f32x4_add(wasm_f32x4_mul(s, expm1_reduced(r)), wasm_f32x4_sub(s, splat(1.0f)));
+}
+
+enum { SWISH = 0, RELU = 1, ELU = 2, TANH = 3 };
+
+/* a = act(v), *d = act'(v). */
+static inline f4 act4(int kind, f4 v, f4 *d) {
+  const f4 one = splat(1.0f), zero = splat(0.0f);
+  switch (kind) {
+    case SWISH: {
+      f4 s = wasm_f32x4_div(one, wasm_f32x4_add(one, vexp(wasm_f32x4_neg(v))));
+      *d = wasm_f32x4_mul(s, wasm_f32x4_add(one, wasm_f32x4_mul(v, wasm_f32x4_sub(one, s))));
+      return wasm_f32x4_mul(v, s);
+    }
+    case RELU: {
+      f4 pos = wasm_f32x4_gt(v, zero);
+      *d = wasm_v128_and(pos, one);
+      return wasm_v128_and(pos, v);
+    }
+    case ELU: {
+      f4 pos = wasm_f32x4_gt(v, zero);
+      f4 e = vexpm1(wasm_f32x4_min(v, zero));
+      *d = wasm_v128_bitselect(one, wasm_f32x4_add(e, one), pos);
+      return wasm_v128_bitselect(v, e, pos);
+    }
+    default: { /* TANH = expm1(2v) / (expm1(2v) + 2), odd: computed on |v| */
+      f4 av = wasm_f32x4_abs(v);
+      f4 e = vexpm1(wasm_f32x4_min(wasm_f32x4_add(av, av), splat(40.0f)));
+      f4 t = wasm_f32x4_div(e, wasm_f32x4_add(e, splat(2.0f)));
+      t = wasm_v128_or(t, wasm_v128_and(v, wasm_i32x4_splat((int)0x80000000)));
+      *d = wasm_f32x4_sub(one, wasm_f32x4_mul(t, t));
+      return t;
+    }
+  }
+}
+
+/*
+ * Fused bias + activation + derivative over n rows of h: v = z + bias (bias may be 0 = none),
+ * a = act(v), da = act'(v) (da may be 0). a may alias z. One pass over z.
+ */
+EXPORT(bias_act)
+void bias_act(int kind, const float *z, const float *bias, float *a, float *da, int n, int h) {
+  const int h4 = h & ~3;
+  for (int r = 0; r < n; r++) {
+    const float *zr = z + (long)r * h;
+    float *ar = a + (long)r * h;
+    float *dr = da ? da + (long)r * h : 0;
+    for (int j = 0; j < h4; j += 4) {
+      f4 v = wasm_v128_load(zr + j);
+      if (bias) v = wasm_f32x4_add(v, wasm_v128_load(bias + j));
+      f4 d;
+      f4 y = act4(kind, v, &d);
+      wasm_v128_store(ar + j, y);
+      if (dr) wasm_v128_store(dr + j, d);
+    }
+    if (h4 < h) {
+      float tv[4] = {0, 0, 0, 0}, ty[4], td[4];
+      for (int j = h4; j < h; j++) tv[j - h4] = zr[j] + (bias ? bias[j] : 0.0f);
+      f4 d;
+      wasm_v128_store(ty, act4(kind, wasm_v128_load(tv), &d));
+      wasm_v128_store(td, d);
+      for (int j = h4; j < h; j++) {
+        ar[j] = ty[j - h4];
+        if (dr) dr[j] = td[j - h4];
+      }
+    }
+  }
+}
+
+/* x[i] *= y[i] for i < n. */
+EXPORT(mul_inplace)
+void mul_inplace(float *x, const float *y, int n) {
+  int i = 0;
+  for (; i + 4 <= n; i += 4) wasm_v128_store(x + i, wasm_f32x4_mul(wasm_v128_load(x + i), wasm_v128_load(y + i)));
+  for (; i < n; i++) x[i] *= y[i];
+}
+
+/*
+ * out[j] += Σ_r a[r·cols + j] (bias gradients as column sums, not ones-vector GEMMs).
+ * Error analysis: float32 partial sums over blocks of at most 64 rows (error ≤ 63·u·Σ|a|, u = 2^−24), added into
+ * float64 totals across blocks (error ≤ rows/64 · 2^−53 · Σ|a|, negligible); the float64 total is added to
+ * out once. So |error| ≤ 64·u·Σ_r |a_rj| ≈ 3.8e−6 · Σ|a| for any number of rows (the TypeScript path's sequential
+ * float32 sum has rows·u). Columns are processed in chunks of 256 held in static accumulators.
+ */
+#define CS_CHUNK 256
+#define CS_BLOCK 64
+static float cs_acc32[CS_CHUNK];
+static double cs_acc64[CS_CHUNK];
+
+EXPORT(colsum_add)
+void colsum_add(const float *a, int rows, int cols, float *out) {
+  for (int j0 = 0; j0 < cols; j0 += CS_CHUNK) {
+    const int w = cols - j0 < CS_CHUNK ? cols - j0 : CS_CHUNK;
+    const int w4 = w & ~3;
+    for (int j = 0; j < w; j++) cs_acc64[j] = 0;
+    for (int r0 = 0; r0 < rows; r0 += CS_BLOCK) {
+      const int r1 = rows - r0 < CS_BLOCK ? rows : r0 + CS_BLOCK;
+      for (int j = 0; j < w; j++) cs_acc32[j] = 0;
+      for (int r = r0; r < r1; r++) {
+        const float *ar = a + (long)r * cols + j0;
+        int j = 0;
+        for (; j < w4; j += 4) {
+          wasm_v128_store(cs_acc32 + j, wasm_f32x4_add(wasm_v128_load(cs_acc32 + j), wasm_v128_load(ar + j)));
+        }
+        for (; j < w; j++) cs_acc32[j] += ar[j];
+      }
+      for (int j = 0; j < w; j++) cs_acc64[j] += cs_acc32[j];
+    }
+    for (int j = 0; j < w; j++) out[j0 + j] = (float)((double)out[j0 + j] + cs_acc64[j]);
+  }
+}
+
+/* out[r·h + j] = s[r mod period] · x[r·h + j] (per-trajectory or per-row coefficients times unit signals). */
+EXPORT(scale_rows)
+void scale_rows(const float *x, const float *s, int period, int rows, int h, float *out) {
+  const int h4 = h & ~3;
+  for (int r = 0, p = 0; r < rows; r++, p = p + 1 == period ? 0 : p + 1) {
+    const f4 c = splat(s[p]);
+    const float *xr = x + (long)r * h;
+    float *orow = out + (long)r * h;
+    int j = 0;
+    for (; j < h4; j += 4) wasm_v128_store(orow + j, wasm_f32x4_mul(c, wasm_v128_load(xr + j)));
+    for (; j < h; j++) orow[j] = s[p] * xr[j];
+  }
+}
+
+/* The first layer's incremental update Z₀(s_{t+1}) = Z₀(s_t) + v·W₀[d,:]: z[b] += val[b]·W[pos[b]] for b < n. */
+EXPORT(add_signed_rows)
+void add_signed_rows(float *z, const float *W, const int *pos, const signed char *val, int n, int h) {
+  const int h4 = h & ~3;
+  for (int b = 0; b < n; b++) {
+    float *zb = z + (long)b * h;
+    const float *w = W + (long)pos[b] * h;
+    int j = 0;
+    if (val[b] > 0) {
+      for (; j < h4; j += 4) wasm_v128_store(zb + j, wasm_f32x4_add(wasm_v128_load(zb + j), wasm_v128_load(w + j)));
+      for (; j < h; j++) zb[j] += w[j];
+    } else {
+      for (; j < h4; j += 4) wasm_v128_store(zb + j, wasm_f32x4_sub(wasm_v128_load(zb + j), wasm_v128_load(w + j)));
+      for (; j < h; j++) zb[j] -= w[j];
+    }
+  }
+}
+
+static inline float hsum(f4 v) {
+  return (wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1)) +
+         (wasm_f32x4_extract_lane(v, 2) + wasm_f32x4_extract_lane(v, 3));
+}
+
+/*
+ * The 2-logit gather: for row b with chosen position d = pos[b], lm[b] = bout[2d] + top_b·Wt[2d],
+ * lp[b] = bout[2d+1] + top_b·Wt[2d+1] (Wt = output weights transposed, 2D × hk).
+ */
+EXPORT(pair_logits)
+void pair_logits(const float *top, const float *Wt, const float *bout, const int *pos, int n, int hk, float *lm,
+                 float *lp) {
+  const int h4 = hk & ~3;
+  for (int b = 0; b < n; b++) {
+    const int d = pos[b];
+    const float *t = top + (long)b * hk, *wm = Wt + (long)(2 * d) * hk, *wp = wm + hk;
+    f4 am = splat(0), ap = splat(0);
+    int j = 0;
+    for (; j < h4; j += 4) {
+      f4 x = wasm_v128_load(t + j);
+      am = wasm_f32x4_add(am, wasm_f32x4_mul(x, wasm_v128_load(wm + j)));
+      ap = wasm_f32x4_add(ap, wasm_f32x4_mul(x, wasm_v128_load(wp + j)));
+    }
+    float sm = hsum(am), sp = hsum(ap);
+    for (; j < hk; j++) {
+      sm += t[j] * wm[j];
+      sp += t[j] * wp[j];
+    }
+    lm[b] = bout[2 * d] + sm;
+    lp[b] = bout[2 * d + 1] + sp;
+  }
+}
+
+/* Unit signal at the last hidden layer (sparse output): top[r] = c[r]·(Wt[2d+1] − Wt[2d]), d = pos[r]. */
+EXPORT(pair_signal)
+void pair_signal(const float *c, const int *pos, const float *Wt, int rows, int hk, float *top) {
+  const int h4 = hk & ~3;
+  for (int r = 0; r < rows; r++) {
+    float *o = top + (long)r * hk;
+    const float cr = c[r];
+    const float *wm = Wt + (long)(2 * pos[r]) * hk, *wp = wm + hk;
+    const f4 cv = splat(cr);
+    int j = 0;
+    if (cr == 0) {
+      for (; j < h4; j += 4) wasm_v128_store(o + j, splat(0));
+      for (; j < hk; j++) o[j] = 0;
+      continue;
+    }
+    for (; j < h4; j += 4) {
+      wasm_v128_store(o + j, wasm_f32x4_mul(cv, wasm_f32x4_sub(wasm_v128_load(wp + j), wasm_v128_load(wm + j))));
+    }
+    for (; j < hk; j++) o[j] = cr * (wp[j] - wm[j]);
+  }
+}
+
+/* Sparse output-layer gradient (transposed): dWt[2d+1] += c_r·top_r, dWt[2d] −= c_r·top_r; dbout likewise. */
+EXPORT(pair_grad)
+void pair_grad(const float *c, const int *pos, const float *top, int rows, int hk, float *dWt, float *dbout) {
+  const int h4 = hk & ~3;
+  for (int r = 0; r < rows; r++) {
+    const float cr = c[r];
+    if (cr == 0) continue;
+    const int d = pos[r];
+    const float *t = top + (long)r * hk;
+    float *wm = dWt + (long)(2 * d) * hk, *wp = wm + hk;
+    const f4 cv = splat(cr);
+    int j = 0;
+    for (; j < h4; j += 4) {
+      f4 v = wasm_f32x4_mul(cv, wasm_v128_load(t + j));
+      wasm_v128_store(wp + j, wasm_f32x4_add(wasm_v128_load(wp + j), v));
+      wasm_v128_store(wm + j, wasm_f32x4_sub(wasm_v128_load(wm + j), v));
+    }
+    for (; j < hk; j++) {
+      const float v = cr * t[j];
+      wp[j] += v;
+      wm[j] -= v;
+    }
+    dbout[2 * d + 1] += cr;
+    dbout[2 * d] -= cr;
+  }
+}
+
+/*
+ * Per-sample score sums of the optimal vector baseline: H2 += h², W2 += lw·h², and when G1 ≠ 0: G1 += h,
+ * G2 += lw·h, over n elements, float32 accumulators (error analysis in core/nn/kernels.ts).
+ */
+EXPORT(score_sums)
+void score_sums(const float *h, int n, float lw, float *H2, float *W2, float *G1, float *G2) {
+  const f4 l = splat(lw);
+  int i = 0;
+  if (G1) {
+    for (; i + 4 <= n; i += 4) {
+      f4 v = wasm_v128_load(h + i), sq = wasm_f32x4_mul(v, v);
+      wasm_v128_store(H2 + i, wasm_f32x4_add(wasm_v128_load(H2 + i), sq));
+      wasm_v128_store(W2 + i, wasm_f32x4_add(wasm_v128_load(W2 + i), wasm_f32x4_mul(l, sq)));
+      wasm_v128_store(G1 + i, wasm_f32x4_add(wasm_v128_load(G1 + i), v));
+      wasm_v128_store(G2 + i, wasm_f32x4_add(wasm_v128_load(G2 + i), wasm_f32x4_mul(l, v)));
+    }
+    for (; i < n; i++) {
+      const float v = h[i], sq = v * v;
+      H2[i] += sq;
+      W2[i] += lw * sq;
+      G1[i] += v;
+      G2[i] += lw * v;
+    }
+    return;
+  }
+  for (; i + 4 <= n; i += 4) {
+    f4 v = wasm_v128_load(h + i), sq = wasm_f32x4_mul(v, v);
+    wasm_v128_store(H2 + i, wasm_f32x4_add(wasm_v128_load(H2 + i), sq));
+    wasm_v128_store(W2 + i, wasm_f32x4_add(wasm_v128_load(W2 + i), wasm_f32x4_mul(l, sq)));
+  }
+  for (; i < n; i++) {
+    const float v = h[i], sq = v * v;
+    H2[i] += sq;
+    W2[i] += lw * sq;
+  }
+}
+
+/* Σ_i h_i² over n elements (float32 lanes, float64 total per call): the optimal scalar baseline's ‖h_s‖². */
+EXPORT(sum_squares)
+double sum_squares(const float *h, int n) {
+  f4 acc = splat(0);
+  double total = 0;
+  int i = 0;
+  while (i + 4 <= n) {
+    const int end = n - i > 256 ? i + 256 : (n & ~3);
+    for (; i < end; i += 4) {
+      f4 v = wasm_v128_load(h + i);
+      acc = wasm_f32x4_add(acc, wasm_f32x4_mul(v, v));
+    }
+    total += hsum(acc);
+    acc = splat(0);
+  }
+  for (; i < n; i++) total += (double)h[i] * h[i];
+  return total;
+}

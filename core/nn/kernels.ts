@@ -1,0 +1,176 @@
+/**
+ * The elementwise kernels of a training step, beside the one GEMM (./gemm.ts): everything the step does to its
+ * buffers that is not a matrix product. A backend attaches its implementation to its Gemm (`gemm.kernels`);
+ * `kernelsOf` falls back to the portable TypeScript ones below. backends/kernels.ts runs the same contract in
+ * WebAssembly SIMD on buffers that live in its linear memory (the step arena, ./arena.ts).
+ *
+ * Layouts: matrices are row-major and flat; `pos` holds the chosen position d of each row (the 2 logits of d
+ * are output columns 2d (v = −1) and 2d+1 (v = +1), core/gfn/trajectories.ts); `Wt` is the output layer
+ * transposed (2D × h_k) so both columns of a position are contiguous rows.
+ *
+ * Float32 accumulators (score sums of the optimal vector baseline, `scoreSums`): each accumulator is a sum of
+ * S ≤ batch terms (one per trajectory), so its rounding error is at most S·u·Σ|terms|, u = 2^−24 (6e−8): for
+ * S = 256, 1.5e−5 relative to Σ|terms|. For Σh² and Σ log w·h² the terms of a coordinate mostly share a sign and
+ * the baseline b_d = Σ log w h² / Σ h² is a weighted mean of log w, so b_d moves by at most ~1.5e−5·max|log w|;
+ * the Monte Carlo standard error of the estimate it enters is O(1/√S) ≈ 6e−2 relative, four orders larger.
+ * tests/kernels_test.ts checks float32 against float64 sums on a real batch.
+ */
+import type { Gemm, Vec } from "./gemm.ts";
+import type { Activation } from "./mlp.ts";
+import { Arena, jsArenaMemory } from "./arena.ts";
+
+export interface Kernels {
+  /** Shown in bench output (`ts`, `wasm-simd`). */
+  readonly name: string;
+  /**
+   * Fused bias + activation + derivative over n rows of width h: v = z + bias (bias null: v = z), a = act(v),
+   * da = act'(v) (skipped when null). `a` may be `z`.
+   */
+  biasAct(kind: Activation, z: Vec, bias: Vec | null, a: Vec, da: Vec | null, n: number, h: number): void;
+  /** x[i] *= y[i], i < n. */
+  mulInPlace(x: Vec, y: Vec, n: number): void;
+  /** out[j] += Σ_r a[r·cols + j]: bias gradients as column sums. */
+  colSumAdd(a: Vec, rows: number, cols: number, out: Vec): void;
+  /** out[r·h + j] = s[r mod period] · x[r·h + j]. */
+  scaleRows(x: Vec, s: Vec, period: number, rows: number, h: number, out: Vec): void;
+  /** z[b·h + j] += val[b] · W[pos[b]·h + j] for b < n, val ∈ {−1, +1} (incremental first layer). */
+  addSignedRows(z: Vec, W: Vec, pos: Int32Array, val: Int8Array, n: number, h: number): void;
+  /** lm[b] = bout[2d] + top_b·Wt[2d], lp[b] = bout[2d+1] + top_b·Wt[2d+1], d = pos[b], b < n. */
+  pairLogits(top: Vec, Wt: Vec, bout: Vec, pos: Int32Array, n: number, hk: number, lm: Vec, lp: Vec): void;
+  /** top[r] = c[r] · (Wt[2d+1] − Wt[2d]), d = pos[r], r < rows. */
+  pairSignal(c: Vec, pos: Int32Array, Wt: Vec, rows: number, hk: number, top: Vec): void;
+  /** dWt[2d+1] += c[r]·top_r, dWt[2d] −= c[r]·top_r, dbout[2d+1] += c[r], dbout[2d] −= c[r]. */
+  pairGrad(c: Vec, pos: Int32Array, top: Vec, rows: number, hk: number, dWt: Vec, dbout: Vec): void;
+  /** H2 += h², W2 += lw·h², and when given G1 += h, G2 += lw·h (elements i < n). */
+  scoreSums(h: Vec, n: number, lw: number, H2: Vec, W2: Vec, G1: Vec | null, G2: Vec | null): void;
+  /** Σ_i h[i]², i < n. */
+  sumSquares(h: Vec, n: number): number;
+  /** A fresh arena (one per model shape) in the memory these kernels work on. */
+  createArena(): Arena;
+}
+
+/** The kernels chosen with a backend's GEMM (the TypeScript ones when it brings none). */
+export function kernelsOf(gemm: Gemm): Kernels {
+  return gemm.kernels ?? jsKernels;
+}
+
+/** The portable kernels in plain TypeScript (the `cpu` backend; also any float64 operands). */
+export const jsKernels: Kernels = {
+  name: "ts",
+  biasAct(kind, z, bias, a, da, n, h) {
+    for (let r = 0; r < n; r++) {
+      const o = r * h;
+      switch (kind) {
+        case "swish":
+          for (let j = 0; j < h; j++) {
+            const v = bias ? z[o + j] + bias[j] : z[o + j];
+            const s = 1 / (1 + Math.exp(-v));
+            a[o + j] = v * s;
+            if (da) da[o + j] = s * (1 + v * (1 - s));
+          }
+          break;
+        case "relu":
+          for (let j = 0; j < h; j++) {
+            const v = bias ? z[o + j] + bias[j] : z[o + j];
+            a[o + j] = v > 0 ? v : 0;
+            if (da) da[o + j] = v > 0 ? 1 : 0;
+          }
+          break;
+        case "elu":
+          for (let j = 0; j < h; j++) {
+            const v = bias ? z[o + j] + bias[j] : z[o + j];
+            const e = v > 0 ? 0 : Math.expm1(v);
+            a[o + j] = v > 0 ? v : e;
+            if (da) da[o + j] = v > 0 ? 1 : e + 1;
+          }
+          break;
+        case "tanh":
+          for (let j = 0; j < h; j++) {
+            const t = Math.tanh(bias ? z[o + j] + bias[j] : z[o + j]);
+            a[o + j] = t;
+            if (da) da[o + j] = 1 - t * t;
+          }
+          break;
+      }
+    }
+  },
+  mulInPlace(x, y, n) {
+    for (let i = 0; i < n; i++) x[i] *= y[i];
+  },
+  colSumAdd(a, rows, cols, out) {
+    for (let r = 0; r < rows; r++) {
+      const o = r * cols;
+      for (let j = 0; j < cols; j++) out[j] += a[o + j];
+    }
+  },
+  scaleRows(x, s, period, rows, h, out) {
+    for (let r = 0, p = 0; r < rows; r++, p = p + 1 === period ? 0 : p + 1) {
+      const c = s[p], o = r * h;
+      for (let j = 0; j < h; j++) out[o + j] = c * x[o + j];
+    }
+  },
+  addSignedRows(z, W, pos, val, n, h) {
+    for (let b = 0; b < n; b++) {
+      const o = b * h, w = pos[b] * h;
+      if (val[b] > 0) { for (let j = 0; j < h; j++) z[o + j] += W[w + j]; }
+      else for (let j = 0; j < h; j++) z[o + j] -= W[w + j];
+    }
+  },
+  pairLogits(top, Wt, bout, pos, n, hk, lm, lp) {
+    for (let b = 0; b < n; b++) {
+      const d = pos[b], ta = b * hk, wm = 2 * d * hk, wp = wm + hk;
+      let m = bout[2 * d], p = bout[2 * d + 1];
+      for (let j = 0; j < hk; j++) {
+        const a = top[ta + j];
+        m += a * Wt[wm + j];
+        p += a * Wt[wp + j];
+      }
+      lm[b] = m;
+      lp[b] = p;
+    }
+  },
+  pairSignal(c, pos, Wt, rows, hk, top) {
+    for (let r = 0; r < rows; r++) {
+      const cr = c[r], o = r * hk;
+      if (cr === 0) {
+        top.fill(0, o, o + hk);
+        continue;
+      }
+      const wm = 2 * pos[r] * hk, wp = wm + hk;
+      for (let j = 0; j < hk; j++) top[o + j] = cr * (Wt[wp + j] - Wt[wm + j]);
+    }
+  },
+  pairGrad(c, pos, top, rows, hk, dWt, dbout) {
+    for (let r = 0; r < rows; r++) {
+      const cr = c[r];
+      if (cr === 0) continue;
+      const d = pos[r], wm = 2 * d * hk, wp = wm + hk, o = r * hk;
+      for (let j = 0; j < hk; j++) {
+        const v = cr * top[o + j];
+        dWt[wp + j] += v;
+        dWt[wm + j] -= v;
+      }
+      dbout[2 * d + 1] += cr;
+      dbout[2 * d] -= cr;
+    }
+  },
+  scoreSums(h, n, lw, H2, W2, G1, G2) {
+    for (let i = 0; i < n; i++) {
+      const v = h[i], sq = v * v;
+      H2[i] += sq;
+      W2[i] += lw * sq;
+    }
+    if (G1 && G2) {
+      for (let i = 0; i < n; i++) {
+        G1[i] += h[i];
+        G2[i] += lw * h[i];
+      }
+    }
+  },
+  sumSquares(h, n) {
+    let s = 0;
+    for (let i = 0; i < n; i++) s += h[i] * h[i];
+    return s;
+  },
+  createArena: () => new Arena(jsArenaMemory()),
+};

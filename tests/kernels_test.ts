@@ -1,0 +1,334 @@
+/**
+ * The WebAssembly SIMD step kernels (backends/kernels.ts, backends/kernels/kernels.c) and the step arena
+ * (core/nn/arena.ts): the committed binary matches its source, every kernel agrees with the TypeScript one, the
+ * float32 score sums agree with float64 sums within their error bound, the arena stops allocating after the first
+ * step, and the gradients of every objective × control variate equal the TypeScript path's on a fixed seed.
+ */
+import assert from "node:assert/strict";
+import { type Gemm, jsGemm, type Vec } from "../core/nn/gemm.ts";
+import { jsKernels, type Kernels } from "../core/nn/kernels.ts";
+import { Arena, jsArenaMemory } from "../core/nn/arena.ts";
+import { type Activation, initMlp, params } from "../core/nn/mlp.ts";
+import { forEachSampleGrad, preparePolicy } from "../core/gfn/trajectories.ts";
+import { estimateGradient, sampleForward } from "../core/train/step.ts";
+import { CONTROL_VARIATES, type Objective } from "../core/train/config.ts";
+import { isingTask } from "../core/tasks/ising.ts";
+import { Rng } from "../core/rng.ts";
+import { KERNELS_WASM_URL, loadWasmKernels } from "../backends/kernels.ts";
+import { loadBlasGemm } from "../backends/blas.ts";
+import { zeroOutput } from "../core/gfn/backward.ts";
+
+const wasm = loadWasmKernels().kernels;
+const base: Gemm = loadBlasGemm({ threads: 1 }) ?? jsGemm;
+const tsPath: Gemm = { name: base.name, gemm: base.gemm, kernels: jsKernels };
+const wasmPath: Gemm | null = wasm ? { name: base.name, gemm: base.gemm, kernels: wasm } : null;
+
+function hasClang(): boolean {
+  try {
+    return new Deno.Command("clang", { args: ["--version"], stdout: "null", stderr: "null" }).outputSync()
+      .success;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test({
+  name: "kernels.wasm is the build of kernels.c (rebuilt with clang where it is installed)",
+  ignore: !hasClang(),
+  fn() {
+    const out = Deno.makeTempFileSync({ suffix: ".wasm" });
+    try {
+      const script = new URL("../backends/kernels/build.sh", import.meta.url).pathname;
+      const r = new Deno.Command("sh", { args: [script, out], stderr: "piped" }).outputSync();
+      assert.ok(r.success, new TextDecoder().decode(r.stderr));
+      const built = Deno.readFileSync(out), committed = Deno.readFileSync(KERNELS_WASM_URL);
+      assert.deepEqual(
+        built,
+        committed,
+        "kernels.wasm is stale: run backends/kernels/build.sh and commit it",
+      );
+    } finally {
+      Deno.removeSync(out);
+    }
+  },
+});
+
+Deno.test("the wasm kernels load", () => {
+  assert.ok(wasm, loadWasmKernels().reason);
+});
+
+function randVec(n: number, rng: Rng, scale = 3): Float32Array {
+  return Float32Array.from({ length: n }, () => scale * rng.normal());
+}
+
+/** max |a − b| / max(1, max |b|). */
+function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let d = 0, m = 1;
+  assert.equal(a.length, b.length);
+  for (let i = 0; i < a.length; i++) {
+    d = Math.max(d, Math.abs(a[i] - b[i]));
+    m = Math.max(m, Math.abs(b[i]));
+  }
+  return d / m;
+}
+
+/** Runs `fn` on wasm kernels both inside an arena (operands in the wasm memory) and outside (staged copies). */
+function bothWays(k: Kernels, fn: (alloc: (v: Float32Array) => Float32Array) => void) {
+  fn((v) => v.slice());
+  const arena = k.createArena();
+  for (let i = 0; i < 2; i++) {
+    arena.run(() =>
+      fn((v) => {
+        const c = arena.take(Float32Array, v.length, false);
+        c.set(v);
+        return c;
+      })
+    );
+  }
+}
+
+Deno.test("every wasm kernel agrees with the TypeScript kernel (in the arena and staged)", () => {
+  if (!wasm) return;
+  const rng = new Rng(7);
+  // float32 SIMD exp / expm1 against float64 Math: ≤ a few ulp
+  for (const kind of ["swish", "relu", "elu", "tanh"] as Activation[]) {
+    for (const h of [13, 64]) {
+      const n = 9, z = randVec(n * h, rng, 4), bias = randVec(h, rng, 1);
+      z[0] = 0, z[1] = -100, z[2] = 100, z[3] = 1e-6, z[4] = -1e-6;
+      const aT = new Float32Array(n * h), dT = new Float32Array(n * h);
+      jsKernels.biasAct(kind, z, bias, aT, dT, n, h);
+      bothWays(wasm, (c) => {
+        const a = c(new Float32Array(n * h)), d = c(new Float32Array(n * h));
+        wasm.biasAct(kind, c(z), c(bias), a, d, n, h);
+        for (let i = 0; i < n * h; i++) {
+          assert.ok(
+            Math.abs(a[i] - aT[i]) <= 4e-7 * Math.max(1, Math.abs(aT[i])),
+            `${kind} a[${i}] ${a[i]} ${aT[i]}`,
+          );
+          // act' = s(1 + v(1 − s)) carries the rounding of s times |v|
+          const tol = 4e-7 * Math.max(1, Math.abs(dT[i])) * Math.max(1, Math.abs(z[i] + bias[i % h]));
+          assert.ok(Math.abs(d[i] - dT[i]) <= tol, `${kind} da[${i}] ${d[i]} ${dT[i]}`);
+        }
+        // no bias, no derivative, in place
+        const zz = c(z);
+        wasm.biasAct(kind, zz, null, zz, null, n, h);
+        const ref = new Float32Array(n * h);
+        jsKernels.biasAct(kind, z, null, ref, null, n, h);
+        assert.ok(relErr(zz, ref) < 4e-7, kind);
+      });
+    }
+  }
+  const rows = 300, cols = 37;
+  const a = randVec(rows * cols, rng), y = randVec(rows * cols, rng), s = randVec(11, rng);
+  bothWays(wasm, (c) => {
+    const x = c(a), ref = a.slice();
+    wasm.mulInPlace(x, c(y), rows * cols);
+    jsKernels.mulInPlace(ref, y, rows * cols);
+    assert.deepEqual(x, ref);
+    const out = c(new Float32Array(cols).fill(1)), outRef = new Float64Array(cols).fill(1);
+    wasm.colSumAdd(c(a), rows, cols, out);
+    jsKernels.colSumAdd(a, rows, cols, outRef);
+    assert.ok(relErr(out, outRef) < 1e-6, "colSumAdd");
+    const sc = c(new Float32Array(rows * cols)), scRef = new Float32Array(rows * cols);
+    wasm.scaleRows(c(a), Float64Array.from(s), 11, rows, cols, sc);
+    jsKernels.scaleRows(a, s, 11, rows, cols, scRef);
+    assert.deepEqual(sc, scRef);
+  });
+  // the 2-logit kernels: D = 20 positions, hk = 19 (odd: SIMD tail)
+  const D = 20, hk = 19, n = 50;
+  const top = randVec(n * hk, rng), Wt = randVec(2 * D * hk, rng), bout = randVec(2 * D, rng);
+  const pos = Int32Array.from({ length: n }, () => rng.int(D));
+  const val = Int8Array.from({ length: n }, () => (rng.uniform() < 0.5 ? 1 : -1));
+  const cr = randVec(n, rng);
+  cr[3] = 0;
+  const W0 = randVec(D * hk, rng), z0 = randVec(n * hk, rng);
+  bothWays(wasm, (c) => {
+    const lm = c(new Float32Array(n)), lp = c(new Float32Array(n));
+    const lmR = new Float32Array(n), lpR = new Float32Array(n);
+    wasm.pairLogits(c(top), c(Wt), bout, pos, n, hk, lm, lp);
+    jsKernels.pairLogits(top, Wt, bout, pos, n, hk, lmR, lpR);
+    assert.ok(relErr(lm, lmR) < 1e-6 && relErr(lp, lpR) < 1e-6, "pairLogits");
+    const sig = c(new Float32Array(n * hk).fill(9)), sigR = new Float32Array(n * hk);
+    wasm.pairSignal(c(cr), pos, c(Wt), n, hk, sig);
+    jsKernels.pairSignal(cr, pos, Wt, n, hk, sigR);
+    assert.ok(relErr(sig, sigR) < 1e-6, "pairSignal");
+    const dWt = c(new Float32Array(2 * D * hk)), db = c(new Float32Array(2 * D));
+    const dWtR = new Float32Array(2 * D * hk), dbR = new Float32Array(2 * D);
+    wasm.pairGrad(c(cr), pos, c(top), n, hk, dWt, db);
+    jsKernels.pairGrad(cr, pos, top, n, hk, dWtR, dbR);
+    assert.ok(relErr(dWt, dWtR) < 1e-6 && relErr(db, dbR) < 1e-6, "pairGrad");
+    const z = c(z0), zR = z0.slice();
+    wasm.addSignedRows(z, c(W0), pos, val, n, hk);
+    jsKernels.addSignedRows(zR, W0, pos, val, n, hk);
+    assert.deepEqual(z, zR);
+    assert.ok(Math.abs(wasm.sumSquares(c(top), n * hk) - jsKernels.sumSquares(top, n * hk)) < 1e-5 * n * hk);
+  });
+});
+
+Deno.test("float64 operands fall back to the TypeScript kernels", () => {
+  if (!wasm) return;
+  const x = Float64Array.from([1, 2, 3]), y = Float64Array.from([4, 5, 6]);
+  wasm.mulInPlace(x, y, 3);
+  assert.deepEqual([...x], [4, 10, 18]);
+  const out = new Float64Array(2);
+  wasm.colSumAdd(Float64Array.from([1, 2, 3, 4]), 2, 2, out);
+  assert.deepEqual([...out], [4, 6]);
+});
+
+Deno.test("float32 per-sample score sums agree with float64 sums within S·u·Σ|terms|", () => {
+  if (!wasmPath || !wasm) return;
+  const B = 64;
+  const task = isingTask(3, 0.4);
+  const net = initMlp([task.D, 32, 32, 2 * task.D], "swish", "he-uniform", new Rng(3));
+  const pol = preparePolicy(net);
+  const { batch, logw } = sampleForward(pol, wasmPath, task, B, new Rng(4));
+  const sizes = params(net).map((a) => a.length);
+  const mk = (F: Float32ArrayConstructor | Float64ArrayConstructor) => sizes.map((n) => new F(n));
+  const f32 = [mk(Float32Array), mk(Float32Array), mk(Float32Array), mk(Float32Array)];
+  const f64 = [mk(Float64Array), mk(Float64Array), mk(Float64Array), mk(Float64Array)];
+  const abs = [mk(Float64Array), mk(Float64Array), mk(Float64Array), mk(Float64Array)];
+  forEachSampleGrad(pol, wasmPath, batch, (s, h) => {
+    for (let p = 0; p < h.length; p++) {
+      const n = h[p].length;
+      wasm.scoreSums(h[p], n, logw[s], f32[0][p], f32[1][p], f32[2][p], f32[3][p]);
+      jsKernels.scoreSums(h[p], n, logw[s], f64[0][p], f64[1][p], f64[2][p], f64[3][p]);
+      const hv = Float64Array.from(h[p], Math.abs);
+      jsKernels.scoreSums(hv, n, Math.abs(logw[s]), abs[0][p], abs[1][p], abs[2][p], abs[3][p]);
+    }
+  });
+  const u = 2 ** -24;
+  let worst = 0;
+  for (let q = 0; q < 4; q++) {
+    for (let p = 0; p < sizes.length; p++) {
+      for (let i = 0; i < sizes[p]; i++) {
+        const err = Math.abs(f32[q][p][i] - f64[q][p][i]);
+        const bound = (B + 1) * u * abs[q][p][i] + 1e-30;
+        worst = Math.max(worst, err / bound);
+        assert.ok(err <= bound, `sum ${q} param ${p}[${i}]: |${f32[q][p][i]} − ${f64[q][p][i]}| > ${bound}`);
+      }
+    }
+  }
+  console.log(`worst float32 error / bound = ${worst.toFixed(3)}`);
+});
+
+Deno.test("the arena stops allocating after the first step and reuses the same bytes", () => {
+  const arena = new Arena(jsArenaMemory());
+  const step = () => {
+    const a = arena.take(Float32Array, 1000), b = arena.take(Float64Array, 10);
+    a[0] = 1;
+    b[0] = 2;
+    return [a.byteOffset, b.byteOffset];
+  };
+  arena.run(step);
+  assert.equal(arena.overflowBytes, 4000 + 80);
+  const offsets = arena.run(step);
+  assert.equal(arena.overflowBytes, 0);
+  assert.deepEqual(arena.run(step), offsets);
+  assert.equal(arena.overflowBytes, 0);
+  // zero-filled again at every step
+  arena.run(() => assert.equal(arena.take(Float32Array, 1000)[0], 0));
+});
+
+/** Objective × control variate cases; cv only matters for atb and akl (the companions ignore it). */
+function cases(): {
+  objective: Objective;
+  cv: (typeof CONTROL_VARIATES)[number];
+  alpha: number;
+  pb?: boolean;
+}[] {
+  const out: ReturnType<typeof cases> = [];
+  for (const objective of ["atb", "akl"] as Objective[]) {
+    for (const cv of CONTROL_VARIATES) out.push({ objective, cv, alpha: 0.5 });
+  }
+  for (const objective of ["renyi", "tsallis", "fkl-is", "pg"] as Objective[]) {
+    out.push({ objective, cv: "learned", alpha: 0 });
+  }
+  out.push({ objective: "atb", cv: "learned", alpha: 0.5, pb: true });
+  out.push({ objective: "akl", cv: "loo-logw", alpha: 0.5, pb: true });
+  return out;
+}
+
+/**
+ * Tolerance: max |Δgrad| ≤ 2e−4 · max |grad| per parameter array. Both paths compute in float32 with the same
+ * GEMM; they differ by the SIMD exp (≤ 2 ulp), summation order (column sums, score sums) and the arena, so the
+ * observed difference is ≤ 1.6e−6 relative (printed by the test); 2e−5 leaves a margin of 10×.
+ */
+const GRAD_TOL = 2e-5;
+
+for (const dense of [true, false]) {
+  Deno.test(`gradients: wasm kernels + arena = TypeScript path, every objective × cv (${dense ? "dense" : "sparse"} output)`, () => {
+    if (!wasmPath || !wasm) return;
+    const task = isingTask(3, 0.4);
+    const D = task.D;
+    const run = (gemm: Gemm, c: ReturnType<typeof cases>[number], arena: Arena | null) => {
+      const rng = new Rng(11);
+      const net = initMlp([D, 24, 20, 2 * D], "swish", "he-uniform", rng.fork());
+      const value = initMlp([D, 16, 1], "swish", "he-uniform", rng.fork());
+      const pbNet = c.pb ? zeroOutput(initMlp([D, 16, D], "swish", "he-uniform", rng.fork())) : undefined;
+      if (pbNet) { for (const w of pbNet.W) for (let i = 0; i < w.length; i++) w[i] += 0.1 * Math.sin(i); }
+      const pol = preparePolicy(net);
+      pol.denseOutput = dense;
+      const copy = (g: Vec[] | undefined) => g?.map((a) => Float64Array.from(a));
+      const once = () => {
+        const est = estimateGradient(pol, gemm, task, 16, rng, {
+          objective: c.objective,
+          alpha: c.alpha,
+          cv: c.cv,
+          companion: { divAlpha: 0.5, value, pgLambda: 0.9 },
+          backwardPolicy: pbNet,
+        }, 0.3);
+        return {
+          grads: copy(est.grads)!,
+          dScalar: est.dScalar,
+          v: copy(est.valueGrads),
+          pb: copy(est.backwardGrads),
+        };
+      };
+      // two steps: the second runs on a warmed-up arena (reused, non-zero bytes from step one)
+      const first = arena ? arena.run(once) : once();
+      const second = arena ? arena.run(once) : once();
+      return [first, second];
+    };
+    let worst = 0;
+    for (const c of cases()) {
+      const arena = wasm.createArena();
+      const ref = run(tsPath, c, null), got = run(wasmPath, c, arena);
+      for (let s = 0; s < 2; s++) {
+        const label = `${c.objective}/${c.cv}/α=${c.alpha}${c.pb ? "/learned P_B" : ""} step ${s + 1}`;
+        const groups: [string, Float64Array[] | undefined, Float64Array[] | undefined][] = [
+          ["φ", ref[s].grads, got[s].grads],
+          ["value", ref[s].v, got[s].v],
+          ["P_B", ref[s].pb, got[s].pb],
+        ];
+        for (const [name, r, g] of groups) {
+          assert.equal(!!r, !!g, `${label} ${name}`);
+          if (!r || !g) continue;
+          for (let p = 0; p < r.length; p++) {
+            const e = relErr(g[p], r[p]) * Math.max(1, maxAbs(r[p])) / Math.max(1e-12, maxAbs(r[p]));
+            assert.ok(e <= GRAD_TOL, `${label} ${name} param ${p}: relative difference ${e}`);
+            worst = Math.max(worst, e);
+          }
+        }
+        assert.ok(
+          Math.abs(ref[s].dScalar - got[s].dScalar) <= 1e-4 * Math.max(1, Math.abs(ref[s].dScalar)),
+          label,
+        );
+      }
+      assert.equal(
+        arena.overflowBytes,
+        0,
+        `${c.objective}/${c.cv}: the second step allocated outside the arena`,
+      );
+      arena.memory.release?.();
+    }
+    console.log(
+      `worst relative gradient difference over ${cases().length} cases × 2 steps: ${worst.toExponential(2)}`,
+    );
+  });
+}
+
+function maxAbs(a: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
+  return m;
+}
