@@ -1,11 +1,17 @@
 /**
- * `status RUN_DIR [--json]` (or `status --nats URL SWEEP`): where a sweep stands. `--json` prints
- * {"total","done","failed","running","queued","jobs":[{"id","status","attempts"}]}.
+ * `status RUN_DIR [--json]` (or `status --nats URL SWEEP`): where a sweep stands — counts, ETA, each running
+ * job's config summary, step and ETA, failures with their reasons. `--json` prints the run's snapshot
+ * (coordinator/snapshot.ts): the counts, `etaMs`, and per job id, stage, status, attempts, config, summary,
+ * step, steps, latest metrics, etaMs and error.
+ *
+ * Exit codes: 0 no job failed (the sweep may still be running), 1 some jobs failed, 2 bad input (no such run
+ * directory, unreadable store, bad flags).
  */
 import type { Command } from "commander";
 import { formatDuration } from "../coordinator/progress.ts";
 import { hasStore } from "../coordinator/rundir.ts";
 import { openStore, type ResultStore, type StatusCounts, StoreError } from "../coordinator/store.ts";
+import { runSnapshot } from "../coordinator/snapshot.ts";
 import { UsageError } from "./usage.ts";
 
 export interface StatusReport extends StatusCounts {
@@ -15,11 +21,14 @@ export interface StatusReport extends StatusCounts {
 export function register(program: Command): void {
   program
     .command("status")
-    .description("show where a sweep stands: counts, running and failed jobs")
+    .description(
+      "show where a sweep stands: counts, ETA, running jobs (config, step, ETA) and failures.\n" +
+        "Exit codes: 0 no job failed, 1 some jobs failed, 2 bad input.",
+    )
     .argument("[target]", "run directory (or, with --nats, the sweep name)")
     .option("--nats <url>", "ask NATS JetStream instead of a run directory")
     .option("--prefix <prefix>", "NATS prefix", "flowsweep")
-    .option("--json", "print counts and per-job id, status and attempts as JSON")
+    .option("--json", "print counts, ETA and per job its status, config, step and latest metrics as JSON")
     .action(async (target: string | undefined, flags: { nats?: string; json?: boolean; prefix?: string }) => {
       if (flags.nats !== undefined && flags.nats.trim() === "") {
         throw new UsageError("--nats needs a server URL (omit it to read a run directory)");
@@ -30,9 +39,12 @@ export function register(program: Command): void {
       const report = flags.nats ? await natsStatus(flags.nats, target, flags.prefix) : null;
       if (report) {
         console.log(flags.json ? JSON.stringify(report) : formatCounts(report));
+        if (report.failed > 0) Deno.exit(1);
         return;
       }
-      console.log(statusText(target, flags.json ?? false));
+      const { text, failed } = runDirStatus(target, flags.json ?? false);
+      console.log(text);
+      if (failed > 0) Deno.exit(1);
     });
 }
 
@@ -61,6 +73,15 @@ function formatCounts(c: StatusCounts): string {
 
 /** The status of a run directory as text (or JSON). Throws UsageError when there is no store. */
 export function statusText(runDir: string, json: boolean, now = Date.now()): string {
+  return runDirStatus(runDir, json, now).text;
+}
+
+/** The status text (or JSON) and the number of failed jobs (the exit code's reason). */
+export function runDirStatus(
+  runDir: string,
+  json: boolean,
+  now = Date.now(),
+): { text: string; failed: number } {
   if (!hasStore(runDir)) throw new UsageError(`${runDir} holds no sweep (no results.sqlite)`);
   const st = openStore(runDir, { readOnly: true });
   try {
@@ -76,46 +97,55 @@ export function statusText(runDir: string, json: boolean, now = Date.now()): str
   }
 }
 
-function statusOf(st: ResultStore, runDir: string, json: boolean, now: number): string {
-  {
-    const jobs = st.jobs();
-    const counts = st.counts();
-    if (json) {
-      const report: StatusReport = {
-        ...counts,
-        jobs: jobs.map((j) => ({ id: j.id, status: j.status, attempts: j.attempts })),
-      };
-      return JSON.stringify(report);
+function statusOf(
+  st: ResultStore,
+  runDir: string,
+  json: boolean,
+  now: number,
+): { text: string; failed: number } {
+  const snap = runSnapshot(st, now);
+  if (json) return { text: JSON.stringify(snap), failed: snap.failed };
+  const lines = [
+    `sweep ${snap.name} in ${runDir}: ${formatCounts(snap)}${
+      snap.etaMs !== undefined ? `, ETA ${formatDuration(snap.etaMs)}` : ""
+    }`,
+    `coordinator: ${snap.coordinator}${
+      snap.running && snap.coordinator !== "running"
+        ? " (jobs marked running are stale; resume with --resume)"
+        : ""
+    }`,
+  ];
+  const stages = Object.entries(snap.stages);
+  if (stages.length > 1) {
+    for (const [name, c] of stages) {
+      lines.push(`  stage ${name}: ${formatCounts(c)}`);
     }
-    const meta = st.meta();
-    const beat = Number(st.value("heartbeat") ?? 0);
-    const alive = beat > 0 && now - beat < 5000;
-    const lines = [
-      `sweep ${meta?.name ?? "?"} in ${runDir}: ${formatCounts(counts)}`,
-      `coordinator: ${alive ? "running" : "not running"}${
-        counts.running && !alive ? " (jobs marked running are stale; resume with --resume)" : ""
-      }`,
-    ];
-    const stages = new Map<string, StatusCounts>();
-    for (const j of jobs) {
-      let c = stages.get(j.stage);
-      if (!c) stages.set(j.stage, c = { total: 0, done: 0, failed: 0, running: 0, queued: 0 });
-      c.total++;
-      if (j.status === "done" || j.status === "failed" || j.status === "running") c[j.status]++;
-      else c.queued++;
-    }
-    if (stages.size > 1) {
-      for (const [name, c] of stages) lines.push(`  stage ${name}: ${formatCounts(c)}`);
-    }
-    for (const j of jobs.filter((j) => j.status === "running")) {
-      const since = j.startedAt ? `, ${formatDuration(now - j.startedAt)}` : "";
-      lines.push(`  running ${j.id} (${j.stage}) on ${j.worker ?? "?"}, attempt ${j.attempts}${since}`);
-    }
-    const failed = jobs.filter((j) => j.status === "failed");
-    for (const j of failed.slice(0, 20)) {
-      lines.push(`  failed  ${j.id} (${j.stage}) after ${j.attempts} attempt(s): ${j.error ?? ""}`);
-    }
-    if (failed.length > 20) lines.push(`  … and ${failed.length - 20} more failed`);
-    return lines.join("\n");
   }
+  for (const j of snap.jobs.filter((j) => j.status === "running")) {
+    const step = j.step !== undefined
+      ? `step ${j.step}${j.steps !== undefined ? `/${j.steps}` : ""}`
+      : "starting";
+    const eta = j.etaMs !== undefined ? `, ETA ${formatDuration(j.etaMs)}` : "";
+    const since = j.elapsedMs !== undefined ? `, ${formatDuration(j.elapsedMs)}` : "";
+    lines.push(
+      `  running ${j.id} (${j.stage}) ${summaryText(j.summary)}: ${step}${eta} on ${j.worker ?? "?"}, ` +
+        `attempt ${j.attempts}${since}`,
+    );
+  }
+  const failed = snap.jobs.filter((j) => j.status === "failed");
+  for (const j of failed.slice(0, 20)) {
+    lines.push(
+      `  failed  ${j.id} (${j.stage}) ${summaryText(j.summary)} after ${j.attempts} attempt(s): ${
+        j.error ?? ""
+      }`,
+    );
+  }
+  if (failed.length > 20) lines.push(`  … and ${failed.length - 20} more failed`);
+  return { text: lines.join("\n"), failed: snap.failed };
+}
+
+/** `objective=akl, cv=learned, seed=1` */
+export function summaryText(summary: Record<string, unknown>): string {
+  return Object.entries(summary).map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
+    .join(", ");
 }

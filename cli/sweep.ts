@@ -145,6 +145,7 @@ async function writeReportIfAvailable(runDir: string): Promise<boolean> {
     return true;
   }
   try {
+    console.error(`report: aggregating the results into tables and plots in ${runDir}/report/ …`);
     await mod.writeReport(runDir);
     console.error(`report: ${runDir}/report/`);
     return true;

@@ -12,6 +12,7 @@ import type { JobQueue, JobSource } from "../transport/types.ts";
 import { isStartRecord, runPool } from "../workers/pool.ts";
 import type { Executor } from "../workers/pool.ts";
 import { runPaths } from "./rundir.ts";
+import { sweepEtaMs } from "../core/sweep/eta.ts";
 import { openStore, type ResultStore, type StatusCounts, StoreError } from "./store.ts";
 
 /** What the progress display sees, after every event and once a second. */
@@ -20,7 +21,7 @@ export interface SweepProgress extends StatusCounts {
   target: number;
   finished: number;
   elapsedMs: number;
-  /** Estimated time to finish the target, once a job has finished. */
+  /** Estimated time to finish the target, from the running jobs' step rates (core/sweep/eta.ts). */
   etaMs?: number;
   final?: boolean;
 }
@@ -190,11 +191,32 @@ async function coordinate(
     return out;
   };
 
+  // Per-job step rates for the ETA (core/sweep/eta.ts): start time and latest step/seconds of running jobs.
+  const live = new Map<string, { startMs: number; step?: number; seconds?: number }>();
+  const finishedMs: number[] = [];
   const progress = (final = false) => {
-    const elapsedMs = Date.now() - t0;
+    const now = Date.now();
+    const elapsedMs = now - t0;
     const p: SweepProgress = { ...counts, target: target.size, finished: finishedIds.size, elapsedMs, final };
-    if (finishedIds.size > 0 && finishedIds.size < target.size) {
-      p.etaMs = (elapsedMs / finishedIds.size) * (target.size - finishedIds.size);
+    if (finishedIds.size < target.size) {
+      const steps = (id: string) => {
+        const v = plan.get(id)?.job.config.steps;
+        return typeof v === "number" ? v : undefined;
+      };
+      p.etaMs = sweepEtaMs({
+        running: [...live].map(([id, l]) => ({
+          steps: steps(id),
+          step: l.step,
+          seconds: l.seconds,
+          elapsedMs: now - l.startMs,
+        })),
+        queued: Math.max(0, target.size - finishedIds.size - live.size),
+        finishedMs,
+        slots: Math.max(opts.workers?.count ?? 0, runningIds.size, 1),
+      });
+      if (p.etaMs === undefined && finishedIds.size > 0) {
+        p.etaMs = (elapsedMs / finishedIds.size) * (target.size - finishedIds.size);
+      }
     }
     opts.progress?.(p);
   };
@@ -238,6 +260,12 @@ async function coordinate(
           const { jobId, worker, attempt, record } = ev.progress;
           if (!target.has(jobId) || finishedIds.has(jobId)) continue;
           const a = (baseAttempts.get(jobId) ?? 0) + attempt;
+          if (isStartRecord(record)) live.set(jobId, { startMs: Date.now() });
+          else {
+            const l = live.get(jobId) ?? live.set(jobId, { startMs: Date.now() }).get(jobId)!;
+            if (typeof record.step === "number") l.step = record.step;
+            if (typeof record.seconds === "number") l.seconds = record.seconds;
+          }
           if (isStartRecord(record)) {
             store.markRunning(jobId, worker, a);
             if (!runningIds.has(jobId)) (runningIds.add(jobId), counts.running++, counts.queued--);
@@ -253,6 +281,8 @@ async function coordinate(
           if (!target.has(r.jobId) || finishedIds.has(r.jobId)) continue;
           const a = (baseAttempts.get(r.jobId) ?? 0) + r.attempt;
           finishedIds.add(r.jobId);
+          const l = live.get(r.jobId);
+          if (l) (finishedMs.push(Date.now() - l.startMs), live.delete(r.jobId));
           if (runningIds.delete(r.jobId)) counts.running--;
           else counts.queued--;
           if (r.status === "done") {

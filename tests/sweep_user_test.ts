@@ -7,6 +7,8 @@ import { openStore } from "../coordinator/store.ts";
 import { checkResume, lineDiff, resumeRefusal } from "../core/sweep/resume.ts";
 import { loadSweep } from "../core/sweep/expand.ts";
 import { parseOverride, textWithOverrides } from "../core/sweep/overrides.ts";
+import { jobRemainingMs, sweepEtaMs } from "../core/sweep/eta.ts";
+import { runDirStatus } from "../cli/status.ts";
 import { runMain as run } from "./helpers/cli.ts";
 
 function exists(p: string): boolean {
@@ -221,6 +223,76 @@ Deno.test("cli: sweep SPEC KEY=VALUE runs the overridden jobs; train KEY=VALUE v
     assert.equal(ok.code, 0, ok.stderr);
     const last = JSON.parse(ok.stdout.trim().split("\n").at(-1)!);
     assert.equal(last.steps, 2);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("eta: from per-job step rates, queued jobs at the mean duration, shared by the slots", () => {
+  // 900 steps left at 0.1 s/step
+  assert.equal(jobRemainingMs({ steps: 1000, step: 100, seconds: 10, elapsedMs: 12_000 }), 90_000);
+  assert.equal(jobRemainingMs({ steps: 1000, elapsedMs: 1 }), undefined);
+  // two running (90 s and 10 s left), no finished job: queued ones take the mean projected total
+  const running = [
+    { steps: 1000, step: 100, seconds: 10, elapsedMs: 10_000 }, // total 100 s
+    { steps: 1000, step: 900, seconds: 90, elapsedMs: 90_000 }, // total 100 s
+  ];
+  assert.equal(
+    sweepEtaMs({ running, queued: 2, finishedMs: [], slots: 2 }),
+    (90_000 + 10_000 + 2 * 100_000) / 2,
+  );
+  // finished durations take over; the longest running job bounds it from below
+  assert.equal(sweepEtaMs({ running, queued: 0, finishedMs: [50_000], slots: 4 }), 90_000);
+  assert.equal(sweepEtaMs({ running: [{ elapsedMs: 5 }], queued: 1, finishedMs: [], slots: 1 }), undefined);
+});
+
+Deno.test("status: running jobs' config summary, step and ETA; --json carries config and latest metrics; exit 1 on failures", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const st = openStore(dir);
+    const job = (id: string, beta: number, seed: number) => ({
+      job: {
+        id,
+        sweep: "s",
+        stage: "main",
+        kind: "train" as const,
+        config: { task: "ising", beta, seed, steps: 1000 },
+      },
+      deps: [],
+      seq: 0,
+    });
+    st.addJobs([
+      job("a000000000000001", 0.2, 0),
+      job("a000000000000002", 0.4, 0),
+      job("a000000000000003", 0.4, 1),
+    ]);
+    st.setMeta({ name: "s", layouts: [], createdAt: 1 });
+    st.setValue("varied", ["beta", "seed"]);
+    st.markRunning("a000000000000001", "w1", 1);
+    st.appendHistory("a000000000000001", 1, { step: 100, seconds: 10, e_logw: 1.5 });
+    st.markRunning("a000000000000002", "w2", 1);
+    st.markFailed("a000000000000002", "w2", 1, "loss became NaN");
+    st.close();
+
+    const { text, failed } = runDirStatus(dir, false);
+    assert.equal(failed, 1);
+    assert.match(
+      text,
+      /running a000000000000001 \(main\) beta=0\.2, seed=0: step 100\/1000, ETA 1m30s on w1/,
+    );
+    assert.match(
+      text,
+      /failed {2}a000000000000002 \(main\) beta=0\.4, seed=0 after 1 attempt\(s\): loss became NaN/,
+    );
+    assert.match(text, /1 queued, ETA /);
+    const snap = JSON.parse(runDirStatus(dir, true).text);
+    const a = snap.jobs.find((j: { id: string }) => j.id === "a000000000000001");
+    assert.deepEqual(a.config, { task: "ising", beta: 0.2, seed: 0, steps: 1000 });
+    assert.deepEqual(a.latest, { step: 100, seconds: 10, e_logw: 1.5 });
+    assert.deepEqual([a.step, a.steps, a.etaMs], [100, 1000, 90_000]);
+    const cli = await run(["status", dir]);
+    assert.equal(cli.code, 1);
+    assert.match(cli.stdout, /running a000000000000001 \(main\) beta=0\.2, seed=0: step 100\/1000, ETA 1m/);
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
