@@ -6,10 +6,9 @@
 import type { Command } from "commander";
 import { parseChoice, parsePositiveInt, UsageError } from "./usage.ts";
 import { BACKEND_NAMES } from "../backends/select.ts";
-import { type ExecuteContext, executeJob, type FinalMetrics } from "../workers/execute.ts";
-import { START_RECORD } from "../workers/pool.ts";
+import { type Executor, inlineRunner, runLease, threadRunner } from "../workers/lease.ts";
 import { probeWorker } from "./worker_probe.ts";
-import type { ArtifactStore, JobSource, LeasedJob } from "../transport/types.ts";
+import type { ArtifactStore, JobSource } from "../transport/types.ts";
 import { NatsArtifactStore, NatsFlagError, type NatsFlags, NatsJobSource } from "../transport/nats.ts";
 
 export interface WorkerLoopOptions {
@@ -21,11 +20,12 @@ export interface WorkerLoopOptions {
   warn?: (line: string) => void;
   /** Handed to jobs as `ctx.artifacts` (energy checkpoints: the NATS object store in a cluster). */
   artifacts?: ArtifactStore;
-  /** What runs a job (default `executeJob`). */
-  execute?: (
-    job: LeasedJob["job"],
-    ctx: ExecuteContext & { artifacts?: ArtifactStore },
-  ) => Promise<FinalMetrics>;
+  /** Run jobs on this thread with `execute` (tests) instead of one killable worker thread per slot. */
+  execute?: Executor;
+  /** Run the test job kinds (`noop`, `sleep`, `fail`); refused by default (`--allow-test-jobs`). */
+  allowTestJobs?: boolean;
+  /** Time a stopping job gets before its thread is killed. Default 2000 ms. */
+  graceMs?: number;
 }
 
 /** Counts of what one worker did. */
@@ -36,83 +36,34 @@ export interface WorkerStats {
 }
 
 /**
- * Runs `concurrency` lease loops over `source` until `signal` aborts. A job that throws is reported with
- * `fail(reason, true)` (the queue decides whether attempts remain); a job interrupted by the signal is
- * released (when the lease supports it) or failed for retry.
+ * Runs `concurrency` slots over `source` until `signal` aborts; each slot drives its leases through the lease
+ * runtime (workers/lease.ts: one retry policy, time limits, release on shutdown).
  */
 export async function runWorkerLoop(source: JobSource, opts: WorkerLoopOptions): Promise<WorkerStats> {
   const stats: WorkerStats = { done: 0, failed: 0, released: 0 };
-  const log = opts.log ?? (() => {});
-  const slot = async () => {
-    for await (const lease of source.leases(opts.signal)) {
-      await runLease(lease, opts, stats, log);
+  const slot = async (i: number) => {
+    const runner = opts.execute ? inlineRunner(opts.execute) : threadRunner(`worker-slot-${i + 1}`);
+    try {
+      for await (const lease of source.leases(opts.signal)) {
+        const end = await runLease(lease, runner, {
+          signal: opts.signal,
+          backend: opts.backend,
+          artifacts: opts.artifacts,
+          allowTestJobs: opts.allowTestJobs ?? false,
+          graceMs: opts.graceMs,
+          log: opts.log,
+          warn: opts.warn,
+        });
+        if (end === "done") stats.done++;
+        else if (end === "released") stats.released++;
+        else stats.failed++;
+      }
+    } finally {
+      runner.close();
     }
   };
-  await Promise.all(Array.from({ length: opts.concurrency }, slot));
+  await Promise.all(Array.from({ length: opts.concurrency }, (_, i) => slot(i)));
   return stats;
-}
-
-async function runLease(
-  lease: LeasedJob,
-  opts: WorkerLoopOptions,
-  stats: WorkerStats,
-  log: (line: string) => void,
-): Promise<void> {
-  const { job } = lease;
-  const t0 = performance.now();
-  log(`job ${job.id} (${job.kind}, sweep ${job.sweep}) attempt ${lease.attempt} started`);
-  let final;
-  try {
-    // The coordinator marks the job running (and drops older attempts' history) on this record.
-    await lease.progress({ ...START_RECORD });
-    const ctx: ExecuteContext & { artifacts?: ArtifactStore } = {
-      signal: opts.signal,
-      backend: opts.backend,
-      onProgress: (record) => lease.progress(record),
-    };
-    if (opts.artifacts) ctx.artifacts = opts.artifacts;
-    final = await (opts.execute ?? executeJob)(job, ctx);
-  } catch (err) {
-    if (opts.signal.aborted) {
-      await report(job.id, opts, async () => {
-        if ("release" in lease && typeof lease.release === "function") {
-          await (lease.release as () => Promise<void>)();
-        } else {
-          await lease.fail("interrupted: worker shutting down", true);
-        }
-        stats.released++;
-        log(`job ${job.id} handed back (worker stopping)`);
-      });
-      return;
-    }
-    const reason = err instanceof Error ? err.message : String(err);
-    await report(job.id, opts, async () => {
-      await lease.fail(reason, true);
-      stats.failed++;
-      log(`job ${job.id} attempt ${lease.attempt} failed: ${reason}`);
-    });
-    return;
-  }
-  await report(job.id, opts, async () => {
-    await lease.complete(final);
-    stats.done++;
-    log(`job ${job.id} done in ${(performance.now() - t0).toFixed(0)} ms`);
-  });
-}
-
-/**
- * Reporting an outcome can fail when the broker stays away longer than the transport's retries; the worker
- * then carries on: the unacknowledged job is delivered again after the ack wait.
- */
-async function report(jobId: string, opts: WorkerLoopOptions, fn: () => Promise<void>): Promise<void> {
-  try {
-    await fn();
-  } catch (err) {
-    (opts.warn ?? opts.log)?.(
-      `job ${jobId}: could not report its outcome (${err instanceof Error ? err.message : err}); ` +
-        "it will be delivered again",
-    );
-  }
 }
 
 interface WorkerCliOptions extends NatsFlags {
@@ -124,6 +75,7 @@ interface WorkerCliOptions extends NatsFlags {
   retryDelay?: string;
   quiet?: boolean;
   probe?: boolean;
+  allowTestJobs?: boolean;
 }
 
 /** Adds the NATS connection flags (shared by worker, sweep and status). */
@@ -168,6 +120,7 @@ export function register(program: Command): void {
     .option("--retry-delay <seconds>", "delay before a failed attempt is retried", "2")
     .option("--quiet", "no per-job log lines (connection and shutdown lines remain)")
     .option("--probe", "health check: can the broker be reached, which backend loads; exit 0 if both, else 1")
+    .option("--allow-test-jobs", "also run the test job kinds noop, sleep and fail (refused by default)")
     .action(async (o: WorkerCliOptions) => {
       if (o.probe) return await probeCommand(o);
       await workerCommand(o);
@@ -241,6 +194,7 @@ async function workerCommand(o: WorkerCliOptions): Promise<void> {
       signal: ac.signal,
       log: jobLog,
       warn: log,
+      allowTestJobs: o.allowTestJobs ?? false,
     });
     log(`stopped: ${stats.done} done, ${stats.failed} failed attempts, ${stats.released} handed back`);
   } finally {

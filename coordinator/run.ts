@@ -9,8 +9,8 @@
 import type { SweepPlan } from "../core/sweep/expand.ts";
 import type { Job } from "../core/sweep/job.ts";
 import type { JobQueue, JobSource } from "../transport/types.ts";
-import { isStartRecord, runPool } from "../workers/pool.ts";
-import type { Executor } from "../workers/pool.ts";
+import { type Executor, runPool } from "../workers/pool.ts";
+import { DirArtifactStore } from "../transport/artifacts.ts";
 import { runPaths } from "./rundir.ts";
 import { sweepEtaMs } from "../core/sweep/eta.ts";
 import { openStore, type ResultStore, type StatusCounts, StoreError } from "./store.ts";
@@ -234,7 +234,7 @@ async function coordinate(
       execute: opts.workers.execute,
       backend: opts.workers.backend,
       graceMs: opts.workers.graceMs,
-      artifactsDir: opts.workers.artifactsDir ?? runPaths(opts.runDir).artifacts,
+      artifacts: new DirArtifactStore(opts.workers.artifactsDir ?? runPaths(opts.runDir).artifacts),
     })
     : Promise.resolve();
   const ticker = setInterval(() => {
@@ -256,26 +256,24 @@ async function coordinate(
     progress();
     if (finishedIds.size < target.size) {
       for await (const ev of queue.events(loopSignal)) {
-        if (ev.type === "progress") {
+        if (ev.type === "start") {
+          const { jobId, worker, attempt } = ev.start;
+          if (!target.has(jobId) || finishedIds.has(jobId)) continue;
+          store.markRunning(jobId, worker, (baseAttempts.get(jobId) ?? 0) + attempt);
+          live.set(jobId, { startMs: Date.now() });
+          if (!runningIds.has(jobId)) (runningIds.add(jobId), counts.running++, counts.queued--);
+        } else if (ev.type === "progress") {
           const { jobId, worker, attempt, record } = ev.progress;
           if (!target.has(jobId) || finishedIds.has(jobId)) continue;
           const a = (baseAttempts.get(jobId) ?? 0) + attempt;
-          if (isStartRecord(record)) live.set(jobId, { startMs: Date.now() });
-          else {
-            const l = live.get(jobId) ?? live.set(jobId, { startMs: Date.now() }).get(jobId)!;
-            if (typeof record.step === "number") l.step = record.step;
-            if (typeof record.seconds === "number") l.seconds = record.seconds;
-          }
-          if (isStartRecord(record)) {
+          const l = live.get(jobId) ?? live.set(jobId, { startMs: Date.now() }).get(jobId)!;
+          if (typeof record.step === "number") l.step = record.step;
+          if (typeof record.seconds === "number") l.seconds = record.seconds;
+          if (!runningIds.has(jobId)) {
             store.markRunning(jobId, worker, a);
-            if (!runningIds.has(jobId)) (runningIds.add(jobId), counts.running++, counts.queued--);
-          } else {
-            if (!runningIds.has(jobId)) {
-              store.markRunning(jobId, worker, a);
-              runningIds.add(jobId), counts.running++, counts.queued--;
-            }
-            store.appendHistory(jobId, a, record);
+            runningIds.add(jobId), counts.running++, counts.queued--;
           }
+          store.appendHistory(jobId, a, record);
         } else {
           const r = ev.result;
           if (!target.has(r.jobId) || finishedIds.has(r.jobId)) continue;

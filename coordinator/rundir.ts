@@ -6,7 +6,6 @@
  *   RUN_DIR/artifacts/       local artifact store: `<job id>/<name>` → file (embedded mode)
  *   RUN_DIR/report/          tables.md, CSV, LaTeX, plots, index.html (report/)
  */
-import type { ArtifactStore } from "../transport/types.ts";
 import { STORE_FILE } from "./store.ts";
 
 export function runPaths(runDir: string) {
@@ -31,34 +30,5 @@ export function hasStore(runDir: string): boolean {
     return Deno.statSync(runPaths(runDir).store).isFile;
   } catch {
     return false;
-  }
-}
-
-/** Artifacts as files under a directory; keys are relative paths (`<job id>/<name>`). */
-export class DirArtifactStore implements ArtifactStore {
-  constructor(readonly dir: string) {}
-
-  #path(key: string): string {
-    if (key.split("/").some((p) => p === "" || p === "." || p === "..")) {
-      throw new Error(`bad artifact key "${key}"`);
-    }
-    return `${this.dir}/${key}`;
-  }
-
-  async put(key: string, data: Uint8Array): Promise<void> {
-    const p = this.#path(key);
-    await Deno.mkdir(p.slice(0, p.lastIndexOf("/")), { recursive: true });
-    const tmp = `${p}.tmp-${crypto.randomUUID()}`;
-    await Deno.writeFile(tmp, data);
-    await Deno.rename(tmp, p);
-  }
-
-  async get(key: string): Promise<Uint8Array | null> {
-    try {
-      return await Deno.readFile(this.#path(key));
-    } catch (err) {
-      if (err instanceof Deno.errors.NotFound) return null;
-      throw err;
-    }
   }
 }

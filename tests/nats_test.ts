@@ -19,13 +19,20 @@ import {
 } from "../transport/nats.ts";
 import { runWorkerLoop } from "../cli/worker.ts";
 import type { Job } from "../core/sweep/job.ts";
+import { jobId } from "../core/sweep/expand.ts";
 import type { JobResult } from "../transport/types.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const ROOT = new URL("..", import.meta.url).pathname;
 
+/** A job whose id is the hash of its kind and config, as workers check (a test `name` keeps configs apart). */
+function tj(name: string, sweep: string, kind: Job["kind"], config: Record<string, unknown> = {}): Job {
+  const c = { ...config, name };
+  return { id: jobId(kind, c), sweep, stage: "main", kind, config: c };
+}
+
 function sleepJob(sweep: string, i: number, ms: number): Job {
-  return { id: `${sweep}-sleep-${i}`, sweep, stage: "main", kind: "sleep", config: { ms } };
+  return tj(`${sweep}-sleep-${i}`, sweep, "sleep", { ms });
 }
 
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -38,7 +45,20 @@ class WorkerProcess {
 
   constructor(url: string, readonly name: string, extra: string[] = []) {
     const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", MAIN, "worker", "--nats", url, "--name", name, "--retry-delay", "0.1", ...extra],
+      args: [
+        "run",
+        "-A",
+        MAIN,
+        "worker",
+        "--nats",
+        url,
+        "--name",
+        name,
+        "--retry-delay",
+        "0.1",
+        "--allow-test-jobs",
+        ...extra,
+      ],
       cwd: ROOT,
       stdin: "null",
       stdout: "null",
@@ -199,54 +219,42 @@ Deno.test("nats: two worker processes, one SIGKILLed mid-job — every job ends 
   });
 });
 
-Deno.test("nats: a fail job ends failed with its reason after bounded retries; the others complete", async () => {
+Deno.test("nats: a fail job ends failed with its reason at once (its own failure is final); the others complete", async () => {
   await withServer(async (srv) => {
     const sweep = "retry";
     const q = await NatsJobQueue.connect({ nats: srv.url }, { sweep, maxAttempts: 3, retryDelayMs: 100 });
     const src = await NatsJobSource.connect({ nats: srv.url }, { worker: "w1", pullExpiresMs: 1000 });
     const ac = new AbortController();
-    const loop = runWorkerLoop(src, { concurrency: 2, signal: ac.signal });
+    const loop = runWorkerLoop(src, { concurrency: 2, signal: ac.signal, allowTestJobs: true });
     try {
-      const bad: Job = {
-        id: "bad",
-        sweep,
-        stage: "main",
-        kind: "fail",
-        config: { reason: "exploded at step 7" },
-      };
-      const good = [0, 1, 2].map((i): Job => ({
-        id: `ok${i}`,
-        sweep,
-        stage: "main",
-        kind: "noop",
-        config: {},
-      }));
+      const bad = tj("bad", sweep, "fail", { reason: "exploded at step 7" });
+      const good = [0, 1, 2].map((i) => tj(`ok${i}`, sweep, "noop"));
       assert.deepEqual(await q.publish([bad, ...good]), { published: 4, skipped: 0 });
-      const results = await collectResults(q, ["bad", "ok0", "ok1", "ok2"]);
+      const results = await collectResults(q, [bad, ...good].map((j) => j.id));
       assert.equal(results.length, 4);
-      const br = results.find((r) => r.jobId === "bad")!;
+      const br = results.find((r) => r.jobId === bad.id)!;
       assert.deepEqual(br, {
-        jobId: "bad",
+        jobId: bad.id,
         worker: "w1",
-        attempt: 3,
+        attempt: 1,
         status: "failed",
         error: "exploded at step 7",
       });
-      for (const r of results.filter((r) => r.jobId !== "bad")) {
+      for (const r of results.filter((r) => r.jobId !== bad.id)) {
         assert.equal(r.status, "done");
         assert.deepEqual(r.final, { ok: 1 });
       }
-      const st = (await q.status(sweep)).find((s) => s.id === "bad")!;
+      const st = (await q.status(sweep)).find((s) => s.id === bad.id)!;
       assert.equal(st.status, "failed");
-      assert.equal(st.attempts, 3);
+      assert.equal(st.attempts, 1);
       assert.equal(st.error, "exploded at step 7");
       assert.equal(await jobsStreamMessages(srv.url), 0, "terminated message left the work queue");
       ac.abort();
       const stats = await loop;
-      assert.deepEqual(stats, { done: 3, failed: 3, released: 0 });
+      assert.deepEqual(stats, { done: 3, failed: 1, released: 0 });
       // Re-publishing re-runs only the failed job (a new run with its own message id).
       assert.deepEqual(await q.publish([bad, ...good]), { published: 1, skipped: 3 });
-      assert.equal((await q.status(sweep)).find((s) => s.id === "bad")!.run, 2);
+      assert.equal((await q.status(sweep)).find((s) => s.id === bad.id)!.run, 2);
     } finally {
       ac.abort();
       await loop;
@@ -264,13 +272,7 @@ Deno.test("nats: publishing the same jobs twice does not duplicate them — conc
     const q1 = await NatsJobQueue.connect({ nats: srv.url }, settings);
     const q2 = await NatsJobQueue.connect({ nats: srv.url }, settings);
     try {
-      const jobs = Array.from({ length: 6 }, (_, i): Job => ({
-        id: `d${i}`,
-        sweep,
-        stage: "main",
-        kind: "noop",
-        config: { i },
-      }));
+      const jobs = Array.from({ length: 6 }, (_, i) => tj(`d${i}`, sweep, "noop", { i }));
       const [r1, r2] = await Promise.all([q1.publish(jobs), q2.publish(jobs)]);
       assert.equal(r1.published + r2.published, 6, `concurrent publishers: ${JSON.stringify([r1, r2])}`);
       assert.equal(r1.skipped + r2.skipped, 6);
@@ -287,7 +289,7 @@ Deno.test("nats: publishing the same jobs twice does not duplicate them — conc
 
       const src = await NatsJobSource.connect({ nats: srv.url }, { worker: "w1", pullExpiresMs: 1000 });
       const ac = new AbortController();
-      const loop = runWorkerLoop(src, { concurrency: 1, signal: ac.signal });
+      const loop = runWorkerLoop(src, { concurrency: 1, signal: ac.signal, allowTestJobs: true });
       try {
         const results = await collectResults(q1, jobs.map((j) => j.id));
         assert.equal(results.length, 6);
@@ -369,7 +371,7 @@ Deno.test("nats: SIGTERM hands the running job back; another worker finishes it"
 
       const src = await NatsJobSource.connect({ nats: srv.url }, { worker: "wB", pullExpiresMs: 1000 });
       const ac = new AbortController();
-      const loop = runWorkerLoop(src, { concurrency: 1, signal: ac.signal });
+      const loop = runWorkerLoop(src, { concurrency: 1, signal: ac.signal, allowTestJobs: true });
       try {
         const [r] = await collectResults(q, [job.id]);
         assert.equal(r.worker, "wB");
@@ -401,16 +403,17 @@ Deno.test("nats: progress records reach the coordinator in order, before the job
       }
     })();
     try {
-      await q.publish([{ id: "p0", sweep, stage: "main", kind: "noop", config: {} }]);
+      const p0 = tj("p0", sweep, "noop");
+      await q.publish([p0]);
       const seen: string[] = [];
       const ev = new AbortController();
       for await (const e of q.events(ev.signal)) {
         if (e.type === "progress") {
-          assert.equal(e.progress.jobId, "p0");
+          assert.equal(e.progress.jobId, p0.id);
           assert.equal(e.progress.worker, "w1");
           assert.equal(e.progress.attempt, 1);
           seen.push(`p${e.progress.record.step}`);
-        } else {
+        } else if (e.type === "result") {
           seen.push(`r:${e.result.status}:${e.result.final?.steps}`);
           break;
         }
@@ -443,9 +446,9 @@ Deno.test("nats: after a failed job is published again, events carry only the ne
       }
     })();
     try {
-      const job: Job = { id: "r0", sweep, stage: "main", kind: "noop", config: {} };
+      const job = tj("r0", sweep, "noop");
       await q.publish([job]);
-      const [first] = await collectResults(q, ["r0"]);
+      const [first] = await collectResults(q, [job.id]);
       assert.deepEqual([first.status, first.error], ["failed", "first run broke"]);
       assert.deepEqual(await q.publish([job]), { published: 1, skipped: 0 });
       const events = async (queue: NatsJobQueue) => {
@@ -453,7 +456,7 @@ Deno.test("nats: after a failed job is published again, events carry only the ne
         const ev = new AbortController();
         for await (const e of queue.events(ev.signal)) {
           if (e.type === "progress") seen.push(`progress run ${e.progress.record.run}`);
-          else {
+          else if (e.type === "result") {
             seen.push(`${e.result.status} ${JSON.stringify(e.result.final)}`);
             break;
           }
@@ -535,7 +538,8 @@ Deno.test("sweep --nats with a worker process: results land in the run dir; stat
       const attempts = report.jobs.map((j: { status: string; attempts: number }) =>
         `${j.status}:${j.attempts}`
       );
-      assert.deepEqual(attempts.sort(), ["done:1", "done:1", "failed:2", "failed:2"]);
+      // A job's own failure is final (workers/lease.ts): one attempt each, although max_attempts is 2.
+      assert.deepEqual(attempts.sort(), ["done:1", "done:1", "failed:1", "failed:1"]);
 
       // The coordinator's own store (the run directory) agrees.
       const local = await run(["status", `${dir}/run`, "--json"]);
@@ -581,6 +585,7 @@ Deno.test("nats: jobs run by the worker loop get the object store as ctx.artifac
     const loop = runWorkerLoop(src, {
       concurrency: 1,
       signal: ac.signal,
+      allowTestJobs: true,
       artifacts,
       execute: async (job, ctx) => {
         await ctx.artifacts!.put(`${job.id}/energy`, new TextEncoder().encode(`weights of ${job.id}`));
@@ -588,12 +593,13 @@ Deno.test("nats: jobs run by the worker loop get the object store as ctx.artifac
       },
     });
     try {
-      await q.publish([{ id: "e0", sweep: "art", stage: "learned", kind: "noop", config: {} }]);
-      const [r] = await collectResults(q, ["e0"]);
+      const e0 = tj("e0", "art", "noop");
+      await q.publish([e0]);
+      const [r] = await collectResults(q, [e0.id]);
       assert.deepEqual(r.final, { saved: 1 });
       // Another process (here: the coordinator's connection) reads the checkpoint back.
       const store = await NatsArtifactStore.open(q.nc);
-      assert.equal(new TextDecoder().decode((await store.get("e0/energy"))!), "weights of e0");
+      assert.equal(new TextDecoder().decode((await store.get(`${e0.id}/energy`))!), `weights of ${e0.id}`);
     } finally {
       ac.abort();
       await loop;
@@ -693,9 +699,10 @@ Deno.test("nats: user/password auth — right password works end to end, wrong o
       sweep: "auth",
     });
     try {
-      await q.publish([{ id: "a0", sweep: "auth", stage: "main", kind: "noop", config: {} }]);
+      const a0 = tj("a0", "auth", "noop");
+      await q.publish([a0]);
       const states = await readNatsStatus(q.nc, { sweep: "auth" });
-      assert.deepEqual(states.map((s) => [s.id, s.status]), [["a0", "queued"]]);
+      assert.deepEqual(states.map((s) => [s.id, s.status]), [[a0.id, "queued"]]);
     } finally {
       await q.close();
     }
@@ -707,8 +714,9 @@ Deno.test("nats: token auth — the worker command connects with --token and run
     const q = await NatsJobQueue.connect({ nats: srv.url, token: "t0ken" }, { sweep: "tok" });
     const w = new WorkerProcess(srv.url, "wT", ["--token", "t0ken"]);
     try {
-      await q.publish([{ id: "t0", sweep: "tok", stage: "main", kind: "noop", config: {} }]);
-      const [r] = await collectResults(q, ["t0"]);
+      const t0 = tj("t0", "tok", "noop");
+      await q.publish([t0]);
+      const [r] = await collectResults(q, [t0.id]);
       assert.deepEqual([r.status, r.worker], ["done", "wT"]);
     } finally {
       await w.stop();
@@ -791,8 +799,9 @@ Deno.test({
         const q = await NatsJobQueue.connect({ nats: srv.url, tlsCa: ca }, { sweep: "tls" });
         const w = new WorkerProcess(srv.url, "wTLS", ["--tls-ca", ca]);
         try {
-          await q.publish([{ id: "s0", sweep: "tls", stage: "main", kind: "noop", config: {} }]);
-          const [r] = await collectResults(q, ["s0"]);
+          const s0 = tj("s0", "tls", "noop");
+          await q.publish([s0]);
+          const [r] = await collectResults(q, [s0.id]);
           assert.deepEqual([r.status, r.worker], ["done", "wTLS"]);
         } finally {
           await w.stop();

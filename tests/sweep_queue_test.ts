@@ -20,7 +20,9 @@ async function drainEvents(q: MemoryQueue) {
   setTimeout(() => ac.abort(), 20);
   for await (const ev of q.events(ac.signal)) {
     out.push(
-      ev.type === "progress"
+      ev.type === "start"
+        ? `start ${ev.start.jobId} a${ev.start.attempt} ${ev.start.worker}`
+        : ev.type === "progress"
         ? `progress ${ev.progress.jobId} a${ev.progress.attempt} ${ev.progress.worker} ${
           JSON.stringify(ev.progress.record)
         }`

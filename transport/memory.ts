@@ -4,9 +4,7 @@
  * redelivery (`fail(reason, true)` requeues until `maxAttempts` deliveries), events buffered until read.
  */
 import type { Job } from "../core/sweep/job.ts";
-import type { JobProgress, JobQueue, JobResult, JobSource, LeasedJob } from "./types.ts";
-
-type QueueEvent = { type: "progress"; progress: JobProgress } | { type: "result"; result: JobResult };
+import type { JobQueue, JobSource, LeasedJob, QueueEvent } from "./types.ts";
 type State = "queued" | "running" | "done" | "failed";
 
 export interface MemoryQueueOptions {
@@ -137,6 +135,10 @@ export class MemoryQueue implements JobQueue {
     return {
       job,
       attempt,
+      start: () => {
+        if (!settled) this.#emit({ type: "start", start: { jobId: job.id, worker, attempt } });
+        return Promise.resolve();
+      },
       heartbeat: () => {},
       progress: (record) => {
         if (!settled) this.#emit({ type: "progress", progress: { jobId: job.id, worker, attempt, record } });
@@ -146,6 +148,15 @@ export class MemoryQueue implements JobQueue {
         settle("complete");
         this.#state.set(job.id, "done");
         this.#emit({ type: "result", result: { jobId: job.id, worker, attempt, status: "done", final } });
+        return Promise.resolve();
+      },
+      release: () => {
+        // Handed back (worker stopping): queued again as the same attempt, no failure counted.
+        settle("release");
+        if (this.#closed) return Promise.resolve();
+        this.#state.set(job.id, "queued");
+        this.#pending.push({ job, attempt });
+        this.#wakeLeases();
         return Promise.resolve();
       },
       fail: (reason, retry) => {

@@ -12,6 +12,13 @@ export interface JobProgress {
   record: MetricRecord;
 }
 
+/** A worker started an attempt of a job (the coordinator marks it running; not a metric record). */
+export interface JobStart {
+  jobId: string;
+  worker: string;
+  attempt: number;
+}
+
 /** The terminal outcome of one job attempt sequence. */
 export interface JobResult {
   jobId: string;
@@ -24,30 +31,38 @@ export interface JobResult {
   error?: string;
 }
 
-/** A job handed to a worker. Exactly one of complete/fail must be called (or the lease expires). */
+/**
+ * A job handed to a worker: `start()` once, then metric records, then exactly one of `complete`, `fail` or
+ * `release` (or the lease expires). workers/lease.ts is the one runtime that drives it.
+ */
 export interface LeasedJob {
   job: Job;
   /** 1 on first delivery. */
   attempt: number;
+  /** Announce that this attempt runs (the coordinator marks the job running). Not a metric record. */
+  start(): Promise<void>;
   /** Extend the lease while working (NATS: `working()`). */
   heartbeat(): void;
   progress(record: JobProgress["record"]): Promise<void>;
   complete(final: JobResult["final"]): Promise<void>;
-  /** Report a failure; `retry` asks for redelivery (bounded by the queue's max attempts). */
+  /** Report a failure; `retry` asks for redelivery (the runtime asks only while attempts remain). */
   fail(reason: string, retry: boolean): Promise<void>;
+  /** Hand the job back without counting a failure (worker stopping); another worker picks it up. */
+  release(): Promise<void>;
 }
+
+/** What a JobQueue yields to the coordinator. */
+export type QueueEvent =
+  | { type: "start"; start: JobStart }
+  | { type: "progress"; progress: JobProgress }
+  | { type: "result"; result: JobResult };
 
 /** Coordinator side of the queue. */
 export interface JobQueue {
   /** Enqueue jobs; a job whose id is already queued, running or done is skipped (dedupe). */
   publish(jobs: Job[]): Promise<{ published: number; skipped: number }>;
   /** Events from workers: progress and results, for the coordinator to persist. Ends when `signal` aborts. */
-  events(signal: AbortSignal): AsyncIterable<
-    { type: "progress"; progress: JobProgress } | {
-      type: "result";
-      result: JobResult;
-    }
-  >;
+  events(signal: AbortSignal): AsyncIterable<QueueEvent>;
   close(): Promise<void>;
 }
 
@@ -58,7 +73,10 @@ export interface JobSource {
   close(): Promise<void>;
 }
 
-/** Content-addressed artifacts (energy checkpoints): local directory or NATS object store. */
+/**
+ * Artifacts (energy checkpoints) under keys `<job id>/<name>`: a local directory (transport/artifacts.ts) or
+ * the NATS object store (transport/nats/artifacts.ts). Workers read them by key only, never by path.
+ */
 export interface ArtifactStore {
   put(key: string, data: Uint8Array): Promise<void>;
   get(key: string): Promise<Uint8Array | null>;

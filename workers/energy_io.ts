@@ -1,8 +1,9 @@
 /**
  * Energy checkpoints of train jobs (2D-density tasks):
  * - `energy: fixed` loads the checkpoint from the job input `energy` (an artifact key `<job id>/energy` of an
- *   earlier stage, fetched from the worker's artifact store) or, without that input, from the local path
- *   `energy_file` in the config;
+ *   earlier stage, fetched from the worker's artifact store). A worker never reads a path named by a job
+ *   (`energy_file` is for `flowsweep train` only): a queued job is an input like any other, and could name any
+ *   file. Errors name the artifact key and the checkpoint's size, never its bytes;
  * - `energy: learned` stores the trained energy as artifact `<this job id>/energy` when the worker has a store.
  */
 import type { Job } from "../core/sweep/job.ts";
@@ -22,24 +23,22 @@ export async function loadJobEnergy(
 ): Promise<TrainOptions["energy"]> {
   if (!isDensityName(config.task) || densityDefaults(config).energy !== "fixed") return undefined;
   const key = job.inputs?.[ENERGY_ARTIFACT];
-  let text: string;
-  let source: string;
-  if (key !== undefined) {
-    if (!artifacts) throw new Error(`job input energy = ${key}, but this worker has no artifact store`);
-    const bytes = await artifacts.get(key);
-    if (bytes === null) throw new Error(`job input energy: artifact ${key} not found`);
-    text = new TextDecoder().decode(bytes);
-    source = `artifact ${key}`;
-  } else if (config.energy_file !== undefined) {
-    source = config.energy_file;
-    text = await Deno.readTextFile(config.energy_file);
-  } else {
-    throw new Error("energy fixed needs a job input `energy` or energy_file in the config");
+  if (key === undefined) {
+    throw new Error(
+      config.energy_file !== undefined
+        ? "energy_file is a local path and workers read no paths from jobs: pass the energy as the stage input " +
+          "`energy` (an artifact of an earlier stage), or train it alone with `flowsweep train --energy-file`"
+        : "energy fixed needs the stage input `energy` (an artifact of an earlier stage)",
+    );
   }
+  if (!artifacts) throw new Error(`job input energy = ${key}, but this worker has no artifact store`);
+  const bytes = await artifacts.get(key);
+  if (bytes === null) throw new Error(`job input energy: artifact ${key} not found`);
   try {
-    return parseEnergyCheckpoint(text);
-  } catch (err) {
-    throw new Error(`bad energy checkpoint (${source}): ${err instanceof Error ? err.message : err}`);
+    return parseEnergyCheckpoint(new TextDecoder().decode(bytes));
+  } catch {
+    // The parser's message may quote the bytes it choked on: keep them out of logs and the status bucket.
+    throw new Error(`job input energy: artifact ${key} (${bytes.length} bytes) is not an energy checkpoint`);
   }
 }
 

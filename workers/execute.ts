@@ -1,8 +1,13 @@
 /**
  * Runs one job in the current process, whatever queue it came from. `train` jobs run the GFlowNet trainer;
  * the other kinds exist for the system's own tests and benchmarks.
+ *
+ * A job whose metrics stop being finite (NaN, ±Infinity in an evaluation record or the final summary) has
+ * diverged: the record is still reported (the history keeps it), then the job ends with
+ * `DivergedError("diverged at step N …")`.
  */
 import type { Job, MetricRecord } from "../core/sweep/job.ts";
+import type { ArtifactStore } from "../transport/types.ts";
 
 export interface ExecuteContext {
   /** Called with each evaluation record while the job runs. */
@@ -11,10 +16,36 @@ export interface ExecuteContext {
   signal: AbortSignal;
   /** Compute backend for train jobs (`auto` by default). */
   backend?: string;
+  /** Where stage artifacts (energy checkpoints) are read and written: keys `<job id>/<name>`. */
+  artifacts?: ArtifactStore;
 }
 
 /** A job's final metrics (the train summary for `train` jobs). */
 export type FinalMetrics = MetricRecord;
+
+/** The job's metrics became NaN or infinite. Final: a rerun of the same config diverges the same way. */
+export class DivergedError extends Error {
+  override name = "DivergedError";
+}
+
+/**
+ * A failure of the worker's surroundings rather than of the job (the artifact store unreachable): the job is
+ * worth another attempt (workers/lease.ts retries it while attempts remain).
+ */
+export class TransientError extends Error {
+  override name = "TransientError";
+}
+
+/** The first metric of `record` that is a non-finite number, or null. */
+export function nonFinite(record: MetricRecord): string | null {
+  for (const [k, v] of Object.entries(record)) if (typeof v === "number" && !Number.isFinite(v)) return k;
+  return null;
+}
+
+function divergedAt(record: MetricRecord, key: string, fallbackStep: number | string): DivergedError {
+  const step = typeof record.step === "number" ? record.step : fallbackStep;
+  return new DivergedError(`diverged at step ${step} (${key} = ${record[key]})`);
+}
 
 export async function executeJob(job: Job, ctx: ExecuteContext): Promise<FinalMetrics> {
   switch (job.kind) {
@@ -22,7 +53,11 @@ export async function executeJob(job: Job, ctx: ExecuteContext): Promise<FinalMe
       return { ok: 1 };
     case "sleep": {
       const ms = Number(job.config.ms ?? 100);
-      await abortableSleep(ms, ctx.signal);
+      // `busy: true` spins without yielding (a stuck job that ignores every request to stop).
+      if (job.config.busy === true) {
+        const end = Date.now() + ms;
+        while (Date.now() < end) { /* spin */ }
+      } else await abortableSleep(ms, ctx.signal);
       return { slept_ms: ms };
     }
     case "fail":
@@ -30,7 +65,19 @@ export async function executeJob(job: Job, ctx: ExecuteContext): Promise<FinalMe
     case "train": {
       // Loaded lazily so test kinds never pay for the engine's imports.
       const { runTrainJob } = await import("./train_job.ts");
-      return await runTrainJob(job, ctx);
+      let last: MetricRecord = {};
+      const final = await runTrainJob(job, {
+        ...ctx,
+        onProgress: async (record) => {
+          last = record;
+          await ctx.onProgress(record);
+          const bad = nonFinite(record);
+          if (bad !== null) throw divergedAt(record, bad, "?");
+        },
+      });
+      const bad = nonFinite(final);
+      if (bad !== null) throw divergedAt(final, bad, typeof last.step === "number" ? last.step : "?");
+      return final;
     }
   }
 }

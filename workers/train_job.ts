@@ -1,6 +1,5 @@
 /** Executes a `train` job: parse the config, pick the backend, run the trainer, stream evaluations. */
 import type { Job } from "../core/sweep/job.ts";
-import type { ArtifactStore } from "../transport/types.ts";
 import type { ExecuteContext, FinalMetrics } from "./execute.ts";
 import { parseTrainConfig } from "../core/train/config.ts";
 
@@ -9,15 +8,14 @@ export async function runTrainJob(job: Job, ctx: ExecuteContext): Promise<FinalM
   const { selectGemm } = await import("../backends/select.ts");
   const { trainRun } = await import("../core/train/trainer.ts");
   const gemm = await selectGemm((ctx.backend ?? "auto") as Parameters<typeof selectGemm>[0]);
-  // stage artifacts (energy checkpoints, workers/energy_io.ts): the worker context may carry a store
-  const artifacts = (ctx as ExecuteContext & { artifacts?: ArtifactStore }).artifacts;
+  // stage artifacts (energy checkpoints, workers/energy_io.ts) come from the worker's artifact store
   const { loadJobEnergy, storeJobEnergy } = await import("./energy_io.ts");
   const summary = await trainRun(config, {
     gemm,
     signal: ctx.signal,
     onEval: (r) => ctx.onProgress(r),
-    energy: await loadJobEnergy(job, config, artifacts),
-    onDone: storeJobEnergy(job, artifacts),
+    energy: await loadJobEnergy(job, config, ctx.artifacts),
+    onDone: storeJobEnergy(job, ctx.artifacts),
   });
   return summary;
 }

@@ -9,6 +9,7 @@ import { canonicalJson, jobConfig, TrainConfigSchema } from "../train/config.ts"
 import { jobMetrics } from "../train/metrics.ts";
 import { applyOverrides, type Override } from "./overrides.ts";
 import { sha256Hex } from "./sha256.ts";
+import { defaultTimeoutS } from "./limits.ts";
 import {
   type Axis,
   type JobKind,
@@ -355,6 +356,10 @@ export function expandSpec(spec: SweepSpec, opts: ExpandOptions = {}): SweepPlan
         if (cand.included) counts.included++;
         const job: Job = { id, sweep: spec.name, stage: st.name, kind, config };
         if (inputs) job.inputs = inputs;
+        job.limits = {
+          timeout_s: st.timeoutS ?? spec.timeoutS ?? defaultTimeoutS(kind, config),
+          max_attempts: spec.maxAttempts,
+        };
         const axesOf: Record<string, unknown> = {};
         for (const k of vary) axesOf[k] = config[k];
         mine.push({ job, deps: depIds, axes: axesOf });

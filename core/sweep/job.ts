@@ -22,6 +22,14 @@ export interface Job {
   config: Record<string, unknown>;
   /** Artifacts this job consumes (name → artifact key), e.g. a trained energy from an earlier stage. */
   inputs?: Record<string, string>;
+  /** Limits of one attempt (core/sweep/limits.ts); not part of the id. Absent: defaults for the job's size. */
+  limits?: JobLimits;
+}
+
+/** Spec `timeout` (seconds) and `max_attempts` of a job. */
+export interface JobLimits {
+  timeout_s?: number;
+  max_attempts?: number;
 }
 
 export type JobStatus = "queued" | "running" | "done" | "failed" | "cancelled";

@@ -14,11 +14,13 @@
  * exclude: [{ cv: none, beta: [-1, 1] }]   # drop jobs matching every key (a list value matches any item)
  * include: [{ cv: opt-vector, beta: 0.4 }] # extra jobs: base + stage `set` + these keys (+ seeds)
  * max_attempts: 3              # deliveries per job before it counts as failed (worker crashes)
+ * timeout: 30m                 # per attempt (seconds or 90s/10m/2h; default 600 s + 10 s × steps, ≤ 48 h);
+ *                              # a stage may set its own; a job past it is killed and ends `failed: timeout`
  * stages:                      # optional; without it there is one stage "main"
  *   - name: learned
  *     set: { energy: learned } # keys fixed for this stage (an axis of the same key is dropped)
  *     matrix: { ... }          # axes replaced/added for this stage
- *     artifacts: [energy]      # what its jobs produce: artifact key `<job id>/<name>`
+ *     artifacts: [energy]      # what its jobs produce: artifact key `<job id>/<name>` (no "/", no "..")
  *   - name: fixed
  *     set: { energy: fixed }
  *     needs: [learned]         # runs after; a dependency that failed skips the job
@@ -34,6 +36,7 @@
  */
 import { type Document, isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
 import type { Job, ReportLayout } from "./job.ts";
+import { parseDurationS } from "./limits.ts";
 
 export type JobKind = Job["kind"];
 export const JOB_KINDS: readonly JobKind[] = ["train", "noop", "sleep", "fail"];
@@ -103,6 +106,8 @@ export interface StageSpec {
   /** Input name → producing stage and artifact name. */
   inputs: Map<string, Located<{ stage: string; artifact: string }>>;
   artifacts: Located<string>[];
+  /** Per-attempt time limit of this stage's jobs in seconds (overrides the spec's). */
+  timeoutS?: number;
 }
 
 export interface LayoutSpec {
@@ -131,6 +136,8 @@ export interface SweepSpec {
   stages: StageSpec[];
   layouts: LayoutSpec[];
   maxAttempts: number;
+  /** Per-attempt time limit of every job in seconds (default: derived from each job's size). */
+  timeoutS?: number;
   rootPos: Pos;
 }
 
@@ -356,6 +363,21 @@ function artifactNameMessage(name: string, where: string): string {
   return `${where}: "${name}" is not an artifact name (letters, digits, ".", "_", "-"; no "/" or "..")`;
 }
 
+/** A positive duration: seconds, or a number with unit s, m or h (core/sweep/limits.ts). */
+function duration(ctx: Ctx, node: Node | null, where: string): number | null {
+  const v = node !== null && isScalar(node) ? node.value : undefined;
+  const s = parseDurationS(v);
+  if (s === null) {
+    ctx.error(
+      node,
+      `${where} must be a positive number of seconds or a duration like 90s, 10m, 2h, got ${
+        describe(ctx, node)
+      }`,
+    );
+  }
+  return s;
+}
+
 const TOP_KEYS = [
   "name",
   "description",
@@ -368,8 +390,20 @@ const TOP_KEYS = [
   "stages",
   "report",
   "max_attempts",
+  "timeout",
 ] as const;
-const STAGE_KEYS = ["name", "description", "kind", "set", "matrix", "needs", "match", "inputs", "artifacts"];
+const STAGE_KEYS = [
+  "name",
+  "description",
+  "kind",
+  "set",
+  "matrix",
+  "needs",
+  "match",
+  "inputs",
+  "artifacts",
+  "timeout",
+];
 const REPORT_KEYS = ["title", "rows", "columns", "metric", "decimals"];
 
 function stage(ctx: Ctx, node: Node | null, index: number): StageSpec | null {
@@ -421,6 +455,9 @@ function stage(ctx: Ctx, node: Node | null, index: number): StageSpec | null {
         if (l) st.match = { value: l.map((x) => x.value), pos: ctx.pos(e.value) };
         break;
       }
+      case "timeout":
+        st.timeoutS = duration(ctx, e.value, `${where} timeout`) ?? undefined;
+        break;
       case "artifacts":
         st.artifacts = strList(ctx, e.value, `${where} artifacts`, true) ?? [];
         for (const a of st.artifacts) {
@@ -602,6 +639,8 @@ export function parseSpec(text: string, file: string): SweepSpec {
   }
   const maxE = get("max_attempts");
   if (maxE) spec.maxAttempts = int(ctx, maxE.value, "max_attempts", 1, 100) ?? 3;
+  const timeoutE = get("timeout");
+  if (timeoutE) spec.timeoutS = duration(ctx, timeoutE.value, "timeout") ?? undefined;
 
   const stagesE = get("stages");
   if (stagesE) {

@@ -9,7 +9,7 @@ import {
 } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { Job } from "../../core/sweep/job.ts";
-import type { JobProgress, JobQueue, JobResult } from "../types.ts";
+import type { JobProgress, JobQueue, JobResult, QueueEvent } from "../types.ts";
 import { connectNats, type NatsFlags } from "./connection.ts";
 import {
   jobSubject,
@@ -22,8 +22,9 @@ import {
   statusKey,
 } from "./names.ts";
 import { isConflict, isNotFound, retryTransient } from "./retry.ts";
-import { enc, getState, type NatsJobState, readStatusBucket, writeState } from "./state.ts";
+import { getState, type NatsJobState, readStatusBucket, writeState } from "./state.ts";
 import { ensureNatsTopology } from "./topology.ts";
+import { fromWire, isStartRecord, toWire } from "./wire.ts";
 
 export interface NatsQueueOptions extends NatsSettings {
   /** Only this sweep's events are yielded by `events()` (default: all sweeps). */
@@ -34,9 +35,7 @@ export interface NatsQueueOptions extends NatsSettings {
   publishConcurrency?: number;
 }
 
-export type QueueEvent =
-  | { type: "progress"; progress: JobProgress }
-  | { type: "result"; result: JobResult };
+export type { QueueEvent } from "../types.ts";
 
 /** Coordinator-side JobQueue over JetStream. */
 export class NatsJobQueue implements JobQueue {
@@ -109,7 +108,7 @@ export class NatsJobQueue implements JobQueue {
         const ack = await retryTransient(
           this.nc,
           () =>
-            this.js.publish(jobSubject(prefix, job.sweep), enc.encode(JSON.stringify(job)), {
+            this.js.publish(jobSubject(prefix, job.sweep), toWire(job), {
               msgID: runMsgId(job.id, state.run),
             }),
         );
@@ -140,7 +139,7 @@ export class NatsJobQueue implements JobQueue {
       const ack = await retryTransient(
         this.nc,
         () =>
-          this.js.publish(jobSubject(prefix, job.sweep), enc.encode(JSON.stringify(job)), {
+          this.js.publish(jobSubject(prefix, job.sweep), toWire(job), {
             msgID: runMsgId(job.id, run),
           }),
       );
@@ -194,7 +193,7 @@ export class NatsJobQueue implements JobQueue {
         const [, , sweepTok, kind, jobTok] = m.subject.split(".");
         let body: (JobResult | JobProgress) & { run?: number };
         try {
-          body = m.json();
+          body = fromWire(m.data);
         } catch {
           continue;
         }
@@ -206,7 +205,10 @@ export class NatsJobQueue implements JobQueue {
           seen.add(id);
           yield { type: "result", result: event as JobResult };
         } else if (kind === "progress") {
-          yield { type: "progress", progress: event as JobProgress };
+          const p = event as JobProgress;
+          if (isStartRecord(p.record)) {
+            yield { type: "start", start: { jobId: p.jobId, worker: p.worker, attempt: p.attempt } };
+          } else yield { type: "progress", progress: p };
         }
       }
     } finally {

@@ -15,8 +15,9 @@ import {
   statusKey,
 } from "./names.ts";
 import { isConflict, retryTransient, sleep } from "./retry.ts";
-import { enc, getState, isTerminal, type NatsJobState, resultOf, writeState } from "./state.ts";
+import { getState, isTerminal, type NatsJobState, resultOf, writeState } from "./state.ts";
 import { ensureNatsTopology } from "./topology.ts";
+import { fromWire, START_RECORD, toWire } from "./wire.ts";
 
 export interface NatsSourceOptions extends NatsSettings {
   /** Worker name recorded in status and results. */
@@ -106,7 +107,7 @@ export class NatsJobSource implements JobSource {
   private async claim(msg: JsMsg): Promise<ReleasableLease | null> {
     let job: Job;
     try {
-      job = msg.json<Job>();
+      job = fromWire<Job>(msg.data);
       if (typeof job?.id !== "string" || typeof job?.sweep !== "string") throw new Error("not a job");
     } catch (err) {
       this.log(`dropping malformed job message seq ${msg.seq}: ${(err as Error).message}`);
@@ -186,7 +187,7 @@ export class NatsJobSource implements JobSource {
   /** @internal */
   async publishResult(state: NatsJobState): Promise<void> {
     const subject = resultSubject(this.r.names.prefix, state.sweep, state.id);
-    const body = enc.encode(JSON.stringify({ ...resultOf(state), run: state.run }));
+    const body = toWire({ ...resultOf(state), run: state.run });
     await retryTransient(
       this.nc,
       () => this.js.publish(subject, body, { msgID: runMsgId(state.id, state.run) }),
@@ -199,7 +200,7 @@ export class NatsJobSource implements JobSource {
     const body = { ...p, run };
     await retryTransient(
       this.nc,
-      () => this.js.publish(subject, enc.encode(JSON.stringify(body))),
+      () => this.js.publish(subject, toWire(body)),
       this.ackWaitMs,
     );
   }
@@ -261,6 +262,11 @@ class NatsLease implements ReleasableLease {
 
   heartbeat(): void {
     if (!this.settled) this.msg.working();
+  }
+
+  /** On the wire the start marker is the progress record START_RECORD; the queue turns it into a start event. */
+  async start(): Promise<void> {
+    await this.progress({ ...START_RECORD });
   }
 
   async progress(record: JobProgress["record"]): Promise<void> {

@@ -8,6 +8,7 @@ import type { Job, JobStatus } from "../../core/sweep/job.ts";
 import type { JobResult } from "../types.ts";
 import { natsNames, natsToken } from "./names.ts";
 import { isNotFound } from "./retry.ts";
+import { fromWire, toWire } from "./wire.ts";
 
 /** What the status bucket holds per job. */
 export interface NatsJobState {
@@ -36,7 +37,7 @@ export const dec = new TextDecoder();
 
 function parseState(data: Uint8Array): NatsJobState | null {
   try {
-    return JSON.parse(dec.decode(data)) as NatsJobState;
+    return fromWire<NatsJobState>(data);
   } catch {
     return null;
   }
@@ -53,7 +54,7 @@ export async function getState(
 
 /** Write `next` with a revision check; `revision` 0 means "must not exist" (a deleted key counts as absent). */
 export async function writeState(kv: KV, key: string, next: NatsJobState, revision: number): Promise<number> {
-  const body = enc.encode(JSON.stringify({ ...next, updated: new Date().toISOString() }));
+  const body = toWire({ ...next, updated: new Date().toISOString() });
   return revision > 0 ? await kv.update(key, body, revision) : await kv.create(key, body);
 }
 
