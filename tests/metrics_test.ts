@@ -13,6 +13,7 @@ const BOOKKEEPING = new Set(["step", "seconds", "final", "steps", "backend", "te
 const CASES: Record<string, unknown>[] = [
   { task: "ising", L: 2, objective: "atb" },
   { task: "ising", L: 2, objective: "pg" },
+  { task: "ising", L: 2, objective: "renyi", behaviour: "replay", epsilon: 0.1, grad_var_batches: 2 },
   { task: "hypergrid", grid_dim: 2, grid_size: 3, objective: "atb" },
   { task: "hypergrid", grid_dim: 2, grid_size: 3, behaviour: "replay", epsilon: 0.1, grad_var_batches: 2 },
   { task: "8gaussians", bits: 3, energy: "learned", nll_points: 8, nll_trajectories: 2, mmd_samples: 8 },

@@ -15,6 +15,7 @@ import { kernelsOf } from "../nn/kernels.ts";
 import { alloc, allocRaw, arenaCopy } from "../nn/arena.ts";
 import type { Rng } from "../rng.ts";
 import type { BitTask } from "../tasks/task.ts";
+import { behaviourPlus, isIdentity, type StepBehaviour } from "./behaviour.ts";
 
 /** A policy network together with views derived from it once per parameter update. */
 export interface Policy {
@@ -50,6 +51,8 @@ export interface TrajBatch {
   x: Int8Array;
   /** log q_φ(τ) = Σ_t log p_φ(v_t | s_t, d_t) (the ordering terms −log(D−t) are not included; DESIGN §3). */
   logq: Float64Array;
+  /** Σ_t log β(v_t | s_t, d_t) of the per-step behaviour (core/gfn/behaviour.ts), when it is not P_F. */
+  logb?: Float64Array;
   /** Per row: position set, value set, log p of that value, and g = ∂ log p(v)/∂ l₊ (so ∂/∂ l₋ = −g). */
   pos: Int32Array;
   val: Int8Array;
@@ -84,6 +87,11 @@ export interface RunOptions {
    * with the start on its set entries. Not combinable with `cache`.
    */
   start?: Int8Array;
+  /**
+   * Draw the values from this per-step behaviour (ε-uniform / tempered; core/gfn/behaviour.ts) instead of P_F;
+   * logb then holds its log-probability (also of `given` trajectories). logq/logp/g stay those of P_F.
+   */
+  behaviour?: StepBehaviour;
 }
 
 /**
@@ -124,6 +132,8 @@ export function runTrajectories(pol: Policy, gemm: Gemm, B: number, rng: Rng, op
   const pos = alloc(Int32Array, rows), val = alloc(Int8Array, rows);
   const logp = alloc(Float64Array, rows), g = alloc(F, rows), logq = new Float64Array(B);
   const u = alloc(Float64Array, B), lm = alloc(F, B), lp = alloc(F, B);
+  const behaviour = isIdentity(opts.behaviour) ? null : opts.behaviour!;
+  const logb = behaviour ? new Float64Array(B) : undefined;
 
   for (let t = n0; t < D; t++) {
     const off = opts.cache ? t * B : 0;
@@ -166,7 +176,9 @@ export function runTrajectories(pol: Policy, gemm: Gemm, B: number, rng: Rng, op
       const d = stepPos[b];
       const diff = lp[b] - lm[b]; // p₊ = σ(diff)
       const pPlus = 1 / (1 + Math.exp(-diff));
-      const v = opts.given ? opts.given.x[b * D + d] : u[b] < pPlus ? 1 : -1;
+      const pDraw = behaviour ? behaviourPlus(diff, behaviour) : pPlus;
+      const v = opts.given ? opts.given.x[b * D + d] : u[b] < pDraw ? 1 : -1;
+      if (logb) logb[b] += Math.log(v > 0 ? pDraw : 1 - pDraw);
       const row = r0 + b;
       stepVal[b] = v;
       const lp_ = v > 0 ? logSigmoid(diff) : logSigmoid(-diff);
@@ -178,7 +190,7 @@ export function runTrajectories(pol: Policy, gemm: Gemm, B: number, rng: Rng, op
     }
     K.addSignedRows(z0, W0, stepPos, stepVal, B, h1);
   }
-  return { D, B, x, logq, pos, val, logp, g, cache: X && dacts ? { X, acts, dacts } : undefined };
+  return { D, B, x, logq, logb, pos, val, logp, g, cache: X && dacts ? { X, acts, dacts } : undefined };
 }
 
 /** The common number of set entries of B start states (throws when rows differ or an entry is not −1/0/+1). */

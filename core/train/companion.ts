@@ -20,6 +20,13 @@ import { fklCoefficients, learnedBaselineGrad } from "../objectives/akl.ts";
 import type { Objective } from "./config.ts";
 import type { BackwardEval } from "../gfn/backward.ts";
 import { logFactorial } from "../math.ts";
+import {
+  fklOffPolicyCoefficients,
+  importanceLogZ,
+  renyiOffPolicyCoefficients,
+  tsallisOffPolicyCoefficients,
+  weightedMeanGrad,
+} from "../objectives/offpolicy.ts";
 
 export type CompanionObjective = Exclude<Objective, "atb" | "akl">;
 
@@ -45,7 +52,7 @@ export function addCompanionGradient(
   objective: CompanionObjective,
   pol: Policy,
   gemm: Gemm,
-  forward: { batch: TrajBatch; logw: Float64Array; pb?: BackwardEval } | undefined,
+  forward: { batch: TrajBatch; logw: Float64Array; pb?: BackwardEval; logRho?: Float64Array } | undefined,
   backward: { batch: TrajBatch; logw: Float64Array } | undefined,
   alpha: number,
   scalar: number,
@@ -55,26 +62,39 @@ export function addCompanionGradient(
   const divAlpha = opts.divAlpha ?? 0.5;
   const result: CompanionResult = { dScalar: 0 };
   if (forward) {
-    const { batch, logw } = forward;
+    const { batch, logw, logRho } = forward;
     const weight = 1 - alpha;
+    // off-policy (logRho present): importance-weighted forms, core/objectives/offpolicy.ts
     switch (objective) {
-      case "renyi":
-        accumulateGrads(pol, gemm, batch, renyiCoefficients(logw, divAlpha, weight), grads);
+      case "renyi": {
+        const coef = logRho
+          ? renyiOffPolicyCoefficients(logw, logRho, divAlpha, weight)
+          : renyiCoefficients(logw, divAlpha, weight);
+        accumulateGrads(pol, gemm, batch, coef, grads);
         break;
-      case "tsallis":
-        accumulateGrads(pol, gemm, batch, tsallisCoefficients(logw, divAlpha, scalar, weight), grads);
-        result.dScalar = tsallisLogZGrad(scalar, logw);
+      }
+      case "tsallis": {
+        const coef = logRho
+          ? tsallisOffPolicyCoefficients(logw, logRho, divAlpha, scalar, weight)
+          : tsallisCoefficients(logw, divAlpha, scalar, weight);
+        accumulateGrads(pol, gemm, batch, coef, grads);
+        result.dScalar = logRho ? scalar - importanceLogZ(logw, logRho) : tsallisLogZGrad(scalar, logw);
         break;
-      case "fkl-is":
-        accumulateGrads(pol, gemm, batch, fklIsCoefficients(logw, weight), grads);
+      }
+      case "fkl-is": {
+        const coef = logRho
+          ? fklOffPolicyCoefficients(logw, logRho, weight)
+          : fklIsCoefficients(logw, weight);
+        accumulateGrads(pol, gemm, batch, coef, grads);
         break;
+      }
       case "pg": {
         if (!opts.value) throw new Error("the pg objective needs a value network");
         Object.assign(
           result,
-          pgStep(pol, gemm, batch, logw, forward.pb, scalar, opts.value, opts, weight, grads),
+          pgStep(pol, gemm, batch, logw, forward.pb, scalar, opts.value, opts, weight, grads, logRho),
         );
-        result.dScalar = learnedBaselineGrad(scalar, logw);
+        result.dScalar = logRho ? weightedMeanGrad(scalar, logw, logRho) : learnedBaselineGrad(scalar, logw);
         break;
       }
     }
@@ -95,6 +115,7 @@ function pgStep(
   opts: CompanionOptions,
   weight: number,
   grads: Vec[],
+  logRho?: Float64Array,
 ): { valueGrads: Vec[]; valueLoss: number } {
   const { D, B } = batch;
   const rows = D * B;
@@ -112,6 +133,8 @@ function pgStep(
     opts.pgCentre ?? true,
   );
   if (weight !== 1) { for (let r = 0; r < rows; r++) terms.coef[r] *= weight; }
+  // off-policy: every row of trajectory b (rows t·B + b) times its importance weight ρ_b
+  if (logRho) { for (let r = 0; r < rows; r++) terms.coef[r] *= Math.exp(logRho[r % B]); }
   accumulateGrads(pol, gemm, batch, terms.coef, grads);
   const dOut = new (vc.out.constructor as Float64ArrayConstructor)(rows);
   let loss = 0;

@@ -42,8 +42,8 @@ export const DENSITY_METRICS = [
 /** Metric names a train job of this task emits (some only when exact enumeration is possible). */
 export function trainMetrics(task: string): string[] {
   if (task === "hypergrid") return [...COMMON_METRICS, ...HYPERGRID_METRICS, ...OFFPOLICY_METRICS];
-  if (isDensityName(task)) return [...COMMON_METRICS, ...DENSITY_METRICS];
-  return [...COMMON_METRICS];
+  if (isDensityName(task)) return [...COMMON_METRICS, ...DENSITY_METRICS, ...OFFPOLICY_METRICS];
+  return [...COMMON_METRICS, ...OFFPOLICY_METRICS];
 }
 
 /** Metric names of the test job kinds (workers/execute.ts). */

@@ -21,6 +21,10 @@ import { addRklGradient } from "../baselines/estimator.ts";
 import { addCompanionGradient, type CompanionOptions } from "./companion.ts";
 import { backwardPolicyGradient, sampleBackwardLearned, withLearnedWeights } from "./learned_pb.ts";
 import type { Mlp } from "../nn/mlp.ts";
+import type { StepBehaviour } from "../gfn/behaviour.ts";
+import { type BitReplay, sampleBitBehaviour } from "../gfn/behaviour_bits.ts";
+import { scalarBaseline } from "../baselines/cv.ts";
+import { logImportance, rklOffPolicyCoefficients, weightedMeanGrad } from "../objectives/offpolicy.ts";
 
 export interface ObjectiveSpec {
   objective: Objective;
@@ -31,6 +35,12 @@ export interface ObjectiveSpec {
   companion?: CompanionOptions;
   /** A learned backward policy P_B(θ) (core/train/learned_pb.ts); absent = uniform P_B. */
   backwardPolicy?: Mlp;
+  /**
+   * Draw the forward batch from a behaviour (per-step ε / T, and a replay buffer) instead of Q
+   * (core/gfn/behaviour_bits.ts, docs/offpolicy.md). Needs the uniform P_B and a scalar control variate.
+   */
+  behaviour?: StepBehaviour;
+  replay?: BitReplay;
 }
 
 export interface GradientEstimate {
@@ -39,7 +49,8 @@ export interface GradientEstimate {
   dScalar: number;
   /** Value of the sampled loss where it is defined (αTB), else NaN. */
   loss: number;
-  forward?: { batch: TrajBatch; logw: Float64Array };
+  /** logRho: log ρ = log q_φ − log β per trajectory when the forward batch came from a behaviour. */
+  forward?: { batch: TrajBatch; logw: Float64Array; logRho?: Float64Array };
   backward?: { batch: TrajBatch; logw: Float64Array };
   /** pg: gradient and loss of the value network's regression. */
   valueGrads?: Vec[];
@@ -85,7 +96,15 @@ export function estimateGradient(
   const grads = zerosLike(pol.net);
   const { alpha, cv } = spec;
   const pb = spec.backwardPolicy;
-  const forward = alpha < 1 ? sampleForward(pol, gemm, task, B, rng) : undefined;
+  const offPolicy = spec.behaviour !== undefined || spec.replay !== undefined;
+  if (offPolicy && (pb || cv.startsWith("opt-"))) {
+    throw new Error("a behaviour policy needs the uniform backward policy and a scalar control variate");
+  }
+  const forward: { batch: TrajBatch; logw: Float64Array; logRho?: Float64Array } | undefined = alpha < 1
+    ? (offPolicy
+      ? sampleBehaviourForward(pol, gemm, task, B, rng, spec.behaviour, spec.replay)
+      : sampleForward(pol, gemm, task, B, rng))
+    : undefined;
   const backward = alpha > 0
     ? (pb ? sampleBackwardLearned(pol, pb, gemm, task, B, rng) : sampleBackward(pol, gemm, task, B, rng))
     : undefined;
@@ -100,7 +119,9 @@ export function estimateGradient(
       const tb = tbTerm(scalar, forward.logw, 1 - alpha);
       loss += tb.loss;
       dScalar += tb.dLogZ;
+      // TB is valid under any behaviour as is; its cv ≠ learned form is 2·RKL, importance-weighted off-policy
       if (cv === "learned") accumulateGrads(pol, gemm, forward.batch, tb.coef, grads);
+      else if (forward.logRho) addWeightedRkl(pol, gemm, forward, cv, scalar, 2 * (1 - alpha), grads);
       else addRklGradient(pol, gemm, forward.batch, forward.logw, cv, scalar, 2 * (1 - alpha), grads);
     }
     if (backward) {
@@ -132,11 +153,47 @@ export function estimateGradient(
       backwardGrads,
     };
   } else {
-    if (forward) {
+    if (forward?.logRho) {
+      addWeightedRkl(pol, gemm, forward, cv, scalar, 1 - alpha, grads);
+      if (cv === "learned") dScalar = weightedMeanGrad(scalar, forward.logw, forward.logRho);
+    } else if (forward) {
       addRklGradient(pol, gemm, forward.batch, forward.logw, cv, scalar, 1 - alpha, grads);
       if (cv === "learned") dScalar = learnedBaselineGrad(scalar, forward.logw);
     }
     if (backward) accumulateGrads(pol, gemm, backward.batch, fklCoefficients(B, alpha), grads);
   }
   return { grads, dScalar, loss, forward, backward, backwardGrads };
+}
+
+/** B forward trajectories from a behaviour, with log w and the importance log-weights log ρ = log q − log β. */
+export function sampleBehaviourForward(
+  pol: Policy,
+  gemm: Gemm,
+  task: BitTask,
+  B: number,
+  rng: Rng,
+  behaviour: StepBehaviour | undefined,
+  replay: BitReplay | undefined,
+) {
+  const { batch, logBeta } = sampleBitBehaviour(pol, gemm, B, rng, behaviour, replay);
+  return {
+    batch,
+    logw: logWeights(batch, task).logw,
+    logRho: logBeta ? logImportance(batch.logq, logBeta) : undefined,
+  };
+}
+
+/** Importance-weighted RKL: grads += ∇ Σ_i weight·ρ_i(b_i − log w_i)/N log q_i (core/objectives/offpolicy.ts). */
+function addWeightedRkl(
+  pol: Policy,
+  gemm: Gemm,
+  forward: { batch: TrajBatch; logw: Float64Array; logRho?: Float64Array },
+  cv: ControlVariate,
+  scalar: number,
+  weight: number,
+  grads: Vec[],
+) {
+  const b = scalarBaseline(cv as "none" | "learned" | "loo-logw" | "loo-logz", forward.logw, scalar);
+  const coef = rklOffPolicyCoefficients(forward.logw, forward.logRho!, b, weight);
+  accumulateGrads(pol, gemm, forward.batch, coef, grads);
 }

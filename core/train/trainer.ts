@@ -21,7 +21,12 @@ import { estimateGradient } from "./step.ts";
 import { hasScalarParam, runTrainingLoop } from "./loop.ts";
 import { LEARNED_PB_OBJECTIVES } from "./learned_pb.ts";
 import { zeroOutput } from "../gfn/backward.ts";
-import { trainHypergrid } from "./hypergrid.ts";
+import { gradientVariance, trainHypergrid } from "./hypergrid.ts";
+import { behaviourSpec } from "./config.ts";
+import { stepBehaviour } from "../gfn/behaviour.ts";
+import { ReplayBuffer } from "../gfn/replay.ts";
+import type { BitReplay } from "../gfn/behaviour_bits.ts";
+import { importanceEss } from "../objectives/offpolicy.ts";
 
 export interface TrainOptions {
   gemm: Gemm;
@@ -74,6 +79,29 @@ export async function trainRun(config: TrainConfig, opts: TrainOptions): Promise
   const target: ExactTarget | null = opts.exact !== false && D <= MAX_EXACT_D ? exactTarget(task) : null;
   const exactLogZ = target?.logZ ?? safeExactLogZ(task);
 
+  // behaviour policy of the forward batch (docs/offpolicy.md)
+  const bspec = behaviourSpec(config);
+  const offPolicy = bspec.kind !== "on-policy";
+  const replay: BitReplay | undefined = bspec.kind === "replay"
+    ? {
+      buffer: new ReplayBuffer<Int8Array>(bspec.replaySize, bspec.replaySampling, D),
+      ratio: bspec.replayRatio,
+    }
+    : undefined;
+  let behaviour = stepBehaviour(bspec, 1, config.steps);
+  let essSum = 0, essSteps = 0;
+  const gradVarRng = new Rng(config.seed ^ 0x6a7d3a11);
+  const objectiveSpec = (alpha: number) => ({
+    objective: config.objective,
+    alpha,
+    cv: config.cv,
+    companion: { divAlpha: config.div_alpha, value, pgLambda: config.pg_lambda },
+    backwardPolicy: pbNet,
+    behaviour: offPolicy ? behaviour : undefined,
+    replay,
+  });
+  let alphaNow = scheduledAlpha(config.alpha, config.alpha_schedule, 0, config.steps);
+
   const summary = await runTrainingLoop(config, opts, {
     evaluate() {
       const pol = preparePolicy(net);
@@ -92,18 +120,50 @@ export async function trainRun(config: TrainConfig, opts: TrainOptions): Promise
       if (runtime.evalMetrics) {
         Object.assign(record, runtime.evalMetrics(pol, opts.gemm, samples, config.eval_samples, forward?.qT));
       }
+      if (offPolicy) {
+        record.epsilon_now = behaviour.epsilon;
+        if (essSteps > 0) record.is_ess_fraction = essSum / essSteps;
+        essSum = essSteps = 0;
+        if (replay) record.replay_buffer = replay.buffer.size;
+      }
+      const K = config.grad_var_batches ?? 0;
+      if (K >= 2) {
+        record.grad_var = gradientVariance(
+          Array.from(
+            { length: K },
+            () =>
+              estimateGradient(
+                pol,
+                opts.gemm,
+                task,
+                config.batch,
+                gradVarRng,
+                objectiveSpec(alphaNow),
+                scalar[0],
+              )
+                .grads,
+          ),
+        );
+      }
       return record;
     },
     step(step) {
       const alpha = scheduledAlpha(config.alpha, config.alpha_schedule, step - 1, config.steps);
+      alphaNow = alpha;
+      behaviour = stepBehaviour(bspec, step, config.steps);
       const pol = preparePolicy(net);
-      const est = estimateGradient(pol, opts.gemm, task, config.batch, rng, {
-        objective: config.objective,
-        alpha,
-        cv: config.cv,
-        companion: { divAlpha: config.div_alpha, value, pgLambda: config.pg_lambda },
-        backwardPolicy: pbNet,
-      }, scalar[0]);
+      const est = estimateGradient(pol, opts.gemm, task, config.batch, rng, objectiveSpec(alpha), scalar[0]);
+      if (est.forward?.logRho) {
+        essSum += importanceEss(est.forward.logRho) / est.forward.batch.B;
+        essSteps++;
+      }
+      if (replay && est.forward) {
+        replay.buffer.add(
+          est.forward.batch.x,
+          task.logReward(est.forward.batch.x, est.forward.batch.B),
+          est.forward.batch.B,
+        );
+      }
       adam.step(est.grads);
       if (valueAdam && est.valueGrads) valueAdam.step(est.valueGrads);
       if (pbAdam && est.backwardGrads) pbAdam.step(est.backwardGrads);
