@@ -12,6 +12,7 @@
 import type { Gemm, Vec } from "../nn/gemm.ts";
 import { ctorOf, initMlp, type Mlp, mlpForward, zerosLike } from "../nn/mlp.ts";
 import { mlpBackward, mlpForwardCached } from "../nn/backprop.ts";
+import { allocRaw } from "../nn/arena.ts";
 import type { Rng } from "../rng.ts";
 import { logSumExp } from "../math.ts";
 
@@ -26,7 +27,7 @@ export function initEnergy(D: number, hidden: number[], rng: Rng): Mlp {
 /** ±1 rows as network inputs. */
 function asInput(net: Mlp, x: Int8Array, from: number, n: number, D: number): Vec {
   const F = ctorOf(net);
-  const out = new F(n * D);
+  const out = allocRaw(F, n * D);
   for (let i = 0; i < n * D; i++) out[i] = x[from * D + i];
   return out;
 }
@@ -57,13 +58,13 @@ export interface CdGradient {
 export function cdGradient(net: Mlp, gemm: Gemm, data: Int8Array, neg: Int8Array, B: number): CdGradient {
   const D = net.sizes[0];
   const F = ctorOf(net);
-  const x = new F(2 * B * D);
+  const x = allocRaw(F, 2 * B * D);
   for (let i = 0; i < B * D; i++) {
     x[i] = data[i];
     x[B * D + i] = neg[i];
   }
   const cache = mlpForwardCached(net, gemm, x, 2 * B);
-  const dOut = new F(2 * B);
+  const dOut = allocRaw(F, 2 * B);
   let meanData = 0, meanNeg = 0;
   for (let i = 0; i < B; i++) {
     meanData += cache.out[i] / B;

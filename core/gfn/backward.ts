@@ -9,6 +9,7 @@
  */
 import type { Gemm, Vec } from "../nn/gemm.ts";
 import { ctorOf, type Mlp } from "../nn/mlp.ts";
+import { alloc, allocRaw } from "../nn/arena.ts";
 import { mlpBackward, type MlpCache, mlpForwardCached } from "../nn/backprop.ts";
 import { mlpForward } from "../nn/mlp.ts";
 import type { Rng } from "../rng.ts";
@@ -31,7 +32,7 @@ export interface BackwardEval {
 /** States after each forward step: row t·B + b is s_{t+1} of trajectory b (positions pos[≤ t] set to x). */
 function statesAfterSteps(batch: TrajBatch, F: Float32ArrayConstructor | Float64ArrayConstructor): Vec {
   const { D, B, x, pos } = batch;
-  const X = new F(D * B * D);
+  const X = allocRaw(F, D * B * D);
   const state = new Int8Array(B * D);
   for (let t = 0; t < D; t++) {
     for (let b = 0; b < B; b++) {
@@ -50,8 +51,8 @@ export function evaluateBackward(pb: Mlp, gemm: Gemm, batch: TrajBatch): Backwar
   const rows = D * B;
   const X = statesAfterSteps(batch, ctorOf(pb));
   const cache = mlpForwardCached(pb, gemm, X, rows);
-  const probs = new Float64Array(rows * D);
-  const logPBRows = new Float64Array(rows), logPB = new Float64Array(B);
+  const probs = alloc(Float64Array, rows * D);
+  const logPBRows = alloc(Float64Array, rows), logPB = alloc(Float64Array, B);
   for (let r = 0; r < rows; r++) {
     const o = r * D;
     let m = -Infinity;

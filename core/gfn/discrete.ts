@@ -6,7 +6,8 @@
  * Rows are appended step by step over the trajectories still running (row(b, t) via `rowOf`).
  */
 import type { Gemm, Vec } from "../nn/gemm.ts";
-import { ctorOf, type Mlp, mlpForward } from "../nn/mlp.ts";
+import { ctorOf, type Mlp } from "../nn/mlp.ts";
+import { alloc, allocRaw } from "../nn/arena.ts";
 import { mlpBackward, type MlpCache, mlpForwardCached } from "../nn/backprop.ts";
 import type { Rng } from "../rng.ts";
 import type { StepLayout } from "../objectives/pg.ts";
@@ -94,8 +95,10 @@ function maskedSoftmax(
 }
 
 /**
- * Samples B trajectories from P_F, or from a per-step behaviour, or follows given actions (one B-row forward
- * pass per step), then one cached pass over all rows.
+ * Samples B trajectories from P_F, or from a per-step behaviour, or follows given actions. One B-row forward pass
+ * per step is also the cached pass: its inputs, activations and logits are the batch's rows (appended step by
+ * step), so no second forward pass over all rows is needed; every per-row buffer is a typed array of capacity
+ * B·maxSteps from the step arena (no JS arrays grown per row).
  */
 export function runDiscrete(
   env: DiscreteEnv,
@@ -110,93 +113,114 @@ export function runDiscrete(
   const logb = behaviour ? new Float64Array(B) : undefined;
   const F = ctorOf(net);
   const A = env.nActions, S = env.stateSize, I = env.inputDim, T = env.maxSteps;
+  const k = net.sizes.length - 2;
+  const hidden = net.sizes.slice(1, k + 1);
   const states = new Int32Array(B * S);
   for (let b = 0; b < B; b++) env.initialState(states.subarray(b * S, (b + 1) * S));
   const done = new Uint8Array(B), len = new Int32Array(B);
   const rowOf = new Int32Array(B * T).fill(-1);
-  const X: number[] = [],
-    traj: number[] = [],
-    action: number[] = [],
-    logPB: number[] = [],
-    masks: number[] = [];
-  const enc = new F(B * I), mask = new Uint8Array(B * A), probs = new Float64Array(A);
-  let active = B;
+  const cap = B * T;
+  const X = allocRaw(F, cap * I), allMask = alloc(Uint8Array, cap * A);
+  const traj = allocRaw(Int32Array, cap),
+    action = allocRaw(Int32Array, cap),
+    logPBRows = allocRaw(Float64Array, cap);
+  const allProbs = alloc(Float64Array, cap * A), logpRows = allocRaw(Float64Array, cap);
+  const logq = new Float64Array(B), logPBTraj = new Float64Array(B);
+  const ids = alloc(Int32Array, B), probs = new Float64Array(A);
+  const chunks: { r0: number; n: number; cache: MlpCache }[] = [];
+  let active = B, rows = 0;
   for (let t = 0; active > 0; t++) {
     if (t >= T) throw new Error(`${env.name}: trajectory longer than maxSteps = ${T}`);
-    const ids: number[] = [];
-    for (let b = 0; b < B; b++) if (!done[b]) ids.push(b);
-    const n = ids.length;
+    let n = 0;
+    for (let b = 0; b < B; b++) if (!done[b]) ids[n++] = b;
+    const r0 = rows;
     for (let i = 0; i < n; i++) {
       const s = states.subarray(ids[i] * S, (ids[i] + 1) * S);
-      env.encode(s, enc, i * I);
-      env.validActions(s, mask.subarray(i * A, (i + 1) * A));
+      env.encode(s, X, (r0 + i) * I);
+      env.validActions(s, allMask.subarray((r0 + i) * A, (r0 + i + 1) * A));
     }
-    const logits = mlpForward(net, gemm, enc.subarray(0, n * I), n);
+    const cache = mlpForwardCached(net, gemm, X.subarray(r0 * I, (r0 + n) * I), n);
+    chunks.push({ r0, n, cache });
+    const logits = cache.out;
     for (let i = 0; i < n; i++) {
-      const b = ids[i];
+      const b = ids[i], r = r0 + i;
+      const lse = maskedSoftmax(logits, i * A, allMask, r * A, A, allProbs, r * A);
       let a = -1;
-      if (behaviour) behaviourProbs(logits, i * A, mask, i * A, A, behaviour, probs, 0);
-      else maskedSoftmax(logits, i * A, mask, i * A, A, probs, 0);
+      if (behaviour) behaviourProbs(logits, i * A, allMask, r * A, A, behaviour, probs, 0);
+      else probs.set(allProbs.subarray(r * A, (r + 1) * A));
       if (given && given[b * T] >= 0) {
         a = given[b * T + t];
-        if (!(a >= 0 && a < A && mask[i * A + a])) {
+        if (!(a >= 0 && a < A && allMask[r * A + a])) {
           throw new RangeError(`${env.name}: given action ${a} of trajectory ${b} at step ${t} is not valid`);
         }
       } else {
         let u = rng.uniform();
         for (let k = 0; k < A; k++) {
-          if (!mask[i * A + k]) continue;
+          if (!allMask[r * A + k]) continue;
           a = k;
           u -= probs[k];
           if (u < 0) break;
         }
       }
       if (logb) logb[b] += Math.log(probs[a]);
-      rowOf[b * T + t] = traj.length;
-      for (let j = 0; j < I; j++) X.push(enc[i * I + j]);
-      for (let k = 0; k < A; k++) masks.push(mask[i * A + k]);
-      traj.push(b);
-      action.push(a);
+      rowOf[b * T + t] = r;
+      traj[r] = b;
+      action[r] = a;
+      logpRows[r] = logits[i * A + a] - lse;
+      logq[b] += logpRows[r];
       const s = states.subarray(b * S, (b + 1) * S);
       const stop = env.apply(s, a);
-      logPB.push(env.logBackward(s, a));
+      logPBRows[r] = env.logBackward(s, a);
+      logPBTraj[b] += logPBRows[r];
       len[b] = t + 1;
       if (stop) {
         done[b] = 1;
         active--;
       }
     }
-  }
-  const rows = traj.length;
-  const Xv = F.from(X);
-  const cache = mlpForwardCached(net, gemm, Xv, rows);
-  const allMask = Uint8Array.from(masks);
-  const allProbs = new Float64Array(rows * A), logp = new Float64Array(rows);
-  const logq = new Float64Array(B), logPBTraj = new Float64Array(B);
-  for (let r = 0; r < rows; r++) {
-    const lse = maskedSoftmax(cache.out, r * A, allMask, r * A, A, allProbs, r * A);
-    logp[r] = cache.out[r * A + action[r]] - lse;
-    logq[traj[r]] += logp[r];
-    logPBTraj[traj[r]] += logPB[r];
+    rows += n;
   }
   return {
     B,
     rows,
     x: states,
     len,
-    traj: Int32Array.from(traj),
-    action: Int32Array.from(action),
-    logp,
-    logPB: Float64Array.from(logPB),
+    traj: traj.subarray(0, rows),
+    action: action.subarray(0, rows),
+    logp: logpRows.subarray(0, rows),
+    logPB: logPBRows.subarray(0, rows),
     logq,
     logPBTraj,
     logb,
     rowOf,
     maxSteps: T,
-    cache,
-    probs: allProbs,
-    mask: allMask,
+    cache: joinCaches(net, X.subarray(0, rows * I), rows, hidden, chunks),
+    probs: allProbs.subarray(0, rows * A),
+    mask: allMask.subarray(0, rows * A),
   };
+}
+
+/** One cache over all rows from the per-step chunks (copies: ~1/70 of the forward pass they save). */
+function joinCaches(
+  net: Mlp,
+  X: Vec,
+  rows: number,
+  hidden: number[],
+  chunks: { r0: number; n: number; cache: MlpCache }[],
+): MlpCache {
+  const F = ctorOf(net);
+  const out = net.sizes[net.sizes.length - 1];
+  const acts = hidden.map((h) => allocRaw(F, rows * h));
+  const dacts = hidden.map((h) => allocRaw(F, rows * h));
+  const outs = allocRaw(F, rows * out);
+  for (const { r0, cache } of chunks) {
+    hidden.forEach((h, l) => {
+      acts[l].set(cache.acts[l], r0 * h);
+      dacts[l].set(cache.dacts[l], r0 * h);
+    });
+    outs.set(cache.out, r0 * out);
+  }
+  return { n: rows, X, acts, dacts, out: outs };
 }
 
 /** The batch's row layout for per-step objectives (pg). */
@@ -224,7 +248,7 @@ export function accumulateDiscreteGrads(
   const A = net.sizes[net.sizes.length - 1];
   const perRow = coef.length === rows;
   if (!perRow && coef.length !== B) throw new RangeError(`coef: length B = ${B} or rows = ${rows}`);
-  const dOut = new (ctorOf(net))(rows * A);
+  const dOut = alloc(ctorOf(net), rows * A);
   for (let r = 0; r < rows; r++) {
     const c = coef[perRow ? r : batch.traj[r]];
     if (c === 0) continue;

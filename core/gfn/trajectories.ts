@@ -120,7 +120,11 @@ export function runTrajectories(pol: Policy, gemm: Gemm, B: number, rng: Rng, op
   const z0 = allocRaw(F, B * h1);
   fillRows(z0, net.b[0], B); // s₀ = 0: the first pre-activation is the bias
   const W0 = arenaCopy(net.W[0]), bout = net.b[k];
-  if (opts.start) gemm.gemm(false, false, B, h1, D, F.from(opts.start), W0, z0, 1);
+  if (opts.start) {
+    const s0 = allocRaw(F, B * D);
+    for (let i = 0; i < B * D; i++) s0[i] = opts.start[i];
+    gemm.gemm(false, false, B, h1, D, s0, W0, z0, 1);
+  }
 
   const state = opts.start ? opts.start.slice(0, B * D) : new Int8Array(B * D);
   const unset = alloc(Int32Array, B * D); // per trajectory, its unset positions in the first D − t slots

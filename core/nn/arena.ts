@@ -68,7 +68,8 @@ export class Arena {
     } finally {
       active = null;
       this.steps++;
-      if (this.highWater > this.memory.region().bytes) this.memory.reserve(this.highWater);
+      // 25% headroom: steps whose sizes vary (variable-length trajectories) stop overflowing after a few steps
+      if (this.highWater > this.memory.region().bytes) this.memory.reserve(Math.ceil(this.highWater * 1.25));
     }
   }
 
