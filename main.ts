@@ -12,6 +12,7 @@ import { register as registerReport } from "./cli/report.ts";
 import { register as registerWorker } from "./cli/worker.ts";
 import { register as registerSweep } from "./cli/sweep.ts";
 import { register as registerStatus } from "./cli/status.ts";
+import { register as registerServe } from "./cli/serve.ts";
 
 const program = new Command()
   .name("flowsweep")
@@ -25,6 +26,7 @@ registerReport(program);
 registerWorker(program);
 registerSweep(program);
 registerStatus(program);
+registerServe(program);
 
 try {
   await program.parseAsync(Deno.args, { from: "user" });

@@ -20,6 +20,7 @@ import { MemoryQueue } from "../transport/memory.ts";
 import type { JobQueue, JobSource } from "../transport/types.ts";
 import type { NatsFlags } from "../transport/nats.ts";
 import { parseChoice, parsePositiveInt, UsageError } from "./usage.ts";
+import { parsePort, startDashboard } from "./serve.ts";
 import { BACKEND_NAMES } from "../backends/select.ts";
 import { addNatsConnectionOptions, natsFlagsFrom } from "./worker.ts";
 
@@ -34,6 +35,8 @@ export interface SweepFlags extends Partial<NatsFlags> {
   backend?: string;
   progress?: string;
   report?: boolean;
+  /** `--serve [PORT]`: true without a port. */
+  serve?: string | true;
   /** KEY=VALUE overrides of the spec (core/sweep/overrides.ts). */
   overrides?: string[];
 }
@@ -60,7 +63,11 @@ export function register(program: Command): void {
     .option("--backend <name>", "compute backend for train jobs", "auto")
     .option("--progress <mode>", "auto | bar | lines | none", "auto")
     .option("--no-report", "do not write RUN_DIR/report/ at the end")
-    .option("--prefix <prefix>", "NATS subject/stream/bucket prefix", "flowsweep");
+    .option("--prefix <prefix>", "NATS subject/stream/bucket prefix", "flowsweep")
+    .option(
+      "--serve [port]",
+      "serve a live dashboard on 127.0.0.1 (default port 8787) while the sweep runs, and after it until Ctrl-C",
+    );
   addNatsConnectionOptions(cmd)
     .action(async (specPath: string, overrides: string[], flags: SweepFlags) => {
       const code = await sweepCommand(specPath, { ...flags, overrides });
@@ -227,6 +234,7 @@ export async function sweepCommand(specPath: string, flags: SweepFlags): Promise
     ? 0
     : navigator.hardwareConcurrency || 1;
   const runDir = checkRunDir(flags.runDir ?? defaultRunDir(plan.name));
+  const servePort = flags.serve !== undefined ? parsePort("--serve", flags.serve) : undefined;
   if (flags.extend && !flags.rerunFailed) flags = { ...flags, resume: true };
   if (flags.resume && flags.rerunFailed) {
     throw new UsageError("use either --resume or --rerun-failed, not both");
@@ -297,6 +305,12 @@ export async function sweepCommand(specPath: string, flags: SweepFlags): Promise
     source = (worker) => mq.source(worker);
   }
 
+  // The live dashboard reads the run's store beside the coordinator (report/serve.ts).
+  const dashboardStop = new AbortController();
+  const dashboard = servePort !== undefined
+    ? await startDashboard(runDir, servePort, dashboardStop.signal, workers)
+    : undefined;
+
   const ac = new AbortController();
   let interrupts = 0;
   const onSigint = () => {
@@ -341,7 +355,13 @@ export async function sweepCommand(specPath: string, flags: SweepFlags): Promise
       `${outcome.seconds.toFixed(1)}s`,
   );
   if (outcome.status === "cancelled") {
-    console.error(`cancelled; resume with: deno task sweep ${specPath} --run-dir ${runDir} --resume`);
+    console.error(
+      `cancelled; resume with: npx -y deno@2 task sweep ${
+        [specPath, ...(flags.overrides ?? [])].join(" ")
+      } ` +
+        `--run-dir ${runDir} --resume`,
+    );
+    dashboardStop.abort();
     return 130;
   }
   if (c.failed > 0) {
@@ -349,8 +369,19 @@ export async function sweepCommand(specPath: string, flags: SweepFlags): Promise
     const failed = st.jobs().filter((j) => j.status === "failed");
     st.close();
     for (const j of failed.slice(0, 10)) console.error(`  failed ${j.id} (${j.stage}): ${j.error ?? ""}`);
-    if (failed.length > 10) console.error(`  … and ${failed.length - 10} more (deno task status ${runDir})`);
+    if (failed.length > 10) {
+      console.error(`  … and ${failed.length - 10} more (npx -y deno@2 task status ${runDir})`);
+    }
   }
   const reportOk = flags.report === false ? true : await writeReportIfAvailable(runDir);
-  return c.failed > 0 || !reportOk ? 1 : 0;
+  const code = c.failed > 0 || !reportOk ? 1 : 0;
+  if (dashboard) {
+    // --serve: the finished run stays on the dashboard (with its report) until Ctrl-C.
+    console.error(`sweep finished; the dashboard stays at ${dashboard.url} — Ctrl-C to stop`);
+    const stop = () => dashboardStop.abort();
+    Deno.addSignalListener("SIGINT", stop);
+    await dashboard.finished;
+    Deno.removeSignalListener("SIGINT", stop);
+  }
+  return code;
 }

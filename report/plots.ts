@@ -171,6 +171,75 @@ export function pivotSpec(t: PivotTable, title: string): VlSpec | undefined {
   };
 }
 
+/**
+ * Metrics drawn on a log scale: divergences (KL, TV, JSD, MMD) are positive and span orders of magnitude as
+ * training converges; on a linear axis the end of every curve is a flat line at 0.
+ */
+export function logScaleMetric(metric: string): boolean {
+  return /(^|_)(kl|tv|jsd|mmd)(_|$)/.test(metric);
+}
+
+/** A y scale for `metric` over these values: log for positive divergences, otherwise linear, not from zero. */
+export function yScale(metric: string, values: number[]): Record<string, unknown> {
+  return logScaleMetric(metric) && values.length > 0 && values.every((v) => v > 0)
+    ? { type: "log" }
+    : { zero: false };
+}
+
+/** The live dashboard's curves: `metric` over step, one line per job, running jobs dashed (report/serve.ts). */
+export function liveCurveSpec(
+  metric: string,
+  lines: { label: string; running: boolean; points: { step: number; value: number }[] }[],
+): VlSpec {
+  const values = lines.flatMap((l) =>
+    l.points.map((p) => ({
+      job: l.label,
+      state: l.running ? "running" : "finished",
+      step: p.step,
+      value: p.value,
+    }))
+  );
+  const log = yScale(metric, values.map((v) => v.value));
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    background: "white",
+    width: 760,
+    height: 300,
+    data: { values },
+    mark: { type: "line", strokeWidth: 2, point: { size: 18 } },
+    encoding: {
+      x: { field: "step", type: "quantitative", title: "step" },
+      y: {
+        field: "value",
+        type: "quantitative",
+        title: log.type === "log" ? `${metric} (log scale)` : metric,
+        scale: log,
+      },
+      color: {
+        field: "job",
+        type: "nominal",
+        title: "job",
+        sort: null,
+        scale: colorScale(lines.length),
+        legend: {
+          labelLimit: 0,
+          columns: lines.length > 12 ? 2 : 1,
+          symbolType: "stroke",
+          symbolStrokeWidth: 3,
+        },
+      },
+      strokeDash: {
+        field: "state",
+        type: "nominal",
+        title: null,
+        scale: { domain: ["finished", "running"], range: [[1, 0], [5, 3]] },
+        legend: { symbolType: "stroke", symbolStrokeWidth: 2, symbolStrokeColor: "#333" },
+      },
+      detail: { field: "job" },
+    },
+  };
+}
+
 /** Renders a vega-lite spec to a standalone SVG string (no DOM, no network). */
 export async function specToSvg(spec: VlSpec): Promise<string> {
   // deno-lint-ignore no-explicit-any

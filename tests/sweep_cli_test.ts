@@ -164,7 +164,7 @@ Deno.test("cli sweep: Ctrl-C cancels cleanly: exit 130, running jobs back to que
     const out = await child.output();
     const stderr = new TextDecoder().decode(out.stderr);
     assert.equal(out.code, 130, stderr);
-    assert.match(stderr, /resume with: deno task sweep .*--resume/);
+    assert.match(stderr, /resume with: npx -y deno@2 task sweep .*--resume/);
     assert.deepEqual(counts(runDir), { total: 3, done: 0, failed: 0, running: 0, queued: 3 });
     const text = await run(["status", runDir]);
     assert.match(text.stdout, /0\/3 done, 0 running, 0 failed, 3 queued/);
