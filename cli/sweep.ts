@@ -339,6 +339,7 @@ export async function sweepCommand(specPath: string, flags: SweepFlags): Promise
       progress: (p) => display.update(p),
       specText: text,
       specPath,
+      log: (line) => console.error(line),
     });
   } catch (err) {
     if (err instanceof RunDirError) throw new UsageError(err.message);

@@ -55,6 +55,8 @@ export interface RunSweepOptions {
   /** The spec file's text and path, kept in the run directory. */
   specText?: string;
   specPath?: string;
+  /** Lines worth telling the user (rejected messages). */
+  log?: (line: string) => void;
 }
 
 export interface SweepOutcome {
@@ -276,6 +278,14 @@ async function coordinate(
           store.appendHistory(jobId, a, record);
         } else {
           const r = ev.result;
+          if (r.configId !== r.jobId || !plan.has(r.jobId)) {
+            // A result must name one of this sweep's jobs and the hash of the config that ran.
+            opts.log?.(
+              `rejected a result for job ${r.jobId} from worker ${r.worker}: ` +
+                (!plan.has(r.jobId) ? "not a job of this sweep" : "its config hash does not match the job id"),
+            );
+            continue;
+          }
           if (!target.has(r.jobId) || finishedIds.has(r.jobId)) continue;
           const a = (baseAttempts.get(r.jobId) ?? 0) + r.attempt;
           finishedIds.add(r.jobId);

@@ -147,7 +147,7 @@ export class MemoryQueue implements JobQueue {
       complete: (final) => {
         settle("complete");
         this.#state.set(job.id, "done");
-        this.#emit({ type: "result", result: { jobId: job.id, worker, attempt, status: "done", final } });
+        this.#emit({ type: "result", result: { jobId: job.id, configId: job.id, worker, attempt, status: "done", final } });
         return Promise.resolve();
       },
       release: () => {
@@ -169,7 +169,7 @@ export class MemoryQueue implements JobQueue {
           this.#state.set(job.id, "failed");
           this.#emit({
             type: "result",
-            result: { jobId: job.id, worker, attempt, status: "failed", error: reason },
+            result: { jobId: job.id, configId: job.id, worker, attempt, status: "failed", error: reason },
           });
         }
         return Promise.resolve();

@@ -25,6 +25,11 @@ export interface JobResult {
   worker: string;
   attempt: number;
   status: "done" | "failed";
+  /**
+   * The hash of the config the worker ran (`jobId(kind, config, inputs)`): the coordinator stores a result only
+   * when it equals `jobId` and the job is one of its sweep's.
+   */
+  configId?: string;
   /** Final metrics (done) — the train summary. */
   final?: MetricRecord;
   /** Failure reason (failed). */

@@ -17,6 +17,7 @@ import {
 import { isConflict, retryTransient, sleep } from "./retry.ts";
 import { getState, isTerminal, type NatsJobState, resultOf, writeState } from "./state.ts";
 import { ensureNatsTopology } from "./topology.ts";
+import { jobId } from "../../core/sweep/expand.ts";
 import { fromWire, START_RECORD, toWire } from "./wire.ts";
 
 export interface NatsSourceOptions extends NatsSettings {
@@ -114,6 +115,19 @@ export class NatsJobSource implements JobSource {
       msg.term();
       return null;
     }
+    // A job is its config: a message whose id is not the hash of its config is forged or corrupt, and would
+    // store a result under another job's name. Refused before it touches the status bucket.
+    let configId: string;
+    try {
+      configId = jobId(job.kind, job.config, job.inputs);
+    } catch {
+      configId = "";
+    }
+    if (configId !== job.id) {
+      this.log(`job ${job.id} (sweep ${job.sweep}): refused: its id is not the hash of its config; dropped`);
+      msg.term();
+      return null;
+    }
     const key = statusKey(job.sweep, job.id);
     const seq = msg.seq;
     const delivery = msg.info.deliveryCount;
@@ -151,6 +165,7 @@ export class NatsJobSource implements JobSource {
         attempts: delivery,
         run: state?.run ?? 1,
         seq,
+        configId,
         maxAttempts: limit,
         worker: this.opts.worker,
         updated: "",

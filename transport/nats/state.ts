@@ -23,6 +23,8 @@ export interface NatsJobState {
   run: number;
   /** Stream sequence of the job message that owns this run; 0 until known. */
   seq: number;
+  /** Hash of the config the worker claimed (== id for a genuine job); results carry it. */
+  configId?: string;
   /** Attempts allowed for this job (set by the publisher, e.g. the spec's max_attempts). */
   maxAttempts?: number;
   worker?: string;
@@ -67,6 +69,7 @@ export function resultOf(st: NatsJobState): JobResult {
     attempt: st.attempts,
     status: st.status === "done" ? "done" : "failed",
   };
+  if (st.configId !== undefined) r.configId = st.configId;
   if (st.final !== undefined) r.final = st.final;
   if (st.error !== undefined) r.error = st.error;
   return r;
