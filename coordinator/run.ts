@@ -282,7 +282,9 @@ async function coordinate(
             // A result must name one of this sweep's jobs and the hash of the config that ran.
             opts.log?.(
               `rejected a result for job ${r.jobId} from worker ${r.worker}: ` +
-                (!plan.has(r.jobId) ? "not a job of this sweep" : "its config hash does not match the job id"),
+                (!plan.has(r.jobId)
+                  ? "not a job of this sweep"
+                  : "its config hash does not match the job id"),
             );
             continue;
           }

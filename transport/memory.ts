@@ -147,7 +147,10 @@ export class MemoryQueue implements JobQueue {
       complete: (final) => {
         settle("complete");
         this.#state.set(job.id, "done");
-        this.#emit({ type: "result", result: { jobId: job.id, configId: job.id, worker, attempt, status: "done", final } });
+        this.#emit({
+          type: "result",
+          result: { jobId: job.id, configId: job.id, worker, attempt, status: "done", final },
+        });
         return Promise.resolve();
       },
       release: () => {
