@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { jetstream } from "@nats-io/jetstream";
 import { startNatsServer } from "./helpers/nats_server.ts";
-import { cli, Proc, readRun, wait, workerProc } from "./helpers/faults.ts";
+import { Proc, readRun, wait, workerProc } from "./helpers/faults.ts";
 import { connectNats, NatsJobQueue, readNatsStatus } from "../transport/nats.ts";
 import { jobSubject, resultSubject } from "../transport/nats/names.ts";
 import { jobId } from "../core/sweep/expand.ts";
