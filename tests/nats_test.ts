@@ -235,6 +235,7 @@ Deno.test("nats: a fail job ends failed with its reason at once (its own failure
       const br = results.find((r) => r.jobId === bad.id)!;
       assert.deepEqual(br, {
         jobId: bad.id,
+        configId: bad.id,
         worker: "w1",
         attempt: 1,
         status: "failed",
