@@ -2,7 +2,7 @@
  * The self-contained HTML report: one file, inline CSS, tables as HTML tables, plots as inline SVG.
  * Nothing is loaded from anywhere (no scripts, no external stylesheets, fonts or images).
  */
-import { cellText, type TableModel } from "./model.ts";
+import { type Cell, cellText, type TableModel } from "./model.ts";
 
 export function escapeHtml(s: string): string {
   return s.replace(
@@ -11,8 +11,22 @@ export function escapeHtml(s: string): string {
   );
 }
 
+/** Data columns beyond which a table wraps each `mean ± std` onto two lines (the paper's Table 3 has 10). */
+export const WIDE_COLUMNS = 6;
+
+/** A cell's HTML: `mean ± std` as two spans, so a wide table can put the ± std under the mean (CSS `.wide`). */
+function cellHtml(c: Cell): string {
+  const text = cellText(c);
+  const i = c.kind === "stat" ? text.indexOf(" ± ") : -1;
+  if (i < 0) return escapeHtml(text);
+  return `<span class="m">${escapeHtml(text.slice(0, i))}</span> <span class="s">${
+    escapeHtml(text.slice(i + 1))
+  }</span>`;
+}
+
 export function tableToHtml(t: TableModel): string {
   const levels = t.header.length;
+  const wide = t.header[t.header.length - 1].reduce((n, h) => n + h.span, 0) > WIDE_COLUMNS;
   const head = t.header.map((level, li) => {
     const stub = li === 0
       ? t.stub.map((s) => `<th scope="col" class="stub" rowspan="${levels}">${escapeHtml(s)}</th>`).join("")
@@ -24,7 +38,7 @@ export function tableToHtml(t: TableModel): string {
   }).join("\n");
   const body = t.body.map((r) => {
     const stub = r.stub.map((s) => `<th scope="row">${escapeHtml(s)}</th>`).join("");
-    const cells = r.cells.map((c) => `<td>${escapeHtml(cellText(c))}</td>`).join("");
+    const cells = r.cells.map((c) => `<td>${cellHtml(c)}</td>`).join("");
     return `<tr${r.section ? ` class="${r.section}"` : ""}>${stub}${cells}</tr>`;
   }).join("\n");
   const notes = t.footnotes.length ? `<p class="notes">${t.footnotes.map(escapeHtml).join("<br>")}</p>` : "";
@@ -32,7 +46,7 @@ export function tableToHtml(t: TableModel): string {
     `<section class="table" id="${escapeHtml(t.id)}">`,
     `<h3>${escapeHtml(t.title)}</h3>`,
     `<p class="caption">${escapeHtml(t.caption)}</p>`,
-    `<div class="scroll"><table>`,
+    `<div class="scroll"><table${wide ? ` class="wide"` : ""}>`,
     `<thead>\n${head}\n</thead>`,
     `<tbody>\n${body}\n</tbody>`,
     `</table></div>`,
@@ -79,6 +93,8 @@ figure { margin: 1rem 0 2rem; }
 figure svg { max-width: 100%; height: auto; }
 figcaption { color: #555; font-size: .9rem; }
 .failures td { text-align: left; white-space: normal; }
+table.wide .s { display: block; font-size: .8rem; color: #555; }
+table.wide td, table.wide thead th { padding: .2rem .45rem; }
 `;
 
 export function reportToHtml(r: HtmlReport): string {

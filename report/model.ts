@@ -10,6 +10,7 @@ import {
   type PivotTable,
   type Stat,
 } from "../core/sweep/aggregate.ts";
+import { axisName, headerName, valueName } from "./labels.ts";
 
 /** A table cell: a statistic (mean ± std), a plain number, or text. */
 export type Cell =
@@ -112,8 +113,9 @@ function nRange(cells: PivotCell[][]): string {
   return lo === hi ? `n = ${lo} seeds per cell` : `n = ${lo}–${hi} seeds per cell`;
 }
 
+/** A column header cell: the paper's label (`β = 0.2`, `αKL`, `learned energy`; report/labels.ts). */
 export function axisLabel(axis: string, value: unknown): string {
-  return `${axis} = ${formatAxisValue(value)}`;
+  return headerName(axis, value);
 }
 
 /** Multi-level column header from value tuples: equal consecutive prefixes merge into one spanning cell. */
@@ -136,14 +138,14 @@ export function headerLevels(axes: string[], keys: unknown[][]): HeaderCell[][] 
 /** The generic table: every group (all varying axes as columns), its counts and every main metric. */
 export function groupsTable(agg: Aggregate, metrics: string[], decimals: number): TableModel {
   const anyFailed = agg.groups.some((g) => g.status.failed + g.status.cancelled > 0);
-  const stub = agg.axes.length ? [...agg.axes] : ["group"];
+  const stub = agg.axes.length ? agg.axes.map(axisName) : ["group"];
   const header: HeaderCell[][] = [[
     { text: "n", span: 1 },
     ...(anyFailed ? [{ text: "failed", span: 1 }] : []),
     ...metrics.map((m) => ({ text: m, span: 1 })),
   ]];
   const body: BodyRow[] = agg.groups.map((g) => ({
-    stub: agg.axes.length ? agg.axes.map((a) => formatAxisValue(g.axes[a])) : ["all"],
+    stub: agg.axes.length ? agg.axes.map((a) => valueName(a, g.axes[a])) : ["all"],
     cells: [
       { kind: "text", text: String(g.status.done) },
       ...(anyFailed ? [{ kind: "text" as const, text: String(g.status.failed + g.status.cancelled) }] : []),
@@ -177,8 +179,8 @@ export function groupsTable(agg: Aggregate, metrics: string[], decimals: number)
 /** Title of a layout's table (with the slice values when the layout is split). */
 export function pivotTitle(p: PivotTable, index: number): string {
   const base = p.layout.title ??
-    `Table ${index + 1}: ${p.metric} by ${[...p.rowAxes, ...p.colAxes].join(" × ") || "all"}`;
-  const slice = Object.entries(p.slice).map(([k, v]) => `${k}=${formatAxisValue(v)}`).join(", ");
+    `Table ${index + 1}: ${p.metric} by ${[...p.rowAxes, ...p.colAxes].map(axisName).join(" × ") || "all"}`;
+  const slice = Object.entries(p.slice).map(([k, v]) => headerName(k, v)).join(", ");
   return slice ? `${base} (${slice})` : base;
 }
 
@@ -188,10 +190,10 @@ export function pivotTitle(p: PivotTable, index: number): string {
  */
 export function pivotTable(p: PivotTable, id: string, title: string, defaultDecimals = 2): TableModel {
   const decimals = p.layout.decimals ?? defaultDecimals;
-  const stub = p.rowAxes.length ? [...p.rowAxes] : ["metric"];
+  const stub = p.rowAxes.length ? p.rowAxes.map(axisName) : ["metric"];
   const header = p.colAxes.length ? headerLevels(p.colAxes, p.colKeys) : [[{ text: p.metric, span: 1 }]];
   const body: BodyRow[] = p.rowKeys.map((rk, ri) => ({
-    stub: p.rowAxes.length ? rk.map(formatAxisValue) : [p.metric],
+    stub: p.rowAxes.length ? rk.map((v, i) => valueName(p.rowAxes[i], v)) : [p.metric],
     cells: p.cells[ri].map((c): Cell => ({ kind: "stat", stat: c.stat, decimals, failed: c.failed })),
   }));
   if (p.exactLogZ) {

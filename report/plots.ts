@@ -5,7 +5,8 @@
  */
 import * as vega from "vega";
 import * as vl from "vega-lite";
-import { type Curve, formatAxisValue, type PivotTable } from "../core/sweep/aggregate.ts";
+import type { Curve, PivotTable } from "../core/sweep/aggregate.ts";
+import { axisName, groupName, headerName, valueName } from "./labels.ts";
 
 /** A vega-lite spec (kept loose: the specs are built here and validated by vega-lite's compiler). */
 export type VlSpec = Record<string, unknown>;
@@ -17,8 +18,59 @@ export interface CurvePlotOptions {
 }
 
 function labelOf(axes: Record<string, unknown>, keys: string[]): string {
-  const parts = keys.map((k) => `${k}=${formatAxisValue(axes[k])}`);
-  return parts.length ? parts.join(", ") : "all";
+  return groupName(axes, keys);
+}
+
+/**
+ * Rank of each value tuple of `keys` among the curves: numbers ascending, other values in first-seen order, so
+ * facets and legends of a numeric axis (β = −1 … 1) come out in numeric order, not as sorted strings.
+ */
+function tupleRanks(curves: Curve[], keys: string[]): Map<string, number> {
+  const tuples = new Map<string, unknown[]>();
+  for (const c of curves) {
+    const t = keys.map((k) => c.axes[k]);
+    const id = JSON.stringify(t);
+    if (!tuples.has(id)) tuples.set(id, t);
+  }
+  const cmp = (a: unknown, b: unknown) =>
+    typeof a === "number" && typeof b === "number"
+      ? a - b
+      : typeof a === "number"
+      ? -1
+      : typeof b === "number"
+      ? 1
+      : 0;
+  const sorted = [...tuples].sort(([, a], [, b]) => {
+    for (let i = 0; i < a.length; i++) {
+      const d = cmp(a[i], b[i]);
+      if (d !== 0) return d;
+    }
+    return 0;
+  });
+  return new Map(sorted.map(([id], i) => [id, i]));
+}
+
+/**
+ * Curves that coincide (αTB and αKL at α = 0 take identical steps) would hide each other: each group gets its
+ * own stroke width, widest first, and its own dash, so a curve drawn over another leaves it visible.
+ */
+function strokeEncodings(n: number): Record<string, unknown> {
+  const widths = Array.from({ length: n }, (_, i) => (n === 1 ? 2 : 4.5 - (3 * i) / (n - 1)));
+  const dashes = [[1, 0], [6, 3], [2, 2], [8, 3, 2, 3], [1, 0], [4, 4]];
+  return {
+    strokeWidth: {
+      field: "rank",
+      type: "ordinal",
+      scale: { domain: widths.map((_, i) => i), range: widths },
+      legend: null,
+    },
+    strokeDash: {
+      field: "rank",
+      type: "ordinal",
+      scale: { domain: widths.map((_, i) => i), range: widths.map((_, i) => dashes[i % dashes.length]) },
+      legend: null,
+    },
+  };
 }
 
 function band(mean: number, std: number): [number, number] {
@@ -36,46 +88,60 @@ export function curveSpec(metric: string, curves: Curve[], opts: CurvePlotOption
   const allAxes = [...new Set(curves.flatMap((c) => Object.keys(c.axes)))].filter(varies);
   const facetAxes = (opts.facetAxes ?? []).filter((a) => allAxes.includes(a));
   const colorAxes = allAxes.filter((a) => !facetAxes.includes(a));
+  const colorRanks = tupleRanks(curves, colorAxes);
+  const facetRanks = tupleRanks(curves, facetAxes);
+  const rankOf = (c: Curve, keys: string[], ranks: Map<string, number>) =>
+    ranks.get(JSON.stringify(keys.map((k) => c.axes[k]))) ?? 0;
+  const means = curves.flatMap((c) => c.points.map((p) => p.mean));
+  const yscale = yScale(metric, means);
+  const log = yscale.type === "log";
+  // on a log scale a band reaching 0 or below is cut at the smallest mean / 10
+  const floor = log ? Math.min(...means) / 10 : -Infinity;
   const values = curves.flatMap((c) =>
     c.points.map((p) => {
       const [lo, hi] = band(p.mean, p.std);
       return {
         group: labelOf(c.axes, colorAxes),
+        rank: rankOf(c, colorAxes, colorRanks),
         facet: labelOf(c.axes, facetAxes),
+        facetRank: rankOf(c, facetAxes, facetRanks),
         step: p.step,
         mean: p.mean,
-        lo,
+        lo: Math.max(lo, floor),
         hi,
         n: p.n,
       };
     })
   );
-  const groups = new Set(values.map((v) => v.group)).size;
+  const groupNames = [...new Set([...values].sort((a, b) => a.rank - b.rank).map((v) => v.group))];
+  const groups = groupNames.length;
   const color = {
     field: "group",
     type: "nominal",
-    title: colorAxes.join(", ") || "group",
-    sort: null,
+    title: colorAxes.map(axisName).join(", ") || "group",
+    sort: groupNames,
     scale: colorScale(groups),
-    legend: { labelLimit: 280, symbolType: "stroke", symbolStrokeWidth: 3, symbolOpacity: 1 },
+    legend: { labelLimit: 0, symbolType: "stroke", symbolStrokeWidth: 3, symbolOpacity: 1 },
   };
   const x = { field: "step", type: "quantitative", title: "step" };
+  const yTitle = log ? `${metric} (log scale)` : metric;
   const layer = [
     {
-      mark: { type: "area", opacity: 0.18 },
+      mark: { type: "area", opacity: 0.15 },
       encoding: {
         x,
-        y: { field: "lo", type: "quantitative", title: metric },
+        y: { field: "lo", type: "quantitative", title: yTitle, scale: yscale },
         y2: { field: "hi" },
         color,
       },
     },
     {
-      mark: { type: "line", strokeWidth: 2 },
+      mark: { type: "line", opacity: 0.9 },
       encoding: {
         x,
-        y: { field: "mean", type: "quantitative", title: metric, scale: { zero: false } },
+        y: { field: "mean", type: "quantitative", title: yTitle, scale: yscale },
         color,
+        ...strokeEncodings(groups),
       },
     },
   ];
@@ -89,7 +155,7 @@ export function curveSpec(metric: string, curves: Curve[], opts: CurvePlotOption
   if (facetAxes.length && new Set(values.map((v) => v.facet)).size > 1) {
     return {
       ...base,
-      facet: { field: "facet", type: "nominal", title: null, sort: null },
+      facet: { field: "facet", type: "nominal", title: null, sort: { field: "facetRank", op: "min" } },
       columns: 3,
       spec: { width: 240, height: 160, layer },
       resolve: { scale: { y: "independent" } },
@@ -112,8 +178,8 @@ export function pivotSpec(t: PivotTable, title: string): VlSpec | undefined {
       if (s.n === 0) return;
       const [lo, hi] = band(s.mean, s.std);
       values.push({
-        row: t.rowAxes.map((a, i) => `${a}=${formatAxisValue(rk[i])}`).join(", ") || t.metric,
-        x: numericX ? ck[0] : ck.map(formatAxisValue).join(" · "),
+        row: t.rowAxes.map((a, i) => headerName(a, rk[i])).join(", ") || t.metric,
+        x: numericX ? ck[0] : ck.map((v, i) => valueName(t.colAxes[i], v)).join(" · "),
         order: ci,
         mean: s.mean,
         lo,
@@ -123,23 +189,28 @@ export function pivotSpec(t: PivotTable, title: string): VlSpec | undefined {
     })
   );
   if (values.length === 0) return undefined;
+  const logY = yScale(t.metric, values.map((v) => v.mean as number)).type === "log";
+  if (logY) {
+    const floor = Math.min(...values.map((v) => v.mean as number)) / 10;
+    for (const v of values) v.lo = Math.max(v.lo as number, floor);
+  }
   const groups = new Set(values.map((v) => v.row)).size;
   const x = numericX
-    ? { field: "x", type: "quantitative", title: t.colAxes[0], scale: { zero: false, padding: 24 } }
+    ? { field: "x", type: "quantitative", title: axisName(t.colAxes[0]), scale: { zero: false, padding: 24 } }
     : {
       field: "x",
       type: "ordinal",
-      title: t.colAxes.join(" · "),
+      title: t.colAxes.map(axisName).join(" · "),
       sort: { field: "order" },
-      axis: { labelAngle: -30, labelLimit: 160 },
+      axis: { labelAngle: -30, labelLimit: 0 },
     };
   const color = {
     field: "row",
     type: "nominal",
-    title: t.rowAxes.join(", ") || "metric",
+    title: t.rowAxes.map(axisName).join(", ") || "metric",
     sort: null,
     scale: colorScale(groups),
-    legend: { labelLimit: 280 },
+    legend: { labelLimit: 0 },
   };
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
@@ -153,7 +224,7 @@ export function pivotSpec(t: PivotTable, title: string): VlSpec | undefined {
         mark: { type: "rule", strokeWidth: 1.5 },
         encoding: {
           x,
-          y: { field: "lo", type: "quantitative", title: t.metric },
+          y: { field: "lo", type: "quantitative", title: logY ? `${t.metric} (log scale)` : t.metric },
           y2: { field: "hi" },
           color,
         },
@@ -162,7 +233,12 @@ export function pivotSpec(t: PivotTable, title: string): VlSpec | undefined {
         mark: { type: "line", point: true },
         encoding: {
           x,
-          y: { field: "mean", type: "quantitative", title: t.metric, scale: { zero: false } },
+          y: {
+            field: "mean",
+            type: "quantitative",
+            title: logY ? `${t.metric} (log scale)` : t.metric,
+            scale: yScale(t.metric, values.map((v) => v.mean as number)),
+          },
           color,
           order: { field: "order" },
         },

@@ -304,6 +304,7 @@ tbody tr:nth-child(even) { background: #f6f7f9; }
 .caption, .notes { color: #555; font-size: .88rem; margin: .2rem 0 .5rem; }
 #curves svg { max-width: 100%; height: auto; }
 .empty { color: #777; font-style: italic; }
+table.wide .s { display: block; font-size: .8rem; color: #555; }
 code { font-size: .85rem; }
 `;
 

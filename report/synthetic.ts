@@ -109,7 +109,7 @@ export function syntheticDensities(seeds = 3): JobRecord[] {
 
 export const TABLE2_LAYOUT: ReportLayout = {
   rows: ["objective", "alpha"],
-  columns: ["task", "energy"],
+  columns: ["energy", "task"],
   metric: "nll",
   decimals: 3,
   title: "Table 2: NLL",

@@ -73,13 +73,13 @@ Deno.test({
       );
       const t3 = pivot(records, TABLE3_LAYOUT)[0];
       assert.deepEqual(cellsOf(dom, "table-3-e-log-w", "th"), [
-        "cv",
-        "beta = -0.4",
-        "beta = 0.2",
-        "beta = 0.4",
+        "control variate",
+        "β = -0.4",
+        "β = 0.2",
+        "β = 0.4",
         "none",
         "learned",
-        "loo-logz",
+        "log Z",
         "exact log Z",
       ]);
       const td = cellsOf(dom, "table-3-e-log-w", "td");
@@ -90,15 +90,15 @@ Deno.test({
       const t2th = cellsOf(dom, "table-2-nll", "th");
       assert.deepEqual(t2th.slice(0, 8), [
         "objective",
-        "alpha",
-        "task = 2spirals",
-        "task = 8gaussians",
-        "energy = learned",
-        "energy = fixed",
-        "energy = learned",
-        "energy = fixed",
+        "α",
+        "learned energy",
+        "fixed energy",
+        "2 spirals",
+        "8 Gaussians",
+        "2 spirals",
+        "8 Gaussians",
       ]);
-      assert.ok(dom.includes('<th scope="col" colspan="2">task = 2spirals</th>'));
+      assert.ok(dom.includes('<th scope="col" colspan="2">learned energy</th>'));
       assert.equal((dom.match(/<svg\b/g) ?? []).length, report.plots.length, "every plot inlined as SVG");
 
       // ---- the screenshot, and a blank page's for comparison

@@ -15,6 +15,7 @@ import { tableToMarkdown } from "../report/markdown.ts";
 import { formatNumber, formatStat, gapTable, groupsTable, pivotTable } from "../report/model.ts";
 import { pngSize, renderReport, writeReport } from "../report/index.ts";
 import { svgToPng } from "../report/png.ts";
+import { curveSpec, specToSvg } from "../report/plots.ts";
 import { loadSweep } from "../core/sweep/expand.ts";
 import { syntheticDensities, syntheticIsing, TABLE2_LAYOUT, TABLE3_LAYOUT } from "../report/synthetic.ts";
 
@@ -241,12 +242,11 @@ Deno.test("pivot: every cell lands in its row and column", () => {
   const md = tableToMarkdown(pivotTable(t, "t2", "Table 2", 2));
   assert.ok(
     md.includes(
-      "| objective | alpha | task = 8gaussians · energy = learned | task = 2spirals · energy = learned | " +
-        "task = 2spirals · energy = fixed |",
+      "| objective | α | 8 Gaussians · learned energy | 2 spirals · learned energy | 2 spirals · fixed energy |",
     ),
     md,
   );
-  assert.ok(md.includes("| akl | 0.5 | 3021.00 ± 1.00 | 3001.00 ± 1.00 | 3011.00 ± 1.00 |"), md);
+  assert.ok(md.includes("| αKL | 0.5 | 3021.00 ± 1.00 | 3001.00 ± 1.00 | 3011.00 ± 1.00 |"), md);
 });
 
 Deno.test("pivot: empty cells, single seeds, slices and records without the layout's axes", () => {
@@ -272,7 +272,7 @@ Deno.test("pivot: empty cells, single seeds, slices and records without the layo
   assert.deepEqual(t.colKeys, [[0.2], [0.4]]);
   assert.deepEqual(t.cells.map((r) => r.map((c) => c.stat.n)), [[2, 0], [0, 1]]);
   const md = tableToMarkdown(pivotTable(t, "t3", "T3 (lr=1)"));
-  assert.ok(md.includes("| cv | beta = 0.2 | beta = 0.4 |"), md);
+  assert.ok(md.includes("| control variate | β = 0.2 | β = 0.4 |"), md);
   assert.ok(md.includes("| none | 2.0 ± 1.4 | — |"), md);
   assert.ok(md.includes("| learned | — | 5.0† |"), md);
   assert.ok(md.includes("† a single finished seed (n = 1): no standard deviation."), md);
@@ -395,10 +395,10 @@ Deno.test("latex: specials are escaped and the table is a booktabs tabular", () 
     tex,
   );
   assert.ok(tex.includes("\\caption{NLL \\& 100\\% of\\_it. "), tex);
-  assert.ok(lines.includes(" &  & \\multicolumn{2}{c}{task = 2spirals} & task = 8gaussians \\\\"), tex);
+  assert.ok(lines.includes(" &  & \\multicolumn{2}{c}{2 spirals} & 8 Gaussians \\\\"), tex);
   assert.ok(lines.includes("\\cmidrule(lr){3-4}\\cmidrule(lr){5-5}"), tex);
   assert.ok(
-    lines.includes("objective & alpha & energy = learned & energy = fixed & energy = learned \\\\"),
+    lines.includes("objective & α & learned energy & fixed energy & learned energy \\\\"),
     tex,
   );
   assert.ok(lines.includes("a\\_tb & 0 & $20.20 \\pm 0.14$ & $20.00^{\\dag}$ & $19.00^{\\dag}$ \\\\"), tex);
@@ -470,7 +470,7 @@ Deno.test("renderReport: every file, plots inlined, self-contained HTML", async 
     const w = Number(/^<svg[^>]*\swidth="([\d.]+)"/.exec(svg)![1]);
     assert.equal(pngSize(png).width, Math.round(w * 1.5), p.id);
   }
-  assert.ok(html.includes('<th scope="col">beta = -0.4</th>'), "Table 3 header");
+  assert.ok(html.includes('<th scope="col">β = -0.4</th>'), "Table 3 header");
   assert.ok(html.includes("synthetic failure: loss became NaN"));
   const md = r.files.get("tables.md") as string;
   assert.ok(md.includes("75 jobs: 74 done, 1 failed."), md.slice(0, 300));
@@ -478,7 +478,17 @@ Deno.test("renderReport: every file, plots inlined, self-contained HTML", async 
   assert.ok(md.includes("## Table 2: NLL\n"));
   // the curve plot of e_logw has one line per control variate in each β panel
   const curve = r.plots.find((p) => p.id === "curve-e-logw")!;
-  assert.ok(curve.svg.includes("beta=-0.4") && curve.svg.includes("cv=loo-logz"));
+  assert.ok(curve.svg.includes("β = -0.4") && curve.svg.includes(">log Z<"), "paper labels");
+  // numeric facets in numeric order, legends not truncated (no "…"), KL on a log scale
+  const at = (s: string) => curve.svg.indexOf(`>${s}<`);
+  assert.ok(at("β = -0.4") < at("β = 0.2") && at("β = 0.2") < at("β = 0.4"), "facets sorted numerically");
+  assert.ok(!curve.svg.includes("…"));
+  const kl = r.plots.find((p) => p.id === "curve-exact-kl")!;
+  // deno-lint-ignore no-explicit-any
+  const klLayers = (kl.spec as any).spec?.layer ?? (kl.spec as any).layer;
+  assert.equal(klLayers[1].encoding.y.scale.type, "log");
+  // coinciding curves stay visible: each group its own stroke width and dash
+  assert.ok(klLayers[1].encoding.strokeWidth && klLayers[1].encoding.strokeDash);
   // without PNGs
   const noPng = await renderReport(records.slice(0, 6), [], { png: false });
   assert.ok([...noPng.files.keys()].every((k) => !k.endsWith(".png")));
@@ -572,7 +582,7 @@ Deno.test("pivot: a later row axis an objective does not use shows as —; a mis
   assert.equal(t.cells[0][0].stat.n, 2);
   assert.ok(Math.abs(t.cells[0][0].stat.mean - 0.2) < 1e-12);
   assert.equal(t.cells[1][0].stat.mean, 0.5);
-  assert.ok(tableToMarkdown(pivotTable(t, "tv", "TV")).includes("| atb | — |"));
+  assert.ok(tableToMarkdown(pivotTable(t, "tv", "TV")).includes("| αTB | — |"));
 });
 
 // ------------------------------------------------------------------------------- grouping (issue 10, item 1)
@@ -633,4 +643,20 @@ Deno.test("report: a 2-seed density sweep has n = 2 cells, one test set and no t
   const agg = aggregateFinal(old);
   assert.deepEqual(agg.axes, ["alpha"]);
   assert.deepEqual(agg.groups.map((g) => g.final.nll.n), [2, 2]);
+});
+
+Deno.test("plots: facets of a numeric axis come in numeric order, whatever the order of the data", async () => {
+  const curves = [0.8, -0.2, 1, -1].map((beta) => ({
+    key: String(beta),
+    axes: { beta, cv: "learned" },
+    label: `beta=${beta}`,
+    metric: "exact_kl",
+    points: [{ step: 0, mean: 1, std: 0.1, n: 2 }, { step: 10, mean: 0.01, std: 0.001, n: 2 }],
+  }));
+  curves.push({ ...curves[0], key: "x", axes: { beta: 0.8, cv: "none" } });
+  const svg = await specToSvg(curveSpec("exact_kl", curves, { facetAxes: ["beta"] }));
+  const at = (s: string) => svg.indexOf(`>${s}<`);
+  const order = ["β = -1", "β = -0.2", "β = 0.8", "β = 1"].map(at);
+  assert.ok(order.every((p) => p >= 0), "every facet labelled");
+  assert.deepEqual([...order].sort((a, b) => a - b), order);
 });
