@@ -183,7 +183,7 @@ Deno.test("sweeps/table2.yaml: 2 tasks × 2 objectives × 5 α × 10 seeds per e
     assert.match(j.job.inputs!.energy, /^[0-9a-f]{16}\/energy$/);
   }
   assert.deepEqual(plan.layouts[0].rows, ["objective", "alpha"]);
-  assert.deepEqual(plan.layouts[0].columns, ["task", "energy"]);
+  assert.deepEqual(plan.layouts[0].columns, ["energy", "task"]);
 });
 
 // The 2D-density tasks and the `energy` option are being added to TrainConfigSchema; until they are, the
