@@ -323,9 +323,10 @@ export async function sweepCommand(specPath: string, flags: SweepFlags): Promise
   Deno.addSignalListener("SIGINT", onSigint);
   const display = createProgress(progressMode as ProgressMode);
   const mode = flags.nats ? `NATS ${flags.nats}` : "embedded";
-  console.error(
-    `sweep ${plan.name}: ${plan.counts.total} jobs, ${mode}, ${workers} local worker(s), run dir ${runDir}`,
-  );
+  const banner = () =>
+    console.error(
+      `sweep ${plan.name}: ${plan.counts.total} jobs, ${mode}, ${workers} local worker(s), run dir ${runDir}`,
+    );
   let outcome: SweepOutcome;
   try {
     outcome = await runSweep({
@@ -340,6 +341,7 @@ export async function sweepCommand(specPath: string, flags: SweepFlags): Promise
       specText: text,
       specPath,
       log: (line) => console.error(line),
+      onLocked: banner,
     });
   } catch (err) {
     if (err instanceof RunDirError) throw new UsageError(err.message);

@@ -55,6 +55,8 @@ export interface RunSweepOptions {
   /** The spec file's text and path, kept in the run directory. */
   specText?: string;
   specPath?: string;
+  /** Called once the run directory is locked for this sweep (before anything else is written). */
+  onLocked?: () => void;
   /** Lines worth telling the user (rejected messages). */
   log?: (line: string) => void;
 }
@@ -87,6 +89,7 @@ export async function runSweep(opts: RunSweepOptions): Promise<SweepOutcome> {
     store.close();
     throw err;
   }
+  opts.onLocked?.();
   try {
     return await coordinate(opts, spec, queue, signal, store, paths.spec, token);
   } catch (err) {
