@@ -13,10 +13,12 @@
  */
 import type { Vec } from "../core/nn/gemm.ts";
 import { jsKernels, type Kernels } from "../core/nn/kernels.ts";
-import { activeArena, Arena, type ArenaMemory } from "../core/nn/arena.ts";
+import { activeArena, alloc, Arena, type ArenaMemory } from "../core/nn/arena.ts";
 import type { Activation } from "../core/nn/mlp.ts";
 
 const PAGE = 65536;
+/** Most bytes staged through the arena by one kernel call inside a step. */
+const STAGE_IN_STEP_MAX = 1 << 20;
 const ACT: Record<Activation, number> = { swish: 0, relu: 1, elu: 2, tanh: 3 };
 
 interface Exports {
@@ -37,6 +39,16 @@ interface Exports {
   ): void;
   pair_signal(c: number, pos: number, Wt: number, rows: number, hk: number, top: number): void;
   pair_grad(c: number, pos: number, top: number, rows: number, hk: number, dWt: number, dbout: number): void;
+  state_grad(
+    dz: number,
+    pos: number,
+    val: number,
+    T: number,
+    B: number,
+    h: number,
+    acc: number,
+    dW: number,
+  ): void;
   score_sums(h: number, n: number, lw: number, H2: number, W2: number, G1: number, G2: number): void;
   sum_squares(h: number, n: number): number;
   __heap_base: WebAssembly.Global;
@@ -55,6 +67,7 @@ export const KERNELS_WASM_URL = new URL("./kernels/kernels.wasm", import.meta.ur
 
 class WasmKernels implements Kernels {
   readonly name = "wasm-simd";
+  readonly sparseOutput = true;
   private readonly x: Exports;
   private top: number;
   private free: Region[] = [];
@@ -121,7 +134,11 @@ class WasmKernels implements Kernels {
     const arena = activeArena();
     let base: number, mark = -1;
     if (arena) {
-      if ((arena.memory as { owner?: unknown }).owner !== this) return false;
+      // inside a step only small operands (biases, coefficients) are staged; a large one outside the memory is an
+      // arena overflow of a first step, cheaper to run in TypeScript than to copy (and to size the arena for)
+      if ((arena.memory as { owner?: unknown }).owner !== this || stageBytes > STAGE_IN_STEP_MAX) {
+        return false;
+      }
       mark = arena.mark();
       const space = arena.take(Uint8Array, stageBytes, false);
       if (space.buffer !== this.mem.buffer) {
@@ -243,6 +260,20 @@ class WasmKernels implements Kernels {
         (pc, pp, pt, pw, pb) => this.x.pair_grad(pc, pp, pt, rows, hk, pw, pb),
       )
     ) jsKernels.pairGrad(c, pos, top, rows, hk, dWt, dbout);
+  }
+
+  stateGrad(dz: Vec, pos: Int32Array, val: Int8Array, T: number, B: number, h: number, dW: Vec): void {
+    const rows = T * B, acc = alloc(Float32Array, h);
+    if (
+      !this.call(
+        [[dz, rows * h, "in"], [pos, rows, "in"], [val, rows, "in"], [acc, h, "out"], [
+          dW,
+          dW.length,
+          "inout",
+        ]],
+        (pz, pp, pv, pa, pw) => this.x.state_grad(pz, pp, pv, T, B, h, pa, pw),
+      )
+    ) jsKernels.stateGrad(dz, pos, val, T, B, h, dW);
   }
 
   scoreSums(h: Vec, n: number, lw: number, H2: Vec, W2: Vec, G1: Vec | null, G2: Vec | null): void {

@@ -162,6 +162,26 @@ Deno.test("every wasm kernel agrees with the TypeScript kernel (in the arena and
     jsKernels.addSignedRows(zR, W0, pos, val, n, hk);
     assert.deepEqual(z, zR);
     assert.ok(Math.abs(wasm.sumSquares(c(top), n * hk) - jsKernels.sumSquares(top, n * hk)) < 1e-5 * n * hk);
+    // stateGrad = Xᵀ dz with X the states of T steps of B trajectories (built explicitly here)
+    const T = 5, Bt = 10, Dt = 7, h = 9;
+    const dz = randVec(T * Bt * h, rng), order = new Rng(5);
+    const sp = new Int32Array(T * Bt), sv = new Int8Array(T * Bt), X = new Float64Array(T * Bt * Dt);
+    for (let b = 0; b < Bt; b++) {
+      const perm = order.permutation(new Int32Array(Dt));
+      const st = new Float64Array(Dt);
+      for (let t = 0; t < T; t++) {
+        X.set(st, (t * Bt + b) * Dt);
+        sp[t * Bt + b] = perm[t];
+        sv[t * Bt + b] = order.uniform() < 0.5 ? 1 : -1;
+        st[perm[t]] = sv[t * Bt + b];
+      }
+    }
+    const want = new Float64Array(Dt * h);
+    jsGemm.gemm(true, false, Dt, h, T * Bt, X, Float64Array.from(dz), want, 0);
+    const dW = c(new Float32Array(Dt * h)), dWts = new Float64Array(Dt * h);
+    wasm.stateGrad(c(dz), sp, sv, T, Bt, h, dW);
+    jsKernels.stateGrad(Float64Array.from(dz), sp, sv, T, Bt, h, dWts);
+    assert.ok(relErr(dW, want) < 1e-6 && relErr(dWts, want) < 1e-12, "stateGrad");
   });
 });
 

@@ -27,18 +27,24 @@ static inline f4 expm1_reduced(f4 r) {
   return wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_mul(p, r), r), r);
 }
 
-/* Splits clamped x into n (as float, integral) and r = x − n·ln2 (two-constant Cody–Waite). */
-static inline f4 reduce(f4 x, f4 *n) {
-  x = wasm_f32x4_min(wasm_f32x4_max(x, splat(-87.0f)), splat(88.0f));
-  f4 k = wasm_f32x4_nearest(wasm_f32x4_mul(x, splat(1.44269504088896341f)));
-  *n = k;
-  f4 r = wasm_f32x4_sub(x, wasm_f32x4_mul(k, splat(0.693359375f)));
-  return wasm_f32x4_sub(r, wasm_f32x4_mul(k, splat(-2.12194440e-4f)));
+/*
+ * Splits clamped x into n (integral) and r = x − n·ln2 (two-constant Cody–Waite). n is rounded to nearest by the
+ * 1.5·2^23 trick, so k's low mantissa bits hold n as an integer (used by pow2) and no float→int conversion with
+ * saturation fix-ups is needed. pmin/pmax map to single SSE instructions (the clamp needs no NaN semantics).
+ */
+#define MAGIC 12582912.0f
+static inline f4 reduce(f4 x, f4 *k) {
+  x = wasm_f32x4_pmin(wasm_f32x4_pmax(x, splat(-87.0f)), splat(88.0f));
+  f4 kk = wasm_f32x4_add(wasm_f32x4_mul(x, splat(1.44269504088896341f)), splat(MAGIC));
+  f4 n = wasm_f32x4_sub(kk, splat(MAGIC));
+  *k = kk;
+  f4 r = wasm_f32x4_sub(x, wasm_f32x4_mul(n, splat(0.693359375f)));
+  return wasm_f32x4_sub(r, wasm_f32x4_mul(n, splat(-2.12194440e-4f)));
 }
 
-/* 2^n for integral n in [−126, 127]. */
-static inline f4 pow2(f4 n) {
-  return wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(n), wasm_i32x4_splat(127)), 23);
+/* 2^n from k = n + 1.5·2^23 (n in [−126, 127]): the integer n sits in k's low mantissa bits. */
+static inline f4 pow2(f4 k) {
+  return wasm_i32x4_shl(wasm_i32x4_sub(k, wasm_i32x4_splat(0x4B400000 - 127)), 23);
 }
 
 static inline f4 vexp(f4 x) {
@@ -72,13 +78,13 @@ static inline f4 act4(int kind, f4 v, f4 *d) {
     }
     case ELU: {
       f4 pos = wasm_f32x4_gt(v, zero);
-      f4 e = vexpm1(wasm_f32x4_min(v, zero));
+      f4 e = vexpm1(wasm_f32x4_pmin(v, zero));
       *d = wasm_v128_bitselect(one, wasm_f32x4_add(e, one), pos);
       return wasm_v128_bitselect(v, e, pos);
     }
     default: { /* TANH = expm1(2v) / (expm1(2v) + 2), odd: computed on |v| */
       f4 av = wasm_f32x4_abs(v);
-      f4 e = vexpm1(wasm_f32x4_min(wasm_f32x4_add(av, av), splat(40.0f)));
+      f4 e = vexpm1(wasm_f32x4_pmin(wasm_f32x4_add(av, av), splat(40.0f)));
       f4 t = wasm_f32x4_div(e, wasm_f32x4_add(e, splat(2.0f)));
       t = wasm_v128_or(t, wasm_v128_and(v, wasm_i32x4_splat((int)0x80000000)));
       *d = wasm_f32x4_sub(one, wasm_f32x4_mul(t, t));
@@ -331,4 +337,33 @@ double sum_squares(const float *h, int n) {
   }
   for (; i < n; i++) total += (double)h[i] * h[i];
   return total;
+}
+
+/*
+ * First-layer weight gradient of the bit-vector policy without its input matrix: the input of row t·B + b is the
+ * state s_t = Σ_{t'<t} v_{t'} e_{d_{t'}}, so Σ_t s_tᵀ δ_t = Σ_{t'} v_{t'} e_{d_{t'}} (Σ_{t>t'} δ_t): one backward
+ * sweep over t per trajectory with a running suffix sum (rows·h work instead of the GEMM's rows·D·h).
+ * dz: rows × h (rows = T·B, row t·B + b), pos/val: per row; acc: h floats of scratch; dW += the result (D × h).
+ */
+EXPORT(state_grad)
+void state_grad(const float *dz, const int *pos, const signed char *val, int T, int B, int h, float *acc, float *dW) {
+  const int h4 = h & ~3;
+  for (int b = 0; b < B; b++) {
+    for (int j = 0; j < h; j++) acc[j] = 0;
+    for (int t = T - 1; t >= 0; t--) {
+      const long r = (long)t * B + b;
+      float *w = dW + (long)pos[r] * h;
+      const float *d = dz + r * h;
+      int j = 0;
+      if (val[r] > 0) {
+        for (; j < h4; j += 4) wasm_v128_store(w + j, wasm_f32x4_add(wasm_v128_load(w + j), wasm_v128_load(acc + j)));
+        for (; j < h; j++) w[j] += acc[j];
+      } else {
+        for (; j < h4; j += 4) wasm_v128_store(w + j, wasm_f32x4_sub(wasm_v128_load(w + j), wasm_v128_load(acc + j)));
+        for (; j < h; j++) w[j] -= acc[j];
+      }
+      for (j = 0; j < h4; j += 4) wasm_v128_store(acc + j, wasm_f32x4_add(wasm_v128_load(acc + j), wasm_v128_load(d + j)));
+      for (; j < h; j++) acc[j] += d[j];
+    }
+  }
 }

@@ -33,6 +33,11 @@ export interface Policy {
 
 export const DENSE_OUTPUT_MAX_D = 64;
 
+/** Whether this pass runs the output layer densely: the policy asks for it and the kernels gain from it. */
+function denseOutput(pol: Policy, gemm: Gemm): boolean {
+  return pol.denseOutput && !kernelsOf(gemm).sparseOutput;
+}
+
 export function preparePolicy(net: Mlp): Policy {
   const k = net.sizes.length - 2;
   const D = net.sizes[0];
@@ -115,7 +120,7 @@ export function runTrajectories(pol: Policy, gemm: Gemm, B: number, rng: Rng, op
   const dacts = opts.cache ? hidden.map((h) => allocRaw(F, cacheRows * h)) : null;
   const X = opts.cache ? allocRaw(F, rows * D) : null;
   const scratch = allocRaw(F, B * maxOf(hidden));
-  const logits = pol.denseOutput ? allocRaw(F, B * 2 * D) : null;
+  const logits = denseOutput(pol, gemm) ? allocRaw(F, B * 2 * D) : null;
   const woutT = logits ? pol.woutT : arenaCopy(pol.woutT);
   const z0 = allocRaw(F, B * h1);
   fillRows(z0, net.b[0], B); // s₀ = 0: the first pre-activation is the bias
@@ -279,7 +284,7 @@ function backpropSignals(pol: Policy, gemm: Gemm, batch: TrajBatch, scale: Array
   const dZ = net.sizes.slice(1, k + 1).map((h) => allocRaw(F, rows * h));
   const hk = net.sizes[k];
   const top = dZ[k - 1];
-  if (pol.denseOutput) {
+  if (denseOutput(pol, gemm)) {
     gemm.gemm(false, true, rows, hk, 2 * batch.D, denseOutputGrad(batch, scale, F), net.W[k], top, 0);
   } else {
     K.pairSignal(rowCoefficients(batch, scale, F), batch.pos, arenaCopy(pol.woutT), rows, hk, top);
@@ -336,7 +341,7 @@ export function accumulateGrads(
   const hk = net.sizes[k];
   const dbout = grads[2 * k + 1];
   const top = c.acts[k - 1];
-  if (pol.denseOutput) {
+  if (denseOutput(pol, gemm)) {
     const dOut = denseOutputGrad(batch, coef, F);
     gemm.gemm(true, false, hk, 2 * D, rows, top, dOut, grads[2 * k], 1);
     K.colSumAdd(dOut, rows, 2 * D, dbout);
@@ -358,8 +363,9 @@ export function accumulateGrads(
       K.scaleRows(unit[l], coefV, perRow ? rows : B, rows, h, signal);
     }
     K.colSumAdd(signal, rows, h, grads[2 * l + 1]);
-    const input = l === 0 ? c.X : c.acts[l - 1];
-    gemm.gemm(true, false, net.sizes[l], h, rows, input, signal, grads[2 * l], 1);
+    // the first layer's input is the state: its gradient from the set entries, not a GEMM with X (stateGrad)
+    if (l === 0) K.stateGrad(signal, batch.pos, batch.val, D, B, h, grads[0]);
+    else gemm.gemm(true, false, net.sizes[l], h, rows, c.acts[l - 1], signal, grads[2 * l], 1);
   }
 }
 
@@ -387,10 +393,15 @@ export function forEachSampleGrad(
   const h: Vec[] = [];
   for (let l = 0; l <= k; l++) h.push(alloc(F, net.sizes[l] * net.sizes[l + 1]), alloc(F, net.sizes[l + 1]));
   const inputs = [c.X, ...c.acts.slice(0, k - 1)];
-  const gatherIn = inputs.map((_, l) => allocRaw(F, T * net.sizes[l]));
+  const gatherIn = inputs.map((_, l) => allocRaw(F, l === 0 ? 0 : T * net.sizes[l]));
   const gatherZ = dZ.map((_, l) => allocRaw(F, T * net.sizes[l + 1]));
   const hk = net.sizes[k], top = c.acts[k - 1], out = 2 * D;
+  const sPos = alloc(Int32Array, T), sVal = alloc(Int8Array, T);
   for (let s = 0; s < B; s++) {
+    for (let t = 0; t < T; t++) {
+      sPos[t] = batch.pos[t * B + s];
+      sVal[t] = batch.val[t * B + s];
+    }
     for (let l = 0; l < k; l++) {
       const nin = net.sizes[l], nout = net.sizes[l + 1];
       const gi = gatherIn[l], gz = gatherZ[l], src = inputs[l], dz = dZ[l];
@@ -398,11 +409,16 @@ export function forEachSampleGrad(
       db.fill(0);
       for (let t = 0; t < T; t++) {
         const r = t * B + s;
-        gi.set(src.subarray(r * nin, (r + 1) * nin), t * nin);
+        if (l > 0) gi.set(src.subarray(r * nin, (r + 1) * nin), t * nin);
         gz.set(dz.subarray(r * nout, (r + 1) * nout), t * nout);
       }
       K.colSumAdd(gz, T, nout, db);
-      gemm.gemm(true, false, nin, nout, T, gi, gz, h[2 * l], 0);
+      if (l > 0) gemm.gemm(true, false, nin, nout, T, gi, gz, h[2 * l], 0);
+      else {
+        // the state inputs of trajectory s: its gradient from the set entries (stateGrad), not a GEMM
+        h[0].fill(0);
+        K.stateGrad(gz, sPos, sVal, T, 1, nout, h[0]);
+      }
     }
     const dW = h[2 * k], db = h[2 * k + 1];
     dW.fill(0);

@@ -17,11 +17,16 @@
  */
 import type { Gemm, Vec } from "./gemm.ts";
 import type { Activation } from "./mlp.ts";
-import { Arena, jsArenaMemory } from "./arena.ts";
+import { alloc, Arena, jsArenaMemory } from "./arena.ts";
 
 export interface Kernels {
   /** Shown in bench output (`ts`, `wasm-simd`). */
   readonly name: string;
+  /**
+   * The 2-column output kernels (pairLogits / pairSignal / pairGrad) beat a dense output-layer GEMM at every D:
+   * the bit-vector policy then never runs its output layer densely (core/gfn/trajectories.ts `denseOutput`).
+   */
+  readonly sparseOutput: boolean;
   /**
    * Fused bias + activation + derivative over n rows of width h: v = z + bias (bias null: v = z), a = act(v),
    * da = act'(v) (skipped when null). `a` may be `z`.
@@ -41,6 +46,12 @@ export interface Kernels {
   pairSignal(c: Vec, pos: Int32Array, Wt: Vec, rows: number, hk: number, top: Vec): void;
   /** dWt[2d+1] += c[r]·top_r, dWt[2d] −= c[r]·top_r, dbout[2d+1] += c[r], dbout[2d] −= c[r]. */
   pairGrad(c: Vec, pos: Int32Array, top: Vec, rows: number, hk: number, dWt: Vec, dbout: Vec): void;
+  /**
+   * dW (D × h) += Σ_r s_rᵀ dz_r for the bit-vector rows r = t·B + b (t < T) whose input is the state
+   * s_t = Σ_{t'<t} val e_pos of trajectory b: per trajectory a backward sweep over t with a running suffix sum of
+   * dz, rows·h work instead of the rows·D·h of a GEMM with the state matrix.
+   */
+  stateGrad(dz: Vec, pos: Int32Array, val: Int8Array, T: number, B: number, h: number, dW: Vec): void;
   /** H2 += h², W2 += lw·h², and when given G1 += h, G2 += lw·h (elements i < n). */
   scoreSums(h: Vec, n: number, lw: number, H2: Vec, W2: Vec, G1: Vec | null, G2: Vec | null): void;
   /** Σ_i h[i]², i < n. */
@@ -57,6 +68,7 @@ export function kernelsOf(gemm: Gemm): Kernels {
 /** The portable kernels in plain TypeScript (the `cpu` backend; also any float64 operands). */
 export const jsKernels: Kernels = {
   name: "ts",
+  sparseOutput: false,
   biasAct(kind, z, bias, a, da, n, h) {
     for (let r = 0; r < n; r++) {
       const o = r * h;
@@ -152,6 +164,18 @@ export const jsKernels: Kernels = {
       }
       dbout[2 * d + 1] += cr;
       dbout[2 * d] -= cr;
+    }
+  },
+  stateGrad(dz, pos, val, T, B, h, dW) {
+    const acc = alloc(dW instanceof Float64Array ? Float64Array : Float32Array, h);
+    for (let b = 0; b < B; b++) {
+      acc.fill(0);
+      for (let t = T - 1; t >= 0; t--) {
+        const r = t * B + b, w = pos[r] * h, o = r * h;
+        if (val[r] > 0) { for (let j = 0; j < h; j++) dW[w + j] += acc[j]; }
+        else for (let j = 0; j < h; j++) dW[w + j] -= acc[j];
+        for (let j = 0; j < h; j++) acc[j] += dz[o + j];
+      }
     }
   },
   scoreSums(h, n, lw, H2, W2, G1, G2) {
