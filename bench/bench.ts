@@ -23,19 +23,21 @@ import { Option } from "commander";
 import process from "node:process";
 import { benchCommand, benchUsageError, nonNegativeInt, parseBench, positiveInt } from "./cli.ts";
 import { suggest } from "../core/sweep/spec.ts";
-import { BACKENDS, parseTrainConfig } from "../core/train/config.ts";
+import { parseTrainConfig } from "../core/train/config.ts";
+import { BACKEND_NAMES as BACKENDS } from "../backends/select.ts";
 import type { Gemm } from "../core/nn/gemm.ts";
 import { selectGemm } from "../backends/select.ts";
 import { initMlp, type Mlp, params } from "../core/nn/mlp.ts";
 import { Adam } from "../core/nn/adam.ts";
 import { preparePolicy } from "../core/gfn/trajectories.ts";
 import { estimateGradient, type ObjectiveSpec } from "../core/train/step.ts";
+import { bitVectorSampler } from "../core/gfn/bitvector.ts";
 import { Rng } from "../core/rng.ts";
 import type { BitTask } from "../core/tasks/task.ts";
 import { isingTask } from "../core/tasks/ising.ts";
-import { makeTaskRuntime } from "../core/tasks/registry.ts";
+import { makeTaskRuntime } from "../core/train/tasks.ts";
 import { hypergrid } from "../core/tasks/hypergrid.ts";
-import { hypergridGradient } from "../core/train/hypergrid.ts";
+import { discreteSampler } from "../core/gfn/discrete_sampler.ts";
 
 /** A D-bit task with a fixed random field, for D without an Ising lattice (reward cost is negligible). */
 function fieldTask(D: number): BitTask {
@@ -80,6 +82,7 @@ function bitCase(
     torch,
     setup(gemm) {
       const t = task(), D = t.D;
+      const sampler = bitVectorSampler(t);
       const rng = new Rng(0);
       const net = initMlp([D, ...hidden, 2 * D], "swish", "he-uniform", rng.fork());
       const adam = new Adam(params(net), 1e-3);
@@ -88,7 +91,7 @@ function bitCase(
         D,
         B,
         step() {
-          const est = estimateGradient(preparePolicy(net), gemm, t, B, rng, spec, scalar[0]);
+          const est = estimateGradient(sampler, preparePolicy(net), gemm, B, rng, spec, scalar[0]);
           adam.step(est.grads);
           scalarAdam.step([[est.dScalar]]);
         },
@@ -115,7 +118,9 @@ function energyCase(): BenchCase {
         mmd_samples: 0,
       });
       const runtime = makeTaskRuntime(config, { gemm, exact: false });
-      const task = runtime.task, D = task.D;
+      const task = runtime.task!, D = task.D;
+      const sampler = runtime.sampler, energy = runtime.energy!;
+      const energyAdam = new Adam(energy.params, energy.lr);
       const rng = new Rng(0);
       const net = initMlp([D, ...config.hidden, 2 * D], config.activation, config.init, rng.fork());
       const adam = new Adam(params(net), config.lr);
@@ -125,14 +130,14 @@ function energyCase(): BenchCase {
         D,
         B: config.batch,
         step() {
-          const est = estimateGradient(preparePolicy(net), gemm, task, config.batch, rng, {
+          const est = estimateGradient(sampler, preparePolicy(net), gemm, config.batch, rng, {
             objective: "atb",
             alpha: 0.5,
             cv: "learned",
           }, scalar[0]);
           adam.step(est.grads);
           scalarAdam.step([[est.dScalar]]);
-          runtime.afterStep?.(preparePolicy(net), gemm, rng, i++ % config.steps, config.steps);
+          energyAdam.step(energy.gradient(net, gemm, rng, i++ % config.steps, config.steps));
         },
       };
     },
@@ -150,12 +155,12 @@ function hypergridCase(B: number): BenchCase {
       const net: Mlp = initMlp([env.inputDim, 256, 256, env.nActions], "swish", "he-uniform", rng.fork());
       const adam = new Adam(params(net), 1e-3);
       const scalar = new Float64Array(1), scalarAdam = new Adam([scalar], 1e-1);
-      const config = { objective: "atb", cv: "learned", div_alpha: 0.5, pg_lambda: 0.9 } as const;
+      const sampler = discreteSampler(env);
       return {
         D: env.inputDim,
         B,
         step() {
-          const est = hypergridGradient(env, net, gemm, B, rng, config, scalar[0]);
+          const est = estimateGradient(sampler, { net }, gemm, B, rng, TB, scalar[0]);
           adam.step(est.grads);
           scalarAdam.step([[est.dScalar]]);
         },

@@ -2,10 +2,11 @@
 import type { Command } from "commander";
 import cliProgress from "cli-progress";
 import process from "node:process";
+import { ACTIVATIONS } from "../core/nn/mlp.ts";
+import { objectiveParams } from "../core/objectives/registry.ts";
+import { BACKEND_NAMES as BACKENDS } from "../backends/select.ts";
 import {
-  ACTIVATIONS,
   ALPHA_SCHEDULES,
-  BACKENDS,
   CONTROL_VARIATES,
   type EvalRecord,
   OBJECTIVES,
@@ -32,9 +33,8 @@ interface TrainFlags extends DensityFlags {
   objective: string;
   alpha: string;
   alphaSchedule: string;
-  divAlpha: string;
-  pgLambda: string;
-  lrValue: string;
+  /** The objectives' parameters (core/objectives/registry.ts), by camel-cased config key. */
+  [objectiveParam: string]: unknown;
   backwardPolicy: string;
   gridDim: string;
   gridSize: string;
@@ -57,8 +57,12 @@ interface TrainFlags extends DensityFlags {
   exact: boolean;
 }
 
+/** `div_alpha` → `--div-alpha` (flag) and `divAlpha` (commander's property). */
+const flagOf = (key: string) => `--${key.replaceAll("_", "-")}`;
+const propOf = (key: string) => key.replace(/_(.)/g, (_, c: string) => c.toUpperCase());
+
 export function register(program: Command): void {
-  program
+  const train = program
     .command("train")
     .summary("train one GFlowNet (Ising, 2D densities, hypergrid) and print evaluation records")
     .description(
@@ -76,10 +80,9 @@ export function register(program: Command): void {
       `α schedule: ${ALPHA_SCHEDULES.join("|")} (anneal: α, then → 0 in 2nd half)`,
       "constant",
     )
-    .option("--cv <name>", `control variate: ${CONTROL_VARIATES.join("|")}`, "learned")
-    .option("--div-alpha <x>", "α of the renyi / tsallis objectives (≠ 1; 1 would be the reverse KL)", "0.5")
-    .option("--pg-lambda <x>", "GAE λ ∈ [0,1] of the pg objective", "0.99")
-    .option("--lr-value <x>", "Adam learning rate of the pg value network", "0.001")
+    .option("--cv <name>", `control variate: ${CONTROL_VARIATES.join("|")}`, "learned");
+  for (const p of objectiveParams()) train.option(`${flagOf(p.key)} <x>`, p.description);
+  train
     .option("--grid-dim <d>", "hypergrid dimension d", "2")
     .option("--grid-size <H>", "hypergrid side H", "8")
     .option("--r0 <x>", "hypergrid reward R0 (> 0)", "0.001")
@@ -87,7 +90,7 @@ export function register(program: Command): void {
     .option("--r2 <x>", "hypergrid reward R2", "2")
     .option(
       "--backward-policy <kind>",
-      "backward policy P_B: uniform|learned (learned: atb, akl, pg)",
+      "backward policy P_B: uniform|learned (a network trained with the objective)",
       "uniform",
     )
     .option("--steps <n>", "training steps", "2000")
@@ -136,9 +139,10 @@ export function trainConfigFromFlags(f: TrainFlags, overrideTexts: readonly stri
     alpha,
     alpha_schedule: parseChoice("--alpha-schedule", f.alphaSchedule, ALPHA_SCHEDULES),
     cv: parseChoice("--cv", f.cv, CONTROL_VARIATES),
-    div_alpha: parseNumber("--div-alpha", f.divAlpha),
-    pg_lambda: parseNumber("--pg-lambda", f.pgLambda),
-    lr_value: parsePositiveNumber("--lr-value", f.lrValue),
+    ...Object.fromEntries(
+      objectiveParams().filter((p) => f[propOf(p.key)] !== undefined)
+        .map((p) => [p.key, parseNumber(flagOf(p.key), String(f[propOf(p.key)]))]),
+    ),
     backward_policy: parseChoice("--backward-policy", f.backwardPolicy, ["uniform", "learned"] as const),
     grid_dim: parsePositiveInt("--grid-dim", f.gridDim),
     grid_size: parsePositiveInt("--grid-size", f.gridSize),
@@ -199,8 +203,8 @@ async function runTrainCommand(config: TrainConfig, backend: typeof BACKENDS[num
     throw new UsageError(err instanceof Error ? err.message : String(err));
   }
   if (config.alpha > 0 && !isDensityName(config.task)) {
-    const { makeTask } = await import("../core/tasks/registry.ts");
-    if (!makeTask(config).sampleData) {
+    const { makeTaskRuntime } = await import("../core/train/tasks.ts");
+    if (!makeTaskRuntime(config, { exact: false }).sampler.hasData) {
       throw new UsageError(
         `α > 0 needs data (backward trajectories); task ${config.task} has none at this size`,
       );

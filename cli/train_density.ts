@@ -3,7 +3,9 @@
  * and what happens after training (--save-energy, --plot-samples). Kept beside cli/train.ts.
  */
 import type { Command } from "commander";
-import { ENERGIES, MH_RULES, type TrainConfig } from "../core/train/config.ts";
+import type { TrainConfig } from "../core/train/config.ts";
+import { ENERGIES } from "../core/tasks/density_options.ts";
+import { MH_RULES } from "../core/energy/mh.ts";
 import { isDensityName } from "../core/tasks/densities.ts";
 import type { TrainOptions } from "../core/train/trainer.ts";
 import type { Gemm } from "../core/nn/gemm.ts";

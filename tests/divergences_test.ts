@@ -14,11 +14,14 @@ import { mlpBackward, mlpForwardCached } from "../core/nn/backprop.ts";
 import { accumulateGrads, preparePolicy, randomOrders, runTrajectories } from "../core/gfn/trajectories.ts";
 import { Rng } from "../core/rng.ts";
 import { isingTask } from "../core/tasks/ising.ts";
+import { bitVectorSampler } from "../core/gfn/bitvector.ts";
 import { estimateGradient, type ObjectiveSpec } from "../core/train/step.ts";
 import { renyiCoefficients } from "../core/objectives/renyi.ts";
 import { tsallisCoefficients } from "../core/objectives/tsallis.ts";
 import { fklIsCoefficients } from "../core/objectives/fkl_is.ts";
-import { bitVectorCosts, pgCoefficients, stepMajorLayout } from "../core/objectives/pg.ts";
+import { pgCoefficients, stepCosts } from "../core/objectives/pg.ts";
+import { stepMajorLayout } from "../core/gfn/batch.ts";
+import { bitVectorBatch } from "../core/gfn/bitvector.ts";
 import { parseTrainConfig } from "../core/train/config.ts";
 import {
   enumerate,
@@ -53,7 +56,10 @@ const exactFkl = flatten(weightedScore(pol, e, e.P.map((p) => -p)));
 type McResult = GradientMoments;
 function monteCarlo(spec: ObjectiveSpec, scalar: number, seed: number, S: number, N: number): McResult {
   const rng = new Rng(seed);
-  return gradientMoments(N, () => flatten(estimateGradient(pol, jsGemm, task, S, rng, spec, scalar).grads));
+  return gradientMoments(
+    N,
+    () => flatten(estimateGradient(bitVectorSampler(task), pol, jsGemm, S, rng, spec, scalar).grads),
+  );
 }
 
 function zStats(r: McResult, exact: Float64Array) {
@@ -93,14 +99,14 @@ function assertUnbiased(name: string, r: McResult, exact: Float64Array) {
 
 for (const a of [0.5, 2]) {
   Deno.test(`Tsallis-${a} estimator (LOO baseline, log Ẑ = log Z) is unbiased against the exact ∇T_α`, () => {
-    const r = monteCarlo(spec("tsallis", { companion: { divAlpha: a } }), e.logZ, 40 + a, 8, 10000);
+    const r = monteCarlo(spec("tsallis", { params: { div_alpha: a } }), e.logZ, 40 + a, 8, 10000);
     assertUnbiased(`tsallis α=${a}`, r, exactTsallis(a));
   });
 }
 
 Deno.test("Tsallis-0.5 with a wrong log Ẑ is unbiased for (Z/Ẑ)^{1−α}·∇T_α (same direction)", () => {
   const a = 0.5, logZhat = e.logZ - 0.7;
-  const r = monteCarlo(spec("tsallis", { companion: { divAlpha: a } }), logZhat, 45, 8, 2500);
+  const r = monteCarlo(spec("tsallis", { params: { div_alpha: a } }), logZhat, 45, 8, 2500);
   const scale = Math.exp((1 - a) * (e.logZ - logZhat));
   assertUnbiased("tsallis α=0.5, log Ẑ = log Z − 0.7", r, exactTsallis(a).map((v) => scale * v));
   // and the unscaled exact gradient is rejected: the test can fail
@@ -109,8 +115,8 @@ Deno.test("Tsallis-0.5 with a wrong log Ẑ is unbiased for (Z/Ẑ)^{1−α}·�
 
 for (
   const [name, s, exact] of [
-    ["Rényi-0.5", spec("renyi", { companion: { divAlpha: 0.5 } }), () => exactRenyi(0.5)],
-    ["Rényi-2", spec("renyi", { companion: { divAlpha: 2 } }), () => exactRenyi(2)],
+    ["Rényi-0.5", spec("renyi", { params: { div_alpha: 0.5 } }), () => exactRenyi(0.5)],
+    ["Rényi-2", spec("renyi", { params: { div_alpha: 2 } }), () => exactRenyi(2)],
     ["SNIS forward KL", spec("fkl-is"), () => exactFkl],
   ] as const
 ) {
@@ -140,14 +146,14 @@ function relDiff(a: Float64Array, b: Float64Array): number {
   return Math.sqrt(num / den);
 }
 const gradOn = (s: ObjectiveSpec, seed: number, S: number, scalar = 0) =>
-  flatten(estimateGradient(pol, jsGemm, task, S, new Rng(seed), s, scalar).grads);
+  flatten(estimateGradient(bitVectorSampler(task), pol, jsGemm, S, new Rng(seed), s, scalar).grads);
 
 Deno.test("α → 1: Rényi at α = 1 ± 1e-4 is α·(S−1)/S × the RKL (loo-logw) estimator on the same batch", () => {
   const S = 16;
   for (const seed of [1, 2, 3]) {
     const rkl = gradOn(spec("akl", { cv: "loo-logw" }), seed, S);
     for (const a of [1 - 1e-4, 1 + 1e-4]) {
-      const renyi = gradOn(spec("renyi", { companion: { divAlpha: a } }), seed, S);
+      const renyi = gradOn(spec("renyi", { params: { div_alpha: a } }), seed, S);
       const d = relDiff(renyi, rkl.map((v) => a * (S - 1) / S * v));
       console.log(`  seed ${seed}, α = ${a}: ‖Rényi − α(S−1)/S·RKL‖/‖·‖ = ${d.toExponential(2)}`);
       assert.ok(d < 1e-3, `${d}`);
@@ -162,7 +168,7 @@ Deno.test("α → 1: Tsallis at α = 1 ± 1e-4 is α × the RKL (loo-logw) estim
   for (const [seed, logZhat] of [[4, e.logZ], [5, 3], [6, -2]]) {
     const rkl = gradOn(spec("akl", { cv: "loo-logw" }), seed, S);
     for (const a of [1 - 1e-4, 1 + 1e-4]) {
-      const ts = gradOn(spec("tsallis", { companion: { divAlpha: a } }), seed, S, logZhat);
+      const ts = gradOn(spec("tsallis", { params: { div_alpha: a } }), seed, S, logZhat);
       const d = relDiff(ts, rkl.map((v) => a * v));
       console.log(`  seed ${seed}, log Ẑ ${logZhat.toFixed(2)}, α = ${a}: rel. diff ${d.toExponential(2)}`);
       assert.ok(d < 5e-3, `${d}`);
@@ -241,7 +247,7 @@ Deno.test("pg costs: Σ_t c_t = log Z_ψ − log w per trajectory; GAE(λ = 1) =
   const batch = runTrajectories(pol, jsGemm, B, rng, { cache: true });
   const logR = task.logReward(batch.x, B);
   const logZpsi = 1.7;
-  const cost = bitVectorCosts(D, B, batch.logp, logR, logZpsi, null);
+  const cost = stepCosts(bitVectorBatch(pol, jsGemm, batch, task), logZpsi);
   for (let b = 0; b < B; b++) {
     let sum = 0;
     for (let t = 0; t < D; t++) sum += cost[t * B + b];
@@ -273,13 +279,13 @@ Deno.test("pg costs: Σ_t c_t = log Z_ψ − log w per trajectory; GAE(λ = 1) =
 
 const valueNet = initMlp([D, 6, 1], "tanh", "he-uniform", new Rng(77), Float64Array);
 Deno.test("pg (λ = 1, fixed value network, LOO-centred advantages) is unbiased against the exact ∇KL(Q‖P)", () => {
-  const r = monteCarlo(spec("pg", { companion: { value: valueNet, pgLambda: 1 } }), 0.5, 81, 8, 10000);
+  const r = monteCarlo(spec("pg", { value: valueNet, params: { pg_lambda: 1 } }), 0.5, 81, 8, 10000);
   assertUnbiased("pg λ=1", r, exactRkl);
 });
 
 Deno.test("pg with GAE λ = 0.99: bias from the imperfect value network measured (small)", () => {
-  const r = monteCarlo(spec("pg", { companion: { value: valueNet, pgLambda: 0.99 } }), 0.5, 82, 8, 2500);
-  const r0 = monteCarlo(spec("pg", { companion: { value: valueNet, pgLambda: 0.5 } }), 0.5, 83, 8, 2500);
+  const r = monteCarlo(spec("pg", { value: valueNet, params: { pg_lambda: 0.99 } }), 0.5, 82, 8, 2500);
+  const r0 = monteCarlo(spec("pg", { value: valueNet, params: { pg_lambda: 0.5 } }), 0.5, 83, 8, 2500);
   const z = zStats(r, exactRkl), z0 = zStats(r0, exactRkl);
   console.log(
     `  pg λ=0.99: ‖bias‖/‖∇‖ ≈ ${z.relBias.toFixed(4)} (max|z| ${z.maxZ.toFixed(2)}); ` +
@@ -292,11 +298,11 @@ Deno.test("pg with GAE λ = 0.99: bias from the imperfect value network measured
 
 Deno.test("pg value network: Adam on its regression gradient lowers the λ-return MSE", () => {
   const net = initMlp([D, 6, 1], "tanh", "he-uniform", new Rng(78), Float64Array);
-  const s = spec("pg", { companion: { value: net, pgLambda: 0.99 } });
+  const s = spec("pg", { value: net, params: { pg_lambda: 0.99 } });
   const losses: number[] = [];
   const rng = new Rng(90), adam = new Adam(params(net), 0.02);
   for (let i = 0; i < 300; i++) {
-    const est = estimateGradient(pol, jsGemm, task, 32, rng, s, e.logZ);
+    const est = estimateGradient(bitVectorSampler(task), pol, jsGemm, 32, rng, s, e.logZ);
     losses.push(est.valueLoss!);
     adam.step(est.valueGrads!);
   }

@@ -11,6 +11,7 @@ import {
 } from "../core/gfn/trajectories.ts";
 import { Rng } from "../core/rng.ts";
 import { isingTask } from "../core/tasks/ising.ts";
+import { type BitVectorBatch, bitVectorSampler } from "../core/gfn/bitvector.ts";
 import { estimateGradient } from "../core/train/step.ts";
 import { tbTerm } from "../core/objectives/atb.ts";
 import { exactForward, exactMetrics, exactTarget } from "../core/eval/exact.ts";
@@ -109,21 +110,21 @@ Deno.test("per-sample scores: h_s equals the backward pass with a one-hot coeffi
 Deno.test("α = 0, learned control variate: ∇φ αKL = ½ ∇φ αTB on the same batch, and αTB's gradient is ∇ of the TB loss", () => {
   const pol = policy64(4, [6, 6], 8);
   const c = 1.3;
-  const akl = estimateGradient(pol, jsGemm, task4, 16, new Rng(21), {
+  const akl = estimateGradient(bitVectorSampler(task4), pol, jsGemm, 16, new Rng(21), {
     objective: "akl",
     alpha: 0,
     cv: "learned",
   }, c);
-  const atb = estimateGradient(pol, jsGemm, task4, 16, new Rng(21), {
+  const atb = estimateGradient(bitVectorSampler(task4), pol, jsGemm, 16, new Rng(21), {
     objective: "atb",
     alpha: 0,
     cv: "learned",
   }, c);
-  assert.deepEqual(akl.forward!.batch.x, atb.forward!.batch.x, "same rng → same batch");
+  assert.deepEqual(akl.forward!.x, atb.forward!.x, "same rng → same batch");
   const half = flatten(atb.grads).map((v) => v / 2);
   assertClose(flatten(akl.grads), half, 1e-12, 1e-14, "akl vs tb/2");
   // the αTB gradient is the gradient of the TB loss mean_s (log Z − log R + log q)² on these trajectories
-  const batch = atb.forward!.batch;
+  const batch = (atb.forward as BitVectorBatch).traj;
   const order = new Int32Array(16 * 4);
   for (let b = 0; b < 16; b++) for (let t = 0; t < 4; t++) order[b * 4 + t] = batch.pos[t * 16 + b];
   const logR = task4.logReward(batch.x, 16);

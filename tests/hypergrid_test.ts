@@ -7,8 +7,8 @@ import assert from "node:assert/strict";
 import { jsGemm, type Vec } from "../core/nn/gemm.ts";
 import { initMlp, mlpForward, params, zerosLike } from "../core/nn/mlp.ts";
 import { accumulateDiscreteGrads, runDiscrete } from "../core/gfn/discrete.ts";
+import { discreteContract } from "../core/gfn/discrete_sampler.ts";
 import { hypergrid, hypergridExact } from "../core/tasks/hypergrid.ts";
-import { discreteLogWeights } from "../core/train/hypergrid.ts";
 import { Rng } from "../core/rng.ts";
 import { logSumExp } from "../core/math.ts";
 import { parseTrainConfig } from "../core/train/config.ts";
@@ -44,7 +44,7 @@ Deno.test("hypergrid exact DP: Q_T sums to 1, matches Monte Carlo; E_Q[log w] ma
     const q = ex.qT[s], se = Math.sqrt(q * (1 - q) / M) + 1e-12;
     maxZ = Math.max(maxZ, Math.abs(counts[s] / M - q) / se);
   }
-  const logw = discreteLogWeights(env, batch);
+  const logw = discreteContract(env, net, jsGemm, batch).logw;
   const m = logw.reduce((a, b) => a + b) / M;
   const sd = Math.sqrt(logw.reduce((a, b) => a + (b - m) ** 2, 0) / (M - 1) / M);
   console.log(

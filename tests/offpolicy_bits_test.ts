@@ -13,6 +13,7 @@ import { jsGemm } from "../core/nn/gemm.ts";
 import { Rng } from "../core/rng.ts";
 import { isingTask } from "../core/tasks/ising.ts";
 import { estimateGradient, type ObjectiveSpec } from "../core/train/step.ts";
+import { bitVectorSampler } from "../core/gfn/bitvector.ts";
 import { runTrajectories } from "../core/gfn/trajectories.ts";
 import { ReplayBuffer } from "../core/gfn/replay.ts";
 import { bitReplayLogBeta } from "../core/gfn/behaviour_bits.ts";
@@ -75,12 +76,13 @@ const cases: [string, Partial<ObjectiveSpec>, Float64Array][] = [
   }, exactRkl],
   [
     "Tsallis-0.5, ε-uniform + tempered",
-    { objective: "tsallis", companion: { divAlpha: 0.5 } },
+    { objective: "tsallis", params: { div_alpha: 0.5 } },
     exactTsallis(0.5, 1.2),
   ],
   ["policy gradient (λ = 1), ε-uniform + tempered", {
     objective: "pg",
-    companion: { value, pgLambda: 1 },
+    value,
+    params: { pg_lambda: 1 },
   }, exactRkl],
 ];
 cases.forEach(([name, partial, exact], i) => {
@@ -89,7 +91,7 @@ cases.forEach(([name, partial, exact], i) => {
     const rng = new Rng(40 + i);
     const r = gradientMoments(
       2500,
-      () => flatten(estimateGradient(pol, jsGemm, task, 8, rng, spec, 1.2).grads),
+      () => flatten(estimateGradient(bitVectorSampler(task), pol, jsGemm, 8, rng, spec, 1.2).grads),
     );
     let maxZ = 0, meanZ2 = 0;
     for (let d = 0; d < exact.length; d++) {
@@ -116,5 +118,8 @@ Deno.test("bit-vector: without importance weights, E_β[(log Z − log w) h] is 
 
 Deno.test("bit-vector: a behaviour with a learned backward policy or an optimal baseline is refused", () => {
   const spec: ObjectiveSpec = { objective: "akl", alpha: 0, cv: "opt-scalar", behaviour };
-  assert.throws(() => estimateGradient(pol, jsGemm, task, 8, new Rng(0), spec, 0), /scalar control variate/);
+  assert.throws(
+    () => estimateGradient(bitVectorSampler(task), pol, jsGemm, 8, new Rng(0), spec, 0),
+    /scalar control variate/,
+  );
 });

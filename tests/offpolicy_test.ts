@@ -14,15 +14,16 @@
  */
 import assert from "node:assert/strict";
 import { jsGemm } from "../core/nn/gemm.ts";
-import { initMlp, type Mlp, mlpForward, zerosLike } from "../core/nn/mlp.ts";
+import { initMlp, mlpForward, zerosLike } from "../core/nn/mlp.ts";
 import {
   accumulateDiscreteGrads,
   type DiscreteBatch,
   type DiscreteEnv,
   runDiscrete,
 } from "../core/gfn/discrete.ts";
-import { type Hypergrid, hypergrid } from "../core/tasks/hypergrid.ts";
-import { discreteLogWeights, hypergridGradient } from "../core/train/hypergrid.ts";
+import { hypergrid } from "../core/tasks/hypergrid.ts";
+import { discreteContract, discreteSampler } from "../core/gfn/discrete_sampler.ts";
+import { estimateGradient } from "../core/train/step.ts";
 import { Rng } from "../core/rng.ts";
 import { logSumExp } from "../core/math.ts";
 import type { StepBehaviour } from "../core/gfn/behaviour.ts";
@@ -39,6 +40,7 @@ import { flatten, gradientMoments } from "./helpers/engine.ts";
 const env = hypergrid({ d: 2, H: 4, R0: 0.1, R1: 0.5, R2: 2 });
 const net = initMlp([env.inputDim, 16, env.nActions], "tanh", "he-uniform", new Rng(11), Float64Array);
 const behaviour: StepBehaviour = { epsilon: 0.3, temperature: 1.5 };
+const sampler = discreteSampler(env);
 
 /** Every trajectory of a discrete env as a given-actions array (−1 padded), by depth-first search. */
 function allTrajectories(e: DiscreteEnv): { given: Int32Array; N: number } {
@@ -63,7 +65,7 @@ function allTrajectories(e: DiscreteEnv): { given: Int32Array; N: number } {
 
 const { given, N } = allTrajectories(env);
 const all = runDiscrete(env, net, jsGemm, N, new Rng(0), { given, behaviour });
-const logw = discreteLogWeights(env, all);
+const logw = discreteContract(env, net, jsGemm, all).logw;
 const Q = all.logq.map(Math.exp), beta = all.logb!.map(Math.exp);
 const keyOf = (batch: DiscreteBatch, b: number) => {
   const acts: number[] = [];
@@ -206,13 +208,6 @@ const cases = [
 
 for (const c of cases) {
   Deno.test(`off-policy ${c.name}: mean over β-batches = exact on-policy gradient (MC tolerance)`, () => {
-    const config = parseTrainConfig({
-      task: "hypergrid",
-      objective: c.objective,
-      cv: c.cv,
-      div_alpha: 0.5,
-      pg_lambda: 1,
-    });
     const value = c.objective === "pg"
       ? initMlp([env.inputDim, 8, 1], "tanh", "he-uniform", new Rng(5), Float64Array)
       : undefined;
@@ -221,8 +216,14 @@ for (const c of cases) {
       3000,
       () =>
         flatten(
-          hypergridGradient(env as Hypergrid, net as Mlp, jsGemm, 8, rng, config, 1.7, value, behaviour)
-            .grads,
+          estimateGradient(sampler, { net }, jsGemm, 8, rng, {
+            objective: c.objective,
+            alpha: 0,
+            cv: c.cv,
+            params: { div_alpha: 0.5, pg_lambda: 1 },
+            value,
+            behaviour,
+          }, 1.7).grads,
         ),
     );
     const z = zStats(r, c.exact);
@@ -400,9 +401,8 @@ Deno.test("on-policy limit: with log ρ ≡ 0 the off-policy coefficients are th
   const { renyiCoefficients } = await import("../core/objectives/renyi.ts");
   const { fklIsCoefficients } = await import("../core/objectives/fkl_is.ts");
   const { tsallisCoefficients } = await import("../core/objectives/tsallis.ts");
-  const { tsallisOffPolicyCoefficients, rklOffPolicyCoefficients, importanceEss } = await import(
-    "../core/objectives/offpolicy.ts"
-  );
+  const { rklOffPolicyCoefficients, importanceEss } = await import("../core/objectives/offpolicy.ts");
+  const { tsallisOffPolicyCoefficients } = await import("../core/objectives/tsallis.ts");
   const lw = Float64Array.from([0.3, -1.2, 2.5, 0.9, -0.4]), zero = logImportance(lw, undefined);
   const close = (a: Float64Array, b: Float64Array) =>
     a.forEach((v, i) => assert.ok(Math.abs(v - b[i]) < 1e-14));

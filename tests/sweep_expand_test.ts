@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { jobId, loadSweep } from "../core/sweep/expand.ts";
 import { SpecError } from "../core/sweep/spec.ts";
 import { sha256Hex } from "../core/sweep/sha256.ts";
-import { canonicalJson, jobConfig, parseTrainConfig, TrainConfigSchema } from "../core/train/config.ts";
+import { canonicalJson } from "../core/canonical.ts";
+import { jobConfig, parseTrainConfig, TrainConfigSchema } from "../core/train/config.ts";
 
 const sweepsDir = new URL("../sweeps/", import.meta.url);
 const readSweep = (name: string) => Deno.readTextFileSync(new URL(name, sweepsDir));

@@ -2,7 +2,6 @@
  * Control variates for the score-function (reverse-KL) gradient  g = mean_s (b_s − log w_s) h_s,
  * h_s = ∇_φ log q_φ(τ_s)  (DESIGN §3, paper §2.2.1). Any b_s that does not depend on τ_s leaves g unbiased.
  */
-import type { ControlVariate } from "../train/config.ts";
 import { logSumExp } from "../math.ts";
 
 /** Control variates whose baseline is one scalar per sample (no per-sample gradients needed). */
@@ -65,13 +64,4 @@ export function optimalScalarBaseline(
     b[s] = d > 0 ? (num - logw[s] * norms2[s]) / d : fallback[s];
   }
   return b;
-}
-
-/** Control variates that need per-sample score vectors. */
-export function needsPerSampleGrads(cv: ControlVariate): boolean {
-  return cv.startsWith("opt-");
-}
-
-export function isVectorCv(cv: ControlVariate): boolean {
-  return cv === "opt-vector" || cv === "opt-vector-loo";
 }

@@ -1,49 +1,52 @@
 /**
- * The reverse-KL score-function gradient with a control variate (DESIGN §3):
+ * The reverse-KL score-function gradient with a control variate (docs/math.md §"Control variates"; paper §2.2.1):
  *   grads += weight · mean_s (b_s − log w_s) h_s,   h_s = ∇_φ log q_φ(τ_s),
  * where b is a scalar per sample (none, learned, LOO mean log w, LOO log-mean-exp, optimal scalar) or a vector
  * per parameter element (optimal vector: b_d = Σ log w_s h_{s,d}² / Σ h_{s,d}²), global or leave-one-out.
  */
-import type { Gemm, Vec } from "../nn/gemm.ts";
+import type { Vec } from "../nn/gemm.ts";
 import { ctorOf } from "../nn/mlp.ts";
 import { kernelsOf } from "../nn/kernels.ts";
 import { alloc } from "../nn/arena.ts";
-import { accumulateGrads, forEachSampleGrad, type Policy, type TrajBatch } from "../gfn/trajectories.ts";
-import type { ControlVariate } from "../train/config.ts";
-import { looMean, optimalScalarBaseline, scalarBaseline } from "./cv.ts";
+import type { Batch } from "../gfn/batch.ts";
+import { looMean, optimalScalarBaseline } from "./cv.ts";
 
-export function addRklGradient(
-  pol: Policy,
-  gemm: Gemm,
-  batch: TrajBatch,
+/** grads += weight · mean_s (b_s − log w_s) h_s for a per-sample scalar baseline b (one backward pass). */
+export function addScalarBaselineGradient(
+  batch: Batch,
   logw: Float64Array,
-  cv: ControlVariate,
-  learnedC: number,
+  b: Float64Array,
   weight: number,
   grads: Vec[],
 ): void {
   const S = logw.length;
-  if (weight === 0) return;
-  if (cv === "opt-vector" || cv === "opt-vector-loo") {
-    addOptimalVectorGradient(pol, gemm, batch, logw, cv === "opt-vector-loo", weight, grads);
-    return;
-  }
-  let b: Float64Array;
-  if (cv === "opt-scalar" || cv === "opt-scalar-loo") {
-    const norms2 = new Float64Array(S);
-    const K = kernelsOf(gemm);
-    forEachSampleGrad(pol, gemm, batch, (s, h) => {
-      let n = 0;
-      for (const a of h) n += K.sumSquares(a, a.length);
-      norms2[s] = n;
-    });
-    b = optimalScalarBaseline(logw, norms2, cv === "opt-scalar-loo");
-  } else {
-    b = scalarBaseline(cv, logw, learnedC);
-  }
   const coef = new Float64Array(S);
   for (let s = 0; s < S; s++) coef[s] = weight * (b[s] - logw[s]) / S;
-  accumulateGrads(pol, gemm, batch, coef, grads);
+  batch.accumulate(coef, grads);
+}
+
+/** ‖h_s‖² per sample (the optimal scalar baseline's weights). */
+export function scoreNorms2(batch: Batch, S: number): Float64Array {
+  const norms2 = new Float64Array(S);
+  const K = kernelsOf(batch.gemm);
+  batch.forEachScore((s, h) => {
+    let n = 0;
+    for (const a of h) n += K.sumSquares(a, a.length);
+    norms2[s] = n;
+  });
+  return norms2;
+}
+
+/** Optimal scalar baseline (global or leave-one-out) from the per-sample score norms. */
+export function addOptimalScalarGradient(
+  batch: Batch,
+  logw: Float64Array,
+  leaveOneOut: boolean,
+  weight: number,
+  grads: Vec[],
+): void {
+  const b = optimalScalarBaseline(logw, scoreNorms2(batch, logw.length), leaveOneOut);
+  addScalarBaselineGradient(batch, logw, b, weight, grads);
 }
 
 /**
@@ -56,10 +59,8 @@ export function addRklGradient(
  * of τ_s, and the LOO value is clamped to the range of the other samples' log w (it is a weighted mean of them;
  * the clamp only removes rounding excursions).
  */
-function addOptimalVectorGradient(
-  pol: Policy,
-  gemm: Gemm,
-  batch: TrajBatch,
+export function addOptimalVectorGradient(
+  batch: Batch,
   logw: Float64Array,
   leaveOneOut: boolean,
   weight: number,
@@ -67,13 +68,13 @@ function addOptimalVectorGradient(
 ): void {
   const S = logw.length;
   const shapes = grads.map((g) => g.length);
-  const F = ctorOf(pol.net);
-  const K = kernelsOf(gemm);
+  const F = ctorOf(batch.net);
+  const K = kernelsOf(batch.gemm);
   const H2 = shapes.map((n) => alloc(F, n));
   const W2 = shapes.map((n) => alloc(F, n));
   const G1 = leaveOneOut ? null : shapes.map((n) => alloc(F, n));
   const G2 = leaveOneOut ? null : shapes.map((n) => alloc(F, n));
-  forEachSampleGrad(pol, gemm, batch, (s, h) => {
+  batch.forEachScore((s, h) => {
     const lw = logw[s];
     for (let p = 0; p < h.length; p++) {
       K.scoreSums(h[p], h[p].length, lw, H2[p], W2[p], G1 ? G1[p] : null, G2 ? G2[p] : null);
@@ -94,7 +95,7 @@ function addOptimalVectorGradient(
   }
   const fallback = looMean(logw);
   const [lo, hi] = othersRange(logw);
-  forEachSampleGrad(pol, gemm, batch, (s, h) => {
+  batch.forEachScore((s, h) => {
     const lw = logw[s], fb = fallback[s], mn = lo[s], mx = hi[s];
     for (let p = 0; p < h.length; p++) {
       const hp = h[p], h2 = H2[p], w2 = W2[p], g = grads[p];

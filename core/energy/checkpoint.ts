@@ -3,9 +3,8 @@
  * architecture and weights (base64 of little-endian float32), the task it was trained on and a hash of the
  * training config. Pure: serialising and parsing strings; files are read and written at the edges.
  */
-import { ACTIVATIONS } from "../train/config.ts";
-import type { Activation, Mlp } from "../nn/mlp.ts";
-import { canonicalJson } from "../train/config.ts";
+import { type Activation, ACTIVATIONS, type Mlp } from "../nn/mlp.ts";
+import { canonicalJson } from "../canonical.ts";
 import { sha256Hex } from "../sweep/sha256.ts";
 
 export const ENERGY_FORMAT = "flowsweep-energy";

@@ -16,9 +16,9 @@
 import type { Gemm } from "../nn/gemm.ts";
 import { type Policy, runTrajectories } from "../gfn/trajectories.ts";
 import type { Rng } from "../rng.ts";
-import { MH_RULES } from "../train/config.ts";
 
-export { MH_RULES };
+/** Acceptance rule of the back-and-forth MH chains: Barker σ(log r) or Metropolis–Hastings min(1, r). */
+export const MH_RULES = ["barker", "mh"] as const;
 export type MhRule = typeof MH_RULES[number];
 
 /** K at (0-based) step of steps_total: max(1, min(D, ⌊D·(step+1)/steps_total⌋)) (reference schedule). */

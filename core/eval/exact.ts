@@ -1,17 +1,18 @@
 /**
- * Exact evaluation for small D (DESIGN §5): push probability through the DAG of all 3^D states in order of |s|.
+ * Exact evaluation for small D (docs/math.md §"Metrics"): push probability through the DAG of all 3^D states in order of |s|.
  * F(s₀) = 1, F(s') += F(s)·P_F(s'|s) with P_F = p_φ(v|s,d)/(D−|s|); the terminal marginal is Q_T(x) = F(x).
  *   E_Q[log q] = Σ_s F(s)/(D−|s|) Σ_{d unset} Σ_v p log p,
- *   E_Q[log w] = Σ_x Q_T(x) log R(x) − E_Q[log q],
+ *   E_Q[log w] = Σ_x Q_T(x) log R(x) + E_Q[log P_B(τ|x)] + log D! − E_Q[log q]   (the middle terms cancel
+ *   under the uniform P_B),
  *   KL(Q‖P) (trajectories) = log Z − E_Q[log w],  KL(Q_T‖π), TV(Q_T, π) over terminal states.
  * Terminal index: bit d of the index is set when x_d = +1.
  */
-import type { Gemm } from "../nn/gemm.ts";
-import { ctorOf, mlpForward } from "../nn/mlp.ts";
+import type { Gemm, Vec } from "../nn/gemm.ts";
+import { ctorOf, type Mlp, mlpForward } from "../nn/mlp.ts";
 import type { Policy } from "../gfn/trajectories.ts";
 import { logSigmoid } from "../gfn/trajectories.ts";
 import type { BitTask } from "../tasks/task.ts";
-import { logSumExp } from "../math.ts";
+import { logFactorial, logSumExp } from "../math.ts";
 
 export const MAX_EXACT_D = 12;
 
@@ -38,10 +39,18 @@ export interface ExactForward {
   qT: Float64Array;
   /** E_Q[log q_φ(τ)] = E_Q[Σ_t log p_φ(v_t|s_t,d_t)]. */
   eLogq: number;
+  /**
+   * With a learned backward policy: E_Q[log P_B(τ|x; θ)] + log D! (the uniform P_B's value, −log D!, is the
+   * reference 0 of the log w convention; absent = uniform P_B).
+   */
+  eLogPB?: number;
 }
 
-/** The exact terminal marginal of the forward policy and E_Q[log q] by dynamic programming over 3^D states. */
-export function exactForward(pol: Policy, gemm: Gemm, chunk = 4096): ExactForward {
+/**
+ * The exact terminal marginal of the forward policy and E_Q[log q] by dynamic programming over 3^D states; with
+ * a learned backward policy `pb` also E_Q[log P_B(τ|x; θ)] = Σ_{s→s'} F(s)·P_F(s'|s)·log P_B(s|s'; θ).
+ */
+export function exactForward(pol: Policy, gemm: Gemm, pb?: Mlp, chunk = 4096): ExactForward {
   const { net, D } = pol;
   if (D > MAX_EXACT_D) throw new RangeError(`exact mode needs D ≤ ${MAX_EXACT_D}, got ${D}`);
   const F = ctorOf(net);
@@ -59,20 +68,26 @@ export function exactForward(pol: Policy, gemm: Gemm, chunk = 4096): ExactForwar
   }
   const layers: Int32Array[] = Array.from({ length: D + 1 }, (_, t) => new Int32Array(counts[t]));
   const fill = new Int32Array(D + 1);
-  for (let c = 0; c < nStates; c++) layers[layerOf[c]][fill[layerOf[c]]++] = c;
+  const slot = new Int32Array(nStates); // index of a state within its layer
+  for (let c = 0; c < nStates; c++) {
+    slot[c] = fill[layerOf[c]];
+    layers[layerOf[c]][fill[layerOf[c]]++] = c;
+  }
+  const decode = (c: number, X: Vec, o: number) => {
+    for (let d = 0, r = c; d < D; d++, r = (r / 3) | 0) X[o + d] = r % 3 === 0 ? 0 : r % 3 === 1 ? -1 : 1;
+  };
+  let eLogPB = 0;
 
   const flow = new Float64Array(nStates);
   flow[0] = 1;
   let eLogq = 0;
   for (let t = 0; t < D; t++) {
     const states = layers[t];
+    const logPBNext = pb ? backwardLogProbs(pb, gemm, layers[t + 1], D, decode, chunk) : null;
     for (let start = 0; start < states.length; start += chunk) {
       const n = Math.min(chunk, states.length - start);
       const X = new F(n * D);
-      for (let i = 0; i < n; i++) {
-        let r = states[start + i];
-        for (let d = 0; d < D; d++, r = (r / 3) | 0) X[i * D + d] = r % 3 === 0 ? 0 : r % 3 === 1 ? -1 : 1;
-      }
+      for (let i = 0; i < n; i++) decode(states[start + i], X, i * D);
       const logits = mlpForward(net, gemm, X, n);
       for (let i = 0; i < n; i++) {
         const c = states[start + i];
@@ -86,6 +101,11 @@ export function exactForward(pol: Policy, gemm: Gemm, chunk = 4096): ExactForwar
           flow[c + pow3[d]] += f * pMinus;
           flow[c + 2 * pow3[d]] += f * pPlus;
           eLogq += f * (pPlus * lpPlus + pMinus * lpMinus);
+          if (logPBNext) {
+            eLogPB += f *
+              (pMinus * logPBNext[slot[c + pow3[d]] * D + d] +
+                pPlus * logPBNext[slot[c + 2 * pow3[d]] * D + d]);
+          }
         }
       }
     }
@@ -96,7 +116,36 @@ export function exactForward(pol: Policy, gemm: Gemm, chunk = 4096): ExactForwar
     for (let d = 0; d < D; d++) c += ((i >> d) & 1 ? 2 : 1) * pow3[d];
     qT[i] = flow[c];
   }
-  return { qT, eLogq };
+  return pb ? { qT, eLogq, eLogPB: eLogPB + logFactorial(D) } : { qT, eLogq };
+}
+
+/** log P_B(delete d | s'; θ) for the states s' of one layer (rows = slot in the layer, D columns). */
+function backwardLogProbs(
+  pb: Mlp,
+  gemm: Gemm,
+  states: Int32Array,
+  D: number,
+  decode: (c: number, X: Vec, o: number) => void,
+  chunk: number,
+): Float64Array {
+  const F = ctorOf(pb);
+  const out = new Float64Array(states.length * D);
+  for (let start = 0; start < states.length; start += chunk) {
+    const n = Math.min(chunk, states.length - start);
+    const X = new F(n * D);
+    for (let i = 0; i < n; i++) decode(states[start + i], X, i * D);
+    const logits = mlpForward(pb, gemm, X, n);
+    for (let i = 0; i < n; i++) {
+      const o = i * D;
+      let m = -Infinity;
+      for (let d = 0; d < D; d++) if (X[o + d] !== 0 && logits[o + d] > m) m = logits[o + d];
+      let z = 0;
+      for (let d = 0; d < D; d++) if (X[o + d] !== 0) z += Math.exp(logits[o + d] - m);
+      const lse = m + Math.log(z);
+      for (let d = 0; d < D; d++) out[(start + i) * D + d] = X[o + d] !== 0 ? logits[o + d] - lse : -Infinity;
+    }
+  }
+  return out;
 }
 
 export interface ExactMetrics {
@@ -116,6 +165,8 @@ export function exactMetrics(
   forward: ExactForward = exactForward(pol, gemm),
 ): ExactMetrics {
   const { qT, eLogq } = forward;
+  // log w = log R + (log P_B(τ|x) + log D!) − log q_φ; the bracket is 0 under the uniform P_B
+  const eLogPB = forward.eLogPB ?? 0;
   let eLogR = 0, klT = 0, tv = 0;
   for (let i = 0; i < qT.length; i++) {
     const q = qT[i], logPi = target.logR[i] - target.logZ;
@@ -123,7 +174,7 @@ export function exactMetrics(
     if (q > 0) klT += q * (Math.log(q) - logPi);
     tv += Math.abs(q - Math.exp(logPi));
   }
-  const eLogw = eLogR - eLogq;
+  const eLogw = eLogR + eLogPB - eLogq;
   return {
     exact_log_z: target.logZ,
     exact_e_logw: eLogw,

@@ -1,5 +1,5 @@
 /**
- * Held-out negative log-likelihood of the GFlowNet's terminal marginal Q_T (paper Eq. 7, DESIGN §5).
+ * Held-out negative log-likelihood of the GFlowNet's terminal marginal Q_T (paper Eq. 7, docs/math.md §"Metrics").
  *
  * Importance sampling with the backward policy as proposal: for a test point x draw N backward trajectories
  * (uniformly random deletion orders under the uniform P_B); P_F(τ)/P_B(τ|x) = Π_t p_φ(v_t|s_t) because the
@@ -9,11 +9,17 @@
  * by a bias that shrinks as 1/N.
  */
 import type { Gemm } from "../nn/gemm.ts";
+import type { Mlp } from "../nn/mlp.ts";
+import { evaluateBackward, sampleBackwardOrders } from "../gfn/backward.ts";
 import { type Policy, randomOrders, runTrajectories } from "../gfn/trajectories.ts";
 import type { Rng } from "../rng.ts";
-import { logSumExp, mean, std } from "../math.ts";
+import { logFactorial, logSumExp, mean, std } from "../math.ts";
 
-/** log Q̂_T(x_i) for the n rows of x, N backward trajectories each, about `chunkRows` trajectories per pass. */
+/**
+ * log Q̂_T(x_i) for the n rows of x, N backward trajectories each, about `chunkRows` trajectories per pass. With a
+ * learned backward policy `pb` the trajectories are drawn from P_B(θ) and weighted by
+ * P_F(τ)/P_B(τ|x; θ) = exp(log q_φ − log D! − log P_B(τ|x; θ)) (the uniform case of the header).
+ */
 export function isLogLikelihoods(
   pol: Policy,
   gemm: Gemm,
@@ -21,8 +27,9 @@ export function isLogLikelihoods(
   n: number,
   N: number,
   rng: Rng,
-  chunkRows = 4096,
+  opts: { pb?: Mlp; chunkRows?: number } = {},
 ): Float64Array {
+  const { pb, chunkRows = 4096 } = opts;
   const D = pol.D;
   if (!(Number.isInteger(N) && N >= 1)) throw new RangeError(`N must be a positive integer, got ${N}`);
   const out = new Float64Array(n);
@@ -36,11 +43,14 @@ export function isLogLikelihoods(
       const row = x.subarray((start + i) * D, (start + i + 1) * D);
       for (let j = 0; j < N; j++) xs.set(row, (i * N + j) * D);
     }
-    const batch = runTrajectories(pol, gemm, B, rng, {
-      cache: false,
-      given: { x: xs, order: randomOrders(B, D, rng) },
-    });
-    for (let i = 0; i < m; i++) out[start + i] = logSumExp(batch.logq, i * N, (i + 1) * N) - logN;
+    const order = pb ? sampleBackwardOrders(pb, gemm, xs, B, D, rng) : randomOrders(B, D, rng);
+    const batch = runTrajectories(pol, gemm, B, rng, { cache: false, given: { x: xs, order } });
+    let terms = batch.logq;
+    if (pb) {
+      const ev = evaluateBackward(pb, gemm, batch), lf = logFactorial(D);
+      terms = batch.logq.map((lq, b) => lq - lf - ev.logPB[b]);
+    }
+    for (let i = 0; i < m; i++) out[start + i] = logSumExp(terms, i * N, (i + 1) * N) - logN;
   }
   return out;
 }
@@ -57,11 +67,6 @@ export interface NllSummary {
 export function summariseNll(logLik: Float64Array, D: number): NllSummary {
   const m = mean(logLik);
   return { nll: -m, se: std(logLik) / Math.sqrt(logLik.length), bitsPerDim: -m / (D * Math.LN2) };
-}
-
-/** Eq. 7 on n test points with N trajectories each. */
-export function isNll(pol: Policy, gemm: Gemm, x: Int8Array, n: number, N: number, rng: Rng): NllSummary {
-  return summariseNll(isLogLikelihoods(pol, gemm, x, n, N, rng), pol.D);
 }
 
 /** Index of a ±1 row in the exact terminal tables of core/eval/exact.ts (bit d set ⇔ x_d = +1). */

@@ -6,11 +6,11 @@
  * Rows are appended step by step over the trajectories still running (row(b, t) via `rowOf`).
  */
 import type { Gemm, Vec } from "../nn/gemm.ts";
-import { ctorOf, type Mlp } from "../nn/mlp.ts";
+import { ctorOf, type Mlp, mlpForward } from "../nn/mlp.ts";
 import { alloc, allocRaw } from "../nn/arena.ts";
-import { mlpBackward, type MlpCache, mlpForwardCached } from "../nn/backprop.ts";
+import { forEachGroupGrad, mlpBackward, type MlpCache, mlpForwardCached } from "../nn/backprop.ts";
 import type { Rng } from "../rng.ts";
-import type { StepLayout } from "../objectives/pg.ts";
+import type { StepLayout } from "./batch.ts";
 import { behaviourProbs, isIdentity, type StepBehaviour } from "./behaviour.ts";
 
 export interface DiscreteEnv {
@@ -37,6 +37,17 @@ export interface DiscreteEnv {
    * what a replay buffer replays (core/gfn/replay.ts). Optional; environments without it have no replay.
    */
   backwardActions?(x: Int32Array, rng: Rng): number[];
+  /**
+   * Backward moves: mask[a] = 1 where `state` can be reached by the non-stop action a from a parent (the
+   * parents of s are its backward moves; the stop transition into a terminal state has P_B = 1).
+   */
+  parentActions(state: Int32Array, mask: Uint8Array): void;
+  /** Undoes the non-stop action a in place (state ← its parent). */
+  revert(state: Int32Array, action: number): void;
+  /** Whether `state` is the initial state s₀. */
+  isInitial(state: Int32Array): boolean;
+  /** n exact samples x ~ π (row-major n × stateSize), when the target can be sampled. */
+  sampleData?(n: number, rng: Rng): Int32Array;
 }
 
 export interface DiscreteRunOptions {
@@ -70,6 +81,8 @@ export interface DiscreteBatch {
   /** Row of step t of trajectory b at rowOf[b·maxSteps + t]. */
   rowOf: Int32Array;
   maxSteps: number;
+  /** Per row: the state after the step (rows × stateSize; the learned backward policy reads it). */
+  after: Int32Array;
   /** Network cache over all rows, masked softmax probabilities (rows × nActions). */
   cache: MlpCache;
   probs: Float64Array;
@@ -126,6 +139,7 @@ export function runDiscrete(
     logPBRows = allocRaw(Float64Array, cap);
   const allProbs = alloc(Float64Array, cap * A), logpRows = allocRaw(Float64Array, cap);
   const logq = new Float64Array(B), logPBTraj = new Float64Array(B);
+  const after = allocRaw(Int32Array, cap * S);
   const ids = alloc(Int32Array, B), probs = new Float64Array(A);
   const chunks: { r0: number; n: number; cache: MlpCache }[] = [];
   let active = B, rows = 0;
@@ -171,6 +185,7 @@ export function runDiscrete(
       const s = states.subarray(b * S, (b + 1) * S);
       const stop = env.apply(s, a);
       logPBRows[r] = env.logBackward(s, a);
+      after.set(s, r * S);
       logPBTraj[b] += logPBRows[r];
       len[b] = t + 1;
       if (stop) {
@@ -194,6 +209,7 @@ export function runDiscrete(
     logb,
     rowOf,
     maxSteps: T,
+    after: after.subarray(0, rows * S),
     cache: joinCaches(net, X.subarray(0, rows * I), rows, hidden, chunks),
     probs: allProbs.subarray(0, rows * A),
     mask: allMask.subarray(0, rows * A),
@@ -256,4 +272,167 @@ export function accumulateDiscreteGrads(
     dOut[r * A + batch.action[r]] += c;
   }
   mlpBackward(net, gemm, batch.cache, dOut, grads);
+}
+
+/** ∂ Σ coef · log P_F / ∂ logits: coef·([a' = a] − softmax_{a'}) per row (coef per trajectory or per row). */
+function logitGrad(
+  batch: DiscreteBatch,
+  A: number,
+  coef: ArrayLike<number> | null,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+): Vec {
+  const { rows, B } = batch;
+  const perRow = coef !== null && coef.length === rows;
+  if (coef !== null && !perRow && coef.length !== B) {
+    throw new RangeError(`coef: length B = ${B} or rows = ${rows}`);
+  }
+  const dOut = new F(rows * A);
+  for (let r = 0; r < rows; r++) {
+    const c = coef === null ? 1 : coef[perRow ? r : batch.traj[r]];
+    if (c === 0) continue;
+    for (let a = 0; a < A; a++) dOut[r * A + a] = -c * batch.probs[r * A + a];
+    dOut[r * A + batch.action[r]] += c;
+  }
+  return dOut;
+}
+
+/** The rows of each trajectory, in step order. */
+export function trajectoryRows(batch: DiscreteBatch): Int32Array[] {
+  return Array.from(
+    { length: batch.B },
+    (_, b) => batch.rowOf.subarray(b * batch.maxSteps, b * batch.maxSteps + batch.len[b]),
+  );
+}
+
+/** fn(s, h_s) with the per-trajectory score h_s = ∇_φ log P_F(τ_s) (per-layer outer products; one backward pass). */
+export function forEachDiscreteScore(
+  net: Mlp,
+  gemm: Gemm,
+  batch: DiscreteBatch,
+  fn: (s: number, h: Vec[]) => void,
+): void {
+  const dOut = logitGrad(batch, net.sizes[net.sizes.length - 1], null, ctorOf(net));
+  forEachGroupGrad(net, gemm, batch.cache, dOut, trajectoryRows(batch), fn);
+}
+
+/**
+ * Backward trajectories from terminal states x (B × stateSize) under P_B: the stop transition (P_B = 1), then
+ * parents drawn uniformly or from a learned backward policy `pb` (masked softmax over `parentActions`) until s₀.
+ * Returns the forward actions (actions[b·maxSteps + t]) for teacher forcing with `runDiscrete`.
+ */
+export function sampleDiscreteBackward(
+  env: DiscreteEnv,
+  pb: Mlp | undefined,
+  gemm: Gemm,
+  x: Int32Array,
+  B: number,
+  rng: Rng,
+): Int32Array {
+  const S = env.stateSize, T = env.maxSteps, A = env.nActions, I = env.inputDim;
+  const states = x.slice(0, B * S);
+  const reversed: number[][] = Array.from({ length: B }, () => []);
+  const mask = new Uint8Array(B * A);
+  const F = pb ? ctorOf(pb) : Float64Array;
+  const enc = new F(B * I), probs = new Float64Array(A);
+  for (let step = 0; step < T; step++) {
+    const ids: number[] = [];
+    for (let b = 0; b < B; b++) if (!env.isInitial(states.subarray(b * S, (b + 1) * S))) ids.push(b);
+    if (ids.length === 0) break;
+    const n = ids.length;
+    for (let i = 0; i < n; i++) {
+      const s = states.subarray(ids[i] * S, (ids[i] + 1) * S);
+      env.parentActions(s, mask.subarray(i * A, (i + 1) * A));
+      if (pb) env.encode(s, enc, i * I);
+    }
+    const logits = pb ? mlpForward(pb, gemm, enc.subarray(0, n * I), n) : null;
+    for (let i = 0; i < n; i++) {
+      const b = ids[i];
+      let a = -1;
+      if (logits) {
+        maskedSoftmax(logits, i * A, mask, i * A, A, probs, 0);
+        let u = rng.uniform();
+        for (let k = 0; k < A; k++) {
+          if (!mask[i * A + k]) continue;
+          a = k;
+          u -= probs[k];
+          if (u < 0) break;
+        }
+      } else {
+        let count = 0;
+        for (let k = 0; k < A; k++) count += mask[i * A + k];
+        let j = rng.int(count);
+        for (let k = 0; k < A; k++) {
+          if (!mask[i * A + k]) continue;
+          if (j-- === 0) {
+            a = k;
+            break;
+          }
+        }
+      }
+      reversed[b].push(a);
+      env.revert(states.subarray(b * S, (b + 1) * S), a);
+    }
+  }
+  const stop = A - 1;
+  const actions = new Int32Array(B * T).fill(-1);
+  for (let b = 0; b < B; b++) {
+    const r = reversed[b];
+    if (r.length + 1 > T) throw new Error(`${env.name}: backward trajectory longer than maxSteps = ${T}`);
+    for (let t = 0; t < r.length; t++) actions[b * T + t] = r[r.length - 1 - t];
+    actions[b * T + r.length] = stop;
+  }
+  return actions;
+}
+
+/** A learned P_B(θ) on a discrete batch: per row log P_B(s_t | s_{t+1}; θ) (0 at the stop row) and its gradient. */
+export interface DiscreteBackwardEval {
+  logPBRows: Float64Array;
+  logPB: Float64Array;
+  accumulate(coef: ArrayLike<number>, grads: Vec[]): void;
+}
+
+/**
+ * Evaluates a learned backward policy (state → one logit per action, softmax over `parentActions` of s_{t+1})
+ * on every non-stop transition of the batch. ∂ log P_B/∂ logit_j = [j = a] − softmax_j.
+ */
+export function evaluateDiscreteBackward(
+  env: DiscreteEnv,
+  pb: Mlp,
+  gemm: Gemm,
+  batch: DiscreteBatch,
+): DiscreteBackwardEval {
+  const S = env.stateSize, A = env.nActions, I = env.inputDim, stop = A - 1;
+  const F = ctorOf(pb);
+  const { rows, B } = batch;
+  const X = new F(rows * I), mask = new Uint8Array(rows * A);
+  for (let r = 0; r < rows; r++) {
+    const s = batch.after.subarray(r * S, (r + 1) * S);
+    env.encode(s, X, r * I);
+    if (batch.action[r] !== stop) env.parentActions(s, mask.subarray(r * A, (r + 1) * A));
+  }
+  const cache = mlpForwardCached(pb, gemm, X, rows);
+  const probs = new Float64Array(rows * A);
+  const logPBRows = new Float64Array(rows), logPB = new Float64Array(B);
+  for (let r = 0; r < rows; r++) {
+    if (batch.action[r] === stop) continue;
+    const lse = maskedSoftmax(cache.out, r * A, mask, r * A, A, probs, r * A);
+    logPBRows[r] = cache.out[r * A + batch.action[r]] - lse;
+    logPB[batch.traj[r]] += logPBRows[r];
+  }
+  return {
+    logPBRows,
+    logPB,
+    accumulate(coef, grads) {
+      const perRow = coef.length === rows;
+      if (!perRow && coef.length !== B) throw new RangeError(`coef: length B = ${B} or rows = ${rows}`);
+      const dOut = new F(rows * A);
+      for (let r = 0; r < rows; r++) {
+        const c = coef[perRow ? r : batch.traj[r]];
+        if (c === 0 || batch.action[r] === stop) continue;
+        for (let a = 0; a < A; a++) dOut[r * A + a] = -c * probs[r * A + a];
+        dOut[r * A + batch.action[r]] += c;
+      }
+      mlpBackward(pb, gemm, cache, dOut, grads);
+    },
+  };
 }

@@ -33,3 +33,33 @@ export class Adam {
     }
   }
 }
+
+/**
+ * One optimiser over a parameter tree (e.g. {policy, scalar, value, pb, energy}): each leaf is a list of
+ * parameter arrays with its own learning rate and Adam state (optax's per-leaf transformation, docs/math.md
+ * §"Training loop"). `step` updates the leaves it is given gradients for and leaves the others untouched.
+ */
+export class TreeAdam<K extends string> {
+  private readonly leaves = new Map<K, Adam>();
+
+  constructor(tree: Partial<Record<K, { params: Vec[]; lr: number }>>) {
+    for (const [k, leaf] of Object.entries(tree) as [K, { params: Vec[]; lr: number } | undefined][]) {
+      if (leaf) this.leaves.set(k, new Adam(leaf.params, leaf.lr));
+    }
+  }
+
+  /** Whether the tree has this leaf. */
+  has(k: K): boolean {
+    return this.leaves.has(k);
+  }
+
+  /** One Adam step on each leaf given a gradient; a gradient for a leaf the tree lacks is an error. */
+  step(grads: Partial<Record<K, ArrayLike<number>[] | undefined>>): void {
+    for (const [k, g] of Object.entries(grads) as [K, ArrayLike<number>[] | undefined][]) {
+      if (g === undefined) continue;
+      const leaf = this.leaves.get(k);
+      if (!leaf) throw new Error(`optimiser: no parameter leaf "${k}"`);
+      leaf.step(g);
+    }
+  }
+}

@@ -79,3 +79,58 @@ export function hiddenBackward(
     }
   }
 }
+
+/**
+ * Per-group gradients without one backward pass per group: one pass gives every row's signals δ_l (for the
+ * output gradient dOut, n × out), then group g's gradient of Σ_{rows of g} dOut ⊙ out is, per layer, the sum of
+ * outer products A_l[rows of g]ᵀ δ_l[rows of g] (one small GEMM per layer and group). Calls fn(g, grads) for
+ * g = 0..groups.length − 1; `grads` (order of `params(m)`) is reused between calls.
+ */
+export function forEachGroupGrad(
+  m: Mlp,
+  gemm: Gemm,
+  cache: MlpCache,
+  dOut: Vec,
+  groups: readonly Int32Array[],
+  fn: (g: number, grads: Vec[]) => void,
+): void {
+  const F = ctorOf(m);
+  const k = m.sizes.length - 2, n = cache.n;
+  const signals: Vec[] = new Array(k + 1);
+  signals[k] = dOut;
+  let dA = new F(n * m.sizes[k]);
+  gemm.gemm(false, true, n, m.sizes[k], m.sizes[k + 1], dOut, m.W[k], dA, 0);
+  for (let l = k - 1; l >= 0; l--) {
+    const h = m.sizes[l + 1], da = cache.dacts[l];
+    for (let i = 0; i < n * h; i++) dA[i] *= da[i];
+    signals[l] = dA;
+    if (l > 0) {
+      const next = new F(n * m.sizes[l]);
+      gemm.gemm(false, true, n, m.sizes[l], h, dA, m.W[l], next, 0);
+      dA = next;
+    }
+  }
+  const inputs = [cache.X, ...cache.acts];
+  const grads: Vec[] = [];
+  for (let l = 0; l <= k; l++) grads.push(new F(m.sizes[l] * m.sizes[l + 1]), new F(m.sizes[l + 1]));
+  const maxRows = Math.max(1, ...groups.map((g) => g.length));
+  const gatherIn = m.sizes.slice(0, k + 1).map((w) => new F(maxRows * w));
+  const gatherZ = m.sizes.slice(1).map((w) => new F(maxRows * w));
+  for (let g = 0; g < groups.length; g++) {
+    const rows = groups[g], T = rows.length;
+    for (let l = 0; l <= k; l++) {
+      const nin = m.sizes[l], nout = m.sizes[l + 1];
+      const gi = gatherIn[l], gz = gatherZ[l], src = inputs[l], dz = signals[l], db = grads[2 * l + 1];
+      db.fill(0);
+      for (let t = 0; t < T; t++) {
+        const r = rows[t];
+        gi.set(src.subarray(r * nin, (r + 1) * nin), t * nin);
+        const zrow = dz.subarray(r * nout, (r + 1) * nout);
+        gz.set(zrow, t * nout);
+        for (let j = 0; j < nout; j++) db[j] += zrow[j];
+      }
+      gemm.gemm(true, false, nin, nout, T, gi, gz, grads[2 * l], 0);
+    }
+    fn(g, grads);
+  }
+}

@@ -17,7 +17,8 @@ import type { Rng } from "../rng.ts";
 import { jsKernels, kernelsOf } from "./kernels.ts";
 import { alloc, allocRaw } from "./arena.ts";
 
-export type Activation = "swish" | "relu" | "elu" | "tanh";
+export const ACTIVATIONS = ["swish", "relu", "elu", "tanh"] as const;
+export type Activation = typeof ACTIVATIONS[number];
 export type Init = "he-uniform" | "xavier-uniform";
 
 export interface Mlp {

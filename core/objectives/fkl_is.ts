@@ -5,10 +5,54 @@
  *   ĝ = −Σ_i (ŵ_i − 1/N) h_i,   ŵ_i = softmax_i(log w)
  * (the 1/N baseline has zero mean). Biased, O(1/N), like any self-normalised estimate. It is the α → 0 limit of
  * the Rényi coefficients divided by α: α/(α−1)/α → −1 and softmax((1−α) log w) → softmax(log w).
+ * A learned P_B(θ): ∇_θ KL(P‖Q) = E_P[(log w − c)·∇_θ log P_B] for any constant c (E_P[∇_θ log P_B] = 0),
+ * estimated self-normalised: Σ_i ŵ_i (log w_i − Σ_j ŵ_j log w_j)·∇_θ log P_B(τ_i).
  */
 import { centredSoftmax } from "./renyi.ts";
+import { logSumExp } from "../math.ts";
+import {
+  addInto,
+  exactFklTheta,
+  fklBackwardCoefficients,
+  fklCoefficients,
+  type Objective,
+} from "./objective.ts";
+import { fklOffPolicyCoefficients } from "./offpolicy.ts";
 
 /** Per-trajectory coefficients on log q_φ: −weight · (softmax_i(log w) − 1/N). */
 export function fklIsCoefficients(logw: ArrayLike<number>, weight = 1): Float64Array {
   return centredSoftmax(logw, 1, -weight);
 }
+
+export const fklIs: Objective = {
+  name: "fkl-is",
+  description: "forward KL(P‖Q) by self-normalised importance sampling from Q (no data needed)",
+  params: [],
+  usesCv: false,
+  needsValue: false,
+  unbiased: () => false,
+  gradient({ alpha, forward, backward, grads }) {
+    if (forward) {
+      const coef = forward.logRho
+        ? fklOffPolicyCoefficients(forward.logw, forward.logRho, 1 - alpha)
+        : fklIsCoefficients(forward.logw, 1 - alpha);
+      forward.accumulate(coef, grads);
+    }
+    if (backward) backward.accumulate(fklCoefficients(backward.B, alpha), grads);
+    return { dScalar: 0, loss: NaN };
+  },
+  backwardCoefficients(part, logw, weight) {
+    if (part === "backward") return fklBackwardCoefficients(logw, weight);
+    const lse = logSumExp(logw);
+    const wn = logw.map((v) => Math.exp(v - lse));
+    let m = 0;
+    for (let i = 0; i < wn.length; i++) m += wn[i] * logw[i];
+    return wn.map((v, i) => weight * v * (logw[i] - m));
+  },
+  exact(ex, alpha) {
+    return {
+      phi: ex.P.map((p) => -p),
+      theta: addInto(exactFklTheta(ex, 1 - alpha), exactFklTheta(ex, alpha)),
+    };
+  },
+};

@@ -12,7 +12,7 @@
  *   Rényi-α                ∇D_α = α/(α−1)·E_Q[w^{1−α}h]/E_Q[w^{1−α}] = α/(α−1)·E_β[ρw^{1−α}h]/E_β[ρw^{1−α}];
  *                          self-normalised, with the self-normalised zero-mean term Σ ρ̃_i h_i as baseline:
  *                          c_i = α/(α−1)·(softmax_i(log ρ + (1−α) log w) − softmax_i(log ρ)).  Biased, O(1/N).
- *   Tsallis-α              c_i = ρ_i × the on-policy coefficient (u_i − mean_{j≠i} u_j)·α/(α−1)/N. Unbiased for a
+ *   Tsallis-α              (core/objectives/tsallis.ts) c_i = ρ_i × the on-policy coefficient (u_i − mean_{j≠i} u_j)·α/(α−1)/N. Unbiased for a
  *                          fixed Ẑ (the LOO mean of u is independent of τ_i); log Ẑ is fitted to the IS estimate
  *                          log mean(ρ w) (E_β[ρ w] = Z).
  *   FKL (IS)               ∇KL(P‖Q) = −E_P[h] = −E_β[(P̃/β) h]/E_β[P̃/β]; log(P̃/β) = log w + log ρ:
@@ -24,7 +24,6 @@
  * With log ρ ≡ 0 (on-policy) each function gives exactly the on-policy coefficients.
  */
 import { logSumExp } from "../math.ts";
-import { tsallisCoefficients } from "./tsallis.ts";
 
 /** log ρ_i = log q_φ(τ_i) − log β(τ_i); zeros when there is no behaviour (on-policy). */
 export function logImportance(logq: ArrayLike<number>, logb: ArrayLike<number> | undefined): Float64Array {
@@ -73,17 +72,6 @@ export function renyiOffPolicyCoefficients(
 ): Float64Array {
   if (alpha === 1) throw new RangeError("Rényi-α needs α ≠ 1 (α = 1 is the reverse KL)");
   return snDifference(logw, logRho, 1 - alpha, weight * alpha / (alpha - 1));
-}
-
-/** Tsallis-α off-policy: ρ_i × the on-policy leave-one-out coefficients (unbiased for a fixed Ẑ). */
-export function tsallisOffPolicyCoefficients(
-  logw: ArrayLike<number>,
-  logRho: ArrayLike<number>,
-  alpha: number,
-  logZhat: number,
-  weight = 1,
-): Float64Array {
-  return weightByImportance(tsallisCoefficients(logw, alpha, logZhat, weight), logRho);
 }
 
 /** Forward KL by self-normalised IS from β: −weight·(softmax(log w + log ρ) − softmax(log ρ)). */

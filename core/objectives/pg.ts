@@ -10,20 +10,22 @@
  * advantages are centred per step by the leave-one-out mean over the other trajectories of the batch
  * (independent of τ itself, so λ = 1 stays unbiased). We descend the surrogate (1/B) Σ_b Σ_t sg(Â_{t,b}) log p_{t,b}:
  * a step whose cost-to-go is above its baseline loses probability. V is regressed on the λ-returns A_t + V(s_t).
+ * log Z_ψ is fitted to E_Q[log w] like the learned control variate. A learned P_B(θ) is trained on the same
+ * expected cost: ∇_θ J = −E_Q[∇_θ log P_B] (forward part), and the data FKL term as in αKL (backward part).
  */
-
-/** A batch of trajectories laid out in rows: row(b, t) is the row of step t of trajectory b, t < len(b). */
-export interface StepLayout {
-  B: number;
-  rows: number;
-  len(b: number): number;
-  row(b: number, t: number): number;
-}
-
-/** The fixed-length bit-vector layout: D steps per trajectory, step-major rows t·B + b. */
-export function stepMajorLayout(B: number, T: number): StepLayout {
-  return { B, rows: B * T, len: () => T, row: (b, t) => t * B + b };
-}
+import { z } from "zod";
+import { mlpBackward, mlpForwardCached } from "../nn/backprop.ts";
+import { zerosLike } from "../nn/mlp.ts";
+import type { Batch, StepLayout } from "../gfn/batch.ts";
+import {
+  exactFklTheta,
+  fklBackwardCoefficients,
+  fklCoefficients,
+  learnedBaselineGrad,
+  type Objective,
+  type ObjectiveParam,
+} from "./objective.ts";
+import { weightedMeanGrad } from "./offpolicy.ts";
 
 export interface PgTerms {
   /** Per-row coefficients on log p_φ (already divided by B). */
@@ -83,26 +85,83 @@ export function pgCoefficients(
 }
 
 /**
- * Per-row costs of the bit-vector GFlowNet: c_t = log p_φ(v_t|s_t,d_t) − log(D − t) − log P_B(s_t|s_{t+1}), with
- * log P_B = −log(t + 1) for the uniform backward policy (or the given per-row values of a learned one); the last
- * step adds −log R(x) + log Z_ψ. Rows are step-major (t·B + b).
+ * Per-row costs c_t = log P_F(s_{t+1}|s_t) − log P_B(s_t|s_{t+1}); the last step of each trajectory adds
+ * −log R(x) + log Z_ψ.
  */
-export function bitVectorCosts(
-  D: number,
-  B: number,
-  logp: ArrayLike<number>,
-  logR: ArrayLike<number>,
-  logZ: number,
-  logPB: ArrayLike<number> | null,
-): Float64Array {
-  const cost = new Float64Array(D * B);
-  for (let t = 0; t < D; t++) {
-    const pb = -Math.log(t + 1), pf = -Math.log(D - t);
-    for (let b = 0; b < B; b++) {
-      const r = t * B + b;
-      cost[r] = logp[r] + pf - (logPB ? logPB[r] : pb);
-      if (t === D - 1) cost[r] += logZ - logR[b];
-    }
-  }
+export function stepCosts(batch: Batch, logZ: number): Float64Array {
+  const { layout } = batch;
+  const cost = new Float64Array(layout.rows);
+  for (let r = 0; r < layout.rows; r++) cost[r] = batch.logPFRows[r] - batch.logPBRows[r];
+  for (let b = 0; b < layout.B; b++) cost[layout.row(b, layout.len(b) - 1)] += logZ - batch.logR[b];
   return cost;
 }
+
+const PG_LAMBDA: ObjectiveParam = {
+  key: "pg_lambda",
+  schema: z.number().min(0).max(1).default(0.99),
+  description: "GAE λ of the policy-gradient objective (λ = 1: unbiased), default 0.99",
+};
+const LR_VALUE: ObjectiveParam = {
+  key: "lr_value",
+  schema: z.number().positive().default(1e-3),
+  description: "Adam learning rate of the policy-gradient value network, default 1e-3",
+};
+
+export const pg: Objective = {
+  name: "pg",
+  description: "policy gradient with per-step costs, a value network and GAE(λ) (companion paper)",
+  params: [PG_LAMBDA, LR_VALUE],
+  usesCv: false,
+  scalar: { symbol: "log Z_ψ", trained: () => true },
+  needsValue: true,
+  unbiased: (_cv, params) => params.pg_lambda === 1,
+  gradient({ alpha, scalar, params, gemm, forward, backward, value, grads }) {
+    const result: ReturnType<Objective["gradient"]> = { dScalar: 0, loss: NaN };
+    if (forward) {
+      if (!value) throw new Error("the pg objective needs a value network");
+      const rows = forward.layout.rows;
+      const vc = mlpForwardCached(value, gemm, forward.stateInputs(), rows);
+      const terms = pgCoefficients(forward.layout, stepCosts(forward, scalar), vc.out, params.pg_lambda);
+      const weight = 1 - alpha;
+      if (weight !== 1) { for (let r = 0; r < rows; r++) terms.coef[r] *= weight; }
+      // off-policy: every row of trajectory b times its importance weight ρ_b (core/objectives/offpolicy.ts)
+      const { logRho, layout } = forward;
+      if (logRho) {
+        for (let b = 0; b < layout.B; b++) {
+          const rho = Math.exp(logRho[b]);
+          for (let t = 0; t < layout.len(b); t++) terms.coef[layout.row(b, t)] *= rho;
+        }
+      }
+      forward.accumulate(terms.coef, grads);
+      const dOut = new (vc.out.constructor as Float64ArrayConstructor)(rows);
+      let loss = 0;
+      for (let r = 0; r < rows; r++) {
+        const e = vc.out[r] - terms.valueTarget[r];
+        dOut[r] = e / rows;
+        loss += e * e / rows;
+      }
+      const valueGrads = zerosLike(value);
+      mlpBackward(value, gemm, vc, dOut, valueGrads);
+      result.valueGrads = valueGrads;
+      result.valueLoss = loss;
+      result.dScalar = logRho
+        ? weightedMeanGrad(scalar, forward.logw, logRho)
+        : learnedBaselineGrad(scalar, forward.logw);
+    }
+    if (backward) backward.accumulate(fklCoefficients(backward.B, alpha), grads);
+    return result;
+  },
+  backwardCoefficients(part, logw, weight) {
+    return part === "forward"
+      ? new Float64Array(logw.length).fill(-weight / logw.length)
+      : fklBackwardCoefficients(logw, weight);
+  },
+  exact(ex, alpha) {
+    const { Q, P, logw, logZ } = ex;
+    const theta = exactFklTheta(ex, alpha);
+    return {
+      phi: Q.map((q, n) => (1 - alpha) * q * (logZ - logw[n]) - alpha * P[n]),
+      theta: theta.map((t, n) => t - (1 - alpha) * Q[n]),
+    };
+  },
+};

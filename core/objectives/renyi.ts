@@ -9,8 +9,29 @@
  * The surrogate is Σ_i sg(c_i)·log q_i with c_i below. It is biased (a ratio of means), the bias is O(1/N).
  * α → 1: ŵ_i − 1/N = (1−α)/N·(log w_i − mean log w) + O((1−α)²), so c_i → α·(mean log w − log w_i)/N, the
  * reverse-KL estimator with the (global) mean of log w as baseline = α·(N−1)/N × the LOO-mean (loo-logw) one.
+ * A learned P_B(θ): Z does not depend on θ, so ∇_θ D_α = 1/(α−1)·(1−α)·E_Q[w^{1−α} ∇_θ log P_B]/E_Q[w^{1−α}]
+ * = −E_Q[ŵ ∇_θ log P_B], estimated self-normalised with coefficients −softmax_i((1−α)·log w).
  */
+import { z } from "zod";
 import { logSumExp } from "../math.ts";
+import {
+  addInto,
+  exactFklTheta,
+  fklBackwardCoefficients,
+  fklCoefficients,
+  type Objective,
+  type ObjectiveParam,
+} from "./objective.ts";
+import { renyiOffPolicyCoefficients } from "./offpolicy.ts";
+
+/** α of the Rényi-α / Tsallis-α divergences (≠ 1; α → 1 is the reverse KL). Distinct from the backward ratio. */
+export const DIV_ALPHA: ObjectiveParam = {
+  key: "div_alpha",
+  schema: z.number().refine((a) => a !== 1, "div_alpha must differ from 1 (α = 1 is the reverse KL)").default(
+    0.5,
+  ),
+  description: "α of the Rényi-α / Tsallis-α divergence (≠ 1; α → 1 is the reverse KL), default 0.5",
+};
 
 /** Per-trajectory coefficients on log q_φ: weight · α/(α−1) · (softmax_i((1−α) log w) − 1/N). α ≠ 1. */
 export function renyiCoefficients(logw: ArrayLike<number>, alpha: number, weight = 1): Float64Array {
@@ -28,13 +49,42 @@ export function centredSoftmax(v: ArrayLike<number>, temperature: number, scale:
   return u;
 }
 
-/** Self-normalised importance weights softmax_i((1−α)·log w) (diagnostics: effective sample size). */
-export function effectiveSampleSize(logw: ArrayLike<number>, temperature = 1): number {
-  const N = logw.length;
-  const u = new Float64Array(N);
-  for (let i = 0; i < N; i++) u[i] = temperature * logw[i];
-  const lse = logSumExp(u);
-  let s2 = 0;
-  for (let i = 0; i < N; i++) s2 += Math.exp(2 * (u[i] - lse));
-  return 1 / s2;
+/** Exact ∇_φ D_α weights α/(α−1)·Q·w^{1−α}/E_Q[w^{1−α}] and the normalised weights themselves. */
+function exactRenyiWeights(Q: Float64Array, logw: Float64Array, logZ: number, a: number) {
+  let norm = 0;
+  const wt = new Float64Array(Q.length);
+  for (let n = 0; n < Q.length; n++) norm += wt[n] = Q[n] * Math.exp((1 - a) * (logw[n] - logZ));
+  return wt.map((v) => v / norm);
 }
+
+export const renyi: Objective = {
+  name: "renyi",
+  description: "Rényi-α divergence D_α(Q‖P), self-normalised (companion paper on divergences)",
+  params: [DIV_ALPHA],
+  usesCv: false,
+  needsValue: false,
+  unbiased: () => false,
+  gradient({ alpha, params, forward, backward, grads }) {
+    if (forward) {
+      const coef = forward.logRho
+        ? renyiOffPolicyCoefficients(forward.logw, forward.logRho, params.div_alpha, 1 - alpha)
+        : renyiCoefficients(forward.logw, params.div_alpha, 1 - alpha);
+      forward.accumulate(coef, grads);
+    }
+    if (backward) backward.accumulate(fklCoefficients(backward.B, alpha), grads);
+    return { dScalar: 0, loss: NaN };
+  },
+  backwardCoefficients(part, logw, weight, _scalar, params) {
+    return part === "forward"
+      ? centredSoftmax(logw, 1 - params.div_alpha, 1).map((c) => -weight * (c + 1 / logw.length))
+      : fklBackwardCoefficients(logw, weight);
+  },
+  exact(ex, alpha, _scalar, params) {
+    const a = params.div_alpha;
+    const wn = exactRenyiWeights(ex.Q, ex.logw, ex.logZ, a);
+    return {
+      phi: wn.map((v, n) => (1 - alpha) * a / (a - 1) * v - alpha * ex.P[n]),
+      theta: addInto(wn.map((v) => -(1 - alpha) * v), exactFklTheta(ex, alpha)),
+    };
+  },
+};

@@ -11,7 +11,7 @@
  * Only `done` records contribute numbers; failed, cancelled, queued and running ones are counted.
  */
 import type { JobRecord, JobStatus, MetricRecord, ReportLayout } from "./job.ts";
-import { canonicalJson } from "../train/config.ts";
+import { canonicalJson } from "../canonical.ts";
 
 /** Mean ± sample standard deviation of n values. `mean` is NaN when n = 0, `std` is NaN when n < 2. */
 export interface Stat {

@@ -5,7 +5,8 @@
  * ids and stage dependencies. Pure.
  */
 import type { Job, ReportLayout } from "./job.ts";
-import { canonicalJson, jobConfig, TrainConfigSchema } from "../train/config.ts";
+import { canonicalJson } from "../canonical.ts";
+import { jobConfig, TrainConfigSchema } from "../train/config.ts";
 import { jobMetrics } from "../train/metrics.ts";
 import { applyOverrides, type Override } from "./overrides.ts";
 import { sha256Hex } from "./sha256.ts";

@@ -60,6 +60,10 @@ export function hypergrid(p: HypergridParams): Hypergrid {
     logR[s] = Math.log(reward(coords, 0));
     maxR = Math.max(maxR, logR[s]);
   }
+  const logZ = logSumExp(logR);
+  // cumulative π over state indices: the exact sampler of `sampleData`
+  const cdf = new Float64Array(nStates);
+  for (let s = 0, acc = 0; s < nStates; s++) cdf[s] = acc += Math.exp(logR[s] - logZ);
   const modes = Int32Array.from([...logR.keys()].filter((s) => logR[s] >= maxR - 1e-12));
   return {
     name: `hypergrid(d=${d},H=${H})`,
@@ -71,7 +75,7 @@ export function hypergrid(p: HypergridParams): Hypergrid {
     nStates,
     index,
     logR,
-    logZ: logSumExp(logR),
+    logZ,
     modes,
     initialState: (out) => out.fill(0),
     encode(state, out, offset) {
@@ -86,6 +90,34 @@ export function hypergrid(p: HypergridParams): Hypergrid {
       if (action === d) return true;
       state[action]++;
       return false;
+    },
+    parentActions(state, mask) {
+      for (let i = 0; i < d; i++) mask[i] = state[i] > 0 ? 1 : 0;
+      mask[d] = 0;
+    },
+    revert(state, action) {
+      if (action === d || state[action] === 0) {
+        throw new RangeError(`hypergrid: action ${action} has no parent`);
+      }
+      state[action]--;
+    },
+    isInitial(state) {
+      for (let i = 0; i < d; i++) if (state[i] !== 0) return false;
+      return true;
+    },
+    sampleData(n, rng) {
+      const out = new Int32Array(n * d);
+      for (let b = 0; b < n; b++) {
+        const u = rng.uniform();
+        let lo = 0, hi = nStates - 1;
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          if (cdf[mid] > u) hi = mid;
+          else lo = mid + 1;
+        }
+        for (let i = 0, r = lo; i < d; i++, r = Math.floor(r / H)) out[b * d + i] = r % H;
+      }
+      return out;
     },
     logBackward(stateAfter, action) {
       if (action === d) return 0;
@@ -128,8 +160,27 @@ export interface HypergridExact {
   exact_jsd: number;
 }
 
-/** Exact terminal marginal and divergences of the policy network on the hypergrid (DP over H^d states). */
-export function hypergridExact(env: Hypergrid, net: Mlp, gemm: Gemm): HypergridExact {
+/** log P_B(s | s') for every state s' and parent action a (table n × A; −∞ where a is no parent move). */
+function learnedBackwardTable(env: Hypergrid, pb: Mlp, gemm: Gemm, X: Vec, states: Int32Array): Float64Array {
+  const n = env.nStates, A = env.nActions, d = env.params.d;
+  const logits = mlpForward(pb, gemm, X, n);
+  const out = new Float64Array(n * A).fill(-Infinity);
+  const mask = new Uint8Array(A);
+  for (let s = 0; s < n; s++) {
+    env.parentActions(states.subarray(s * d, (s + 1) * d), mask);
+    const valid = [...mask.keys()].filter((a) => mask[a]);
+    if (valid.length === 0) continue;
+    const lse = logSumExp(valid.map((a) => logits[s * A + a]));
+    for (const a of valid) out[s * A + a] = logits[s * A + a] - lse;
+  }
+  return out;
+}
+
+/**
+ * Exact terminal marginal and divergences of the policy network on the hypergrid (DP over H^d states);
+ * E_Q[log w] and the trajectory KL under the learned backward policy `pb` when given (uniform P_B otherwise).
+ */
+export function hypergridExact(env: Hypergrid, net: Mlp, gemm: Gemm, pb?: Mlp): HypergridExact {
   const { d, H } = env.params;
   const n = env.nStates, A = env.nActions, I = env.inputDim;
   const F = ctorOf(net);
@@ -141,6 +192,8 @@ export function hypergridExact(env: Hypergrid, net: Mlp, gemm: Gemm): HypergridE
     env.encode(states.subarray(s * d, (s + 1) * d), X, s * I);
   }
   const logits: Vec = mlpForward(net, gemm, X, n);
+  // log P_B(s | s') of a non-stop move into s': uniform over parents, or the learned policy's masked softmax
+  const logPBInto = pb ? learnedBackwardTable(env, pb, gemm, X, states) : null;
   const order = [...sums.keys()].sort((a, b) => sums[a] - sums[b]);
   const flow = new Float64Array(n), qT = new Float64Array(n);
   flow[0] = 1;
@@ -163,7 +216,8 @@ export function hypergridExact(env: Hypergrid, net: Mlp, gemm: Gemm): HypergridE
       const lp = logits[s * A + a] - lz, p = Math.exp(lp);
       after.set(st);
       env.apply(after, a);
-      eLogFB += f * p * (lp - env.logBackward(after, a));
+      const lb = logPBInto && a !== d ? logPBInto[(s + stride[a]) * A + a] : env.logBackward(after, a);
+      eLogFB += f * p * (lp - lb);
       if (a === d) qT[s] += f * p;
       else flow[s + stride[a]] += f * p;
     }

@@ -12,28 +12,24 @@ import {
   ON_POLICY,
   REPLAY_SAMPLING,
 } from "../gfn/behaviour.ts";
+import { ACTIVATIONS } from "../nn/mlp.ts";
+import { MH_RULES } from "../energy/mh.ts";
+import {
+  DENSITY_DEFAULTS,
+  type DensityOptions,
+  ENERGIES,
+  MAX_EXACT_ENERGY_BITS,
+  resolveDensityOptions,
+} from "../tasks/density_options.ts";
+import { OBJECTIVE_NAMES, objectiveNamed, objectiveParams } from "../objectives/registry.ts";
+import { CONTROL_VARIATE_NAMES } from "../baselines/registry.ts";
 
-/**
- * atb, akl: the main paper. renyi, tsallis: Rényi-α / Tsallis-α divergences (α = div_alpha), fkl-is: forward KL by
- * self-normalised importance sampling from Q, pg: policy gradient with a value network (companion papers).
- */
-export const OBJECTIVES = ["atb", "akl", "renyi", "tsallis", "fkl-is", "pg"] as const;
-export type Objective = typeof OBJECTIVES[number];
+/** A non-empty name list as zod's enum wants it. */
+const names = (list: readonly string[]) => list as [string, ...string[]];
 
-export const CONTROL_VARIATES = [
-  "none",
-  "learned",
-  "loo-logw",
-  "loo-logz",
-  "opt-scalar",
-  "opt-vector",
-  "opt-scalar-loo",
-  "opt-vector-loo",
-] as const;
-export type ControlVariate = typeof CONTROL_VARIATES[number];
-
-export const ACTIVATIONS = ["swish", "relu", "elu", "tanh"] as const;
-export type Activation = typeof ACTIVATIONS[number];
+/** Objective and control-variate names come from their registries (core/objectives/, core/baselines/). */
+export const OBJECTIVES: readonly string[] = OBJECTIVE_NAMES;
+export const CONTROL_VARIATES: readonly string[] = CONTROL_VARIATE_NAMES;
 
 export const ALPHA_SCHEDULES = ["constant", "anneal"] as const;
 export type AlphaSchedule = typeof ALPHA_SCHEDULES[number];
@@ -41,28 +37,6 @@ export type AlphaSchedule = typeof ALPHA_SCHEDULES[number];
 /** `ising` and the 2D densities of core/tasks/densities.ts (with `bits`, `energy`, … below). */
 export const TASKS = ["ising", "hypergrid", ...DENSITY_NAMES] as const;
 
-/** Energy of a 2D-density task: trained by contrastive divergence, loaded from a checkpoint, or the exact table. */
-export const ENERGIES = ["learned", "fixed", "exact"] as const;
-export type EnergyKind = typeof ENERGIES[number];
-/** Acceptance rule of the back-and-forth MH chains: Barker σ(log r) or Metropolis–Hastings min(1, r). */
-export const MH_RULES = ["barker", "mh"] as const;
-
-/**
- * Defaults of the 2D-density options. They are not filled into the config (keys absent from Ising configs keep
- * their job ids); `densityDefaults` resolves them.
- */
-export const DENSITY_DEFAULTS = {
-  bits: 16,
-  energy: "learned" as EnergyKind,
-  energy_hidden: [256, 256, 256],
-  energy_lr: 1e-3,
-  mh_rule: "barker" as typeof MH_RULES[number],
-  nll_points: 10000,
-  nll_trajectories: 20,
-  mmd_samples: 4000,
-};
-/** Largest bits per coordinate of `energy: exact` (the full table, core/tasks/density_target.ts). */
-export const MAX_EXACT_ENERGY_BITS = 8;
 const DENSITY_KEYS = [
   "bits",
   "energy",
@@ -76,28 +50,24 @@ const DENSITY_KEYS = [
   "test_seed",
 ] as const;
 
-export const BACKENDS = ["auto", "blas", "wasm", "cpu", "tensorflow"] as const;
-export type BackendName = typeof BACKENDS[number];
-
 export const TrainConfigSchema = z.strictObject({
   task: z.enum(TASKS).default("ising"),
   /** Ising lattice side (D = L²) and inverse temperature. */
   L: z.int().min(2).default(3),
   beta: z.number().default(0.4),
-  objective: z.enum(OBJECTIVES).default("atb"),
-  /** Backward ratio α ∈ [0,1]; with schedule `anneal` it is the starting value (DESIGN §3). */
+  objective: z.enum(names(OBJECTIVES)).default("atb"),
+  /** Backward ratio α ∈ [0,1]; with schedule `anneal` it is the starting value (docs/math.md). */
   alpha: z.number().min(0).max(1).default(0),
   alpha_schedule: z.enum(ALPHA_SCHEDULES).default("constant"),
-  /** α of the Rényi-α / Tsallis-α objectives (≠ 1; α → 1 is the reverse KL). Distinct from the backward ratio. */
-  div_alpha: z.number().refine((a) => a !== 1, "div_alpha must differ from 1 (α = 1 is the reverse KL)")
-    .default(0.5),
-  /** GAE λ of the policy-gradient objective (its value network has the policy's hidden sizes). */
-  pg_lambda: z.number().min(0).max(1).default(0.99),
-  /** Adam learning rate of the policy-gradient value network. */
-  lr_value: z.number().positive().default(1e-3),
+  /** The objectives' own parameters (div_alpha, pg_lambda, lr_value, …), owned by their registry entries. */
+  ...Object.fromEntries(objectiveParams().map((p) => [p.key, p.schema])) as {
+    div_alpha: z.ZodDefault<z.ZodNumber>;
+    pg_lambda: z.ZodDefault<z.ZodNumber>;
+    lr_value: z.ZodDefault<z.ZodNumber>;
+  },
   /**
-   * Backward policy: `uniform` (fixed, DESIGN §3) or `learned` (an MLP over states, softmax over set positions;
-   * trained with the policy's lr; objectives atb, akl, pg — core/train/learned_pb.ts).
+   * Backward policy: `uniform` (fixed; docs/math.md) or `learned` (an MLP over states, masked softmax over the
+   * parents; trained with the policy's lr by every objective's θ-coefficients — core/objectives/).
    */
   backward_policy: z.enum(["uniform", "learned"]).default("uniform"),
   /** Hypergrid (task hypergrid; core/tasks/hypergrid.ts): dimension d, side H, reward R0 + R1·[…] + R2·[…]. */
@@ -106,7 +76,7 @@ export const TrainConfigSchema = z.strictObject({
   r0: z.number().positive().default(1e-3),
   r1: z.number().min(0).default(0.5),
   r2: z.number().min(0).default(2),
-  cv: z.enum(CONTROL_VARIATES).default("learned"),
+  cv: z.enum(names(CONTROL_VARIATES)).default("learned"),
   steps: z.int().positive().default(2000),
   batch: z.int().min(2).default(256),
   lr: z.number().positive().default(1e-3),
@@ -195,31 +165,9 @@ export function parseTrainConfig(raw: unknown): TrainConfig {
   return TrainConfigSchema.parse(raw);
 }
 
-/** The 2D-density options of a config with their defaults filled in. */
-export function densityDefaults(c: TrainConfig) {
-  return {
-    bits: c.bits ?? DENSITY_DEFAULTS.bits,
-    energy: c.energy ?? DENSITY_DEFAULTS.energy,
-    energy_file: c.energy_file,
-    energy_hidden: c.energy_hidden ?? DENSITY_DEFAULTS.energy_hidden,
-    energy_lr: c.energy_lr ?? DENSITY_DEFAULTS.energy_lr,
-    mh_rule: c.mh_rule ?? DENSITY_DEFAULTS.mh_rule,
-    nll_points: c.nll_points ?? DENSITY_DEFAULTS.nll_points,
-    nll_trajectories: c.nll_trajectories ?? DENSITY_DEFAULTS.nll_trajectories,
-    mmd_samples: c.mmd_samples ?? DENSITY_DEFAULTS.mmd_samples,
-    test_seed: c.test_seed ?? testSeedOf(c.task),
-  };
-}
-
-/**
- * Default seed of a task's held-out test points: a function of the task name only (FNV-1a of the name, mixed
- * with 0x7e57da7a), so the test set is the same for every training seed (the paper's Table 2 is mean ± std over
- * seeds on one test set) and is a stream distinct from the training Rng(seed) of small seeds.
- */
-export function testSeedOf(task: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < task.length; i++) h = Math.imul(h ^ task.charCodeAt(i), 0x01000193);
-  return ((h ^ 0x7e57da7a) >>> 0) & 0x7fffffff;
+/** The 2D-density options of a config with their defaults filled in (core/tasks/density_options.ts). */
+export function densityDefaults(c: TrainConfig): DensityOptions {
+  return resolveDensityOptions(c);
 }
 
 type BehaviourKeys = Partial<
@@ -282,13 +230,10 @@ function behaviourJobKeys(c: TrainConfig): Record<string, unknown> {
   return out;
 }
 
-/** Objectives that read `cv` (the others — renyi, tsallis, fkl-is, pg — carry their own baselines). */
-const CV_OBJECTIVES: readonly Objective[] = ["atb", "akl"];
-
 /**
  * The identity of a run, as a sweep job stores and hashes it: defaults filled in, and the options this task and
- * objective never read removed (Ising's L/β off the Ising task, hypergrid and 2D-density options off theirs,
- * div_alpha off all but Rényi/Tsallis, the policy-gradient options off pg, cv off objectives without one; the
+ * objective never read removed (Ising's L/β off the Ising task, hypergrid and 2D-density options off theirs, an
+ * objective's parameters off the other objectives, cv off objectives without one — the registries say; the
  * behaviour options resolved for their kind and absent on-policy). So an
  * unused option neither changes a job id nor shows up as an axis in reports; `parseTrainConfig` of the result
  * gives back the same run.
@@ -301,9 +246,6 @@ export function jobConfig(c: TrainConfig): Record<string, unknown> {
   if (isDensityName(c.task)) {
     for (const [k, v] of Object.entries(densityDefaults(c))) if (v !== undefined) out[k] = v;
   }
-  if (c.objective !== "renyi" && c.objective !== "tsallis") drop("div_alpha");
-  if (c.objective !== "pg") drop("pg_lambda", "lr_value");
-  if (!CV_OBJECTIVES.includes(c.objective)) drop("cv");
   drop(
     "behaviour",
     "epsilon",
@@ -315,19 +257,11 @@ export function jobConfig(c: TrainConfig): Record<string, unknown> {
     "replay_sampling",
   );
   Object.assign(out, behaviourJobKeys(c));
+  const objective = objectiveNamed(c.objective);
+  const reads = new Set(objective.params.map((p) => p.key));
+  for (const p of objectiveParams()) if (!reads.has(p.key)) drop(p.key);
+  if (!objective.usesCv) drop("cv");
   return out;
-}
-
-/** Canonical JSON: keys sorted recursively, so equal configs give equal strings (and equal job ids). */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  if (value !== null && typeof value === "object") {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
-  }
-  return JSON.stringify(value);
 }
 
 /** One evaluation record, printed as a JSON line by `train --json` and streamed as job progress. */

@@ -1,5 +1,5 @@
 /**
- * The loop every trainer shares (bit vectors, hypergrid): evaluate at step 0, every `eval_every` steps and after
+ * The training loop (core/train/trainer.ts): evaluate at step 0, every `eval_every` steps and after
  * the last step; time the training steps (evaluation excluded); honour the abort signal; yield to the event loop
  * between steps so callers can show progress and abort. Each training step runs in the run's arena (one per model
  * shape, core/nn/arena.ts): its buffers are reused from step to step instead of allocated afresh.
@@ -23,12 +23,6 @@ export interface LoopHooks {
   evaluate(
     step: number,
   ): Omit<EvalRecord, "step" | "seconds"> | Promise<Omit<EvalRecord, "step" | "seconds">>;
-}
-
-/** Whether the objective trains the scalar parameter (and so reports it): log Z_ψ, c_ψ or Tsallis' log Ẑ. */
-export function hasScalarParam(config: TrainConfig): boolean {
-  const o = config.objective;
-  return o === "atb" || o === "tsallis" || o === "pg" || (o === "akl" && config.cv === "learned");
 }
 
 export async function runTrainingLoop(

@@ -16,8 +16,13 @@ export const COMMON_METRICS = [
   "exact_kl_terminal",
   "exact_tv",
   "ms_per_step",
+  // with a learned backward policy the metrics above use it; the uniform-P_B values stay available
+  "e_logw_uniform_pb",
+  "log_z_hat_uniform_pb",
+  "exact_e_logw_uniform_pb",
+  "exact_kl_uniform_pb",
 ] as const;
-/** The hypergrid's exact Jensen–Shannon divergence and mode counts (core/train/hypergrid.ts). */
+/** The hypergrid's exact Jensen–Shannon divergence and mode counts (core/tasks/runtime.ts). */
 export const HYPERGRID_METRICS = ["exact_jsd", "modes_found", "modes_total"] as const;
 /**
  * Off-policy training (docs/offpolicy.md): the behaviour's ε now, the mean effective sample size of the importance

@@ -1,32 +1,29 @@
 /**
- * The training loop: one run of one config. Pure apart from the injected GEMM backend and callbacks; it yields to
- * the event loop between steps so callers can show progress and abort.
+ * The training run: one config, any environment (core/gfn/batch.ts), any registered objective, control variate
+ * and backward policy. Pure apart from the injected GEMM backend and callbacks; it yields to the event loop
+ * between steps so callers can show progress and abort (core/train/loop.ts).
  */
 import type { Gemm } from "../nn/gemm.ts";
-import { Adam } from "../nn/adam.ts";
-import { initMlp, params } from "../nn/mlp.ts";
+import { TreeAdam } from "../nn/adam.ts";
+import { initMlp, type Mlp, params } from "../nn/mlp.ts";
 import { preparePolicy } from "../gfn/trajectories.ts";
-import { Rng } from "../rng.ts";
-import { makeTaskRuntime } from "../tasks/registry.ts";
-import type { TaskRuntime } from "../tasks/runtime.ts";
-import type { EnergyCheckpoint } from "../energy/checkpoint.ts";
-import type { Mlp } from "../nn/mlp.ts";
 import type { Policy } from "../gfn/trajectories.ts";
+import { zeroOutput } from "../gfn/backward.ts";
+import { Rng } from "../rng.ts";
+import type { TaskRuntime } from "../tasks/runtime.ts";
+import { bitVectorRuntime } from "../tasks/runtime.ts";
+import type { EnergyCheckpoint } from "../energy/checkpoint.ts";
 import type { BitTask } from "../tasks/task.ts";
 import { scheduledAlpha } from "../objectives/atb.ts";
-import { exactForward, exactMetrics, type ExactTarget, exactTarget, MAX_EXACT_D } from "../eval/exact.ts";
-import { logWeightSummary, sampleLogWeights } from "../eval/estimates.ts";
-import type { EvalRecord, TrainConfig, TrainSummary } from "./config.ts";
-import { estimateGradient } from "./step.ts";
-import { hasScalarParam, runTrainingLoop } from "./loop.ts";
-import { LEARNED_PB_OBJECTIVES } from "./learned_pb.ts";
-import { zeroOutput } from "../gfn/backward.ts";
-import { gradientVariance, trainHypergrid } from "./hypergrid.ts";
-import { behaviourSpec } from "./config.ts";
+import { objectiveNamed } from "../objectives/registry.ts";
+import { controlVariateNamed } from "../baselines/registry.ts";
+import { behaviourSpec, type EvalRecord, type TrainConfig, type TrainSummary } from "./config.ts";
+import { estimateGradient, gradientVariance, type ObjectiveSpec } from "./step.ts";
 import { stepBehaviour } from "../gfn/behaviour.ts";
 import { ReplayBuffer } from "../gfn/replay.ts";
-import type { BitReplay } from "../gfn/behaviour_bits.ts";
 import { importanceEss } from "../objectives/offpolicy.ts";
+import { runTrainingLoop } from "./loop.ts";
+import { makeTaskRuntime } from "./tasks.ts";
 
 export interface TrainOptions {
   gemm: Gemm;
@@ -34,92 +31,104 @@ export interface TrainOptions {
   /** Called after every step (for progress bars). */
   onStep?: (step: number) => void;
   signal?: AbortSignal;
-  /** Compute exact metrics when D ≤ MAX_EXACT_D (default true). */
+  /** Compute exact metrics when the target is enumerable (default true). */
   exact?: boolean;
-  /** Injected task (tests); by default built from the config. */
+  /** Injected bit-vector task (tests); by default built from the config. */
   task?: BitTask;
   /** Wall clock in ms (injected so core stays free of globals); defaults to performance.now. */
   now?: () => number;
   /** A loaded energy checkpoint (`energy: fixed` on the 2D-density tasks; core/energy/checkpoint.ts). */
   energy?: { checkpoint: EnergyCheckpoint; net: Mlp };
-  /** Called once after the last step: the final policy, the task, and the energy checkpoint of a learned energy. */
+  /**
+   * Called once after the last step: the final policy, the bit-vector task, and the energy checkpoint of a learned
+   * energy (bit-vector tasks only).
+   */
   onDone?: (done: { policy: Policy; task: BitTask; energy?: EnergyCheckpoint }) => void | Promise<void>;
 }
 
-export { hasScalarParam } from "./loop.ts";
+/** Whether the run trains (and so reports) the objective's scalar: log Z_ψ, c_ψ or Tsallis' log Ẑ. */
+export function hasScalarParam(config: TrainConfig): boolean {
+  return objectiveNamed(config.objective).scalar?.trained(controlVariateNamed(config.cv)) ?? false;
+}
+
+/** The values of the objectives' parameters in a config (div_alpha, pg_lambda, …). */
+function objectiveParamValues(config: TrainConfig): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const p of objectiveNamed(config.objective).params) {
+    out[p.key] = (config as unknown as Record<string, number>)[p.key];
+  }
+  return out;
+}
 
 export async function trainRun(config: TrainConfig, opts: TrainOptions): Promise<TrainSummary> {
-  if (config.task === "hypergrid" && !opts.task) {
-    return trainHypergrid(config, opts);
-  }
   const runtime: TaskRuntime = opts.task
-    ? { task: opts.task }
+    ? bitVectorRuntime(opts.task, { exact: opts.exact })
     : makeTaskRuntime(config, { energy: opts.energy, gemm: opts.gemm, exact: opts.exact });
-  const task = runtime.task;
-  const D = task.D;
+  const { sampler } = runtime;
+  const objective = objectiveNamed(config.objective);
+  if (config.alpha > 0 && !sampler.hasData) {
+    throw new Error(`task ${sampler.name} has no data sampler: backward trajectories (α > 0) need one`);
+  }
   const rng = new Rng(config.seed);
   const evalRng = new Rng(config.seed ^ 0x5eed5eed);
-  const net = initMlp([D, ...config.hidden, 2 * D], config.activation, config.init, rng.fork());
-  const adam = new Adam(params(net), config.lr);
-  const scalar = new Float64Array(1); // log Z_ψ or c_ψ, initialised at 0
-  const scalarAdam = new Adam([scalar], config.lr_logz);
-  // pg: the value network V(s) over states, D → hidden → 1
-  const value = config.objective === "pg"
-    ? initMlp([D, ...config.hidden, 1], config.activation, config.init, rng.fork())
-    : undefined;
-  const valueAdam = value ? new Adam(params(value), config.lr_value) : undefined;
-  // learned backward policy P_B(θ): D → hidden → D, output layer at 0 so it starts uniform
-  if (config.backward_policy === "learned" && !LEARNED_PB_OBJECTIVES.includes(config.objective)) {
-    throw new Error(`backward_policy learned needs objective ${LEARNED_PB_OBJECTIVES.join("|")}`);
-  }
-  const pbNet = config.backward_policy === "learned"
-    ? zeroOutput(initMlp([D, ...config.hidden, D], config.activation, config.init, rng.fork()))
-    : undefined;
-  const pbAdam = pbNet ? new Adam(params(pbNet), config.lr) : undefined;
-  const target: ExactTarget | null = opts.exact !== false && D <= MAX_EXACT_D ? exactTarget(task) : null;
-  const exactLogZ = target?.logZ ?? safeExactLogZ(task);
+  const mlp = (out: number) =>
+    initMlp([sampler.inputDim, ...config.hidden, out], config.activation, config.init, rng.fork());
+  const net = mlp(sampler.policyOutputs);
+  // the value network V(s) (objectives that need one) and the learned backward policy P_B(θ), whose output
+  // layer starts at 0 so P_B starts uniform
+  const value = objective.needsValue ? mlp(1) : undefined;
+  const pbNet = config.backward_policy === "learned" ? zeroOutput(mlp(sampler.backwardOutputs)) : undefined;
+  const scalar = new Float64Array(1); // log Z_ψ, c_ψ or log Ẑ, initialised at 0
+  const trainsScalar = hasScalarParam(config);
+  const optimiser = new TreeAdam({
+    policy: { params: params(net), lr: config.lr },
+    scalar: trainsScalar ? { params: [scalar], lr: config.lr_logz } : undefined,
+    value: value ? { params: params(value), lr: config.lr_value } : undefined,
+    pb: pbNet ? { params: params(pbNet), lr: config.lr } : undefined,
+    energy: runtime.energy ? { params: runtime.energy.params, lr: runtime.energy.lr } : undefined,
+  });
+  const objectiveParams = objectiveParamValues(config);
+  const exact = opts.exact !== false;
 
   // behaviour policy of the forward batch (docs/offpolicy.md)
   const bspec = behaviourSpec(config);
   const offPolicy = bspec.kind !== "on-policy";
-  const replay: BitReplay | undefined = bspec.kind === "replay"
+  const replay = bspec.kind === "replay"
     ? {
-      buffer: new ReplayBuffer<Int8Array>(bspec.replaySize, bspec.replaySampling, D),
+      buffer: new ReplayBuffer<Int8Array | Int32Array>(
+        bspec.replaySize,
+        bspec.replaySampling,
+        sampler.stateSize,
+      ),
       ratio: bspec.replayRatio,
     }
     : undefined;
   let behaviour = stepBehaviour(bspec, 1, config.steps);
   let essSum = 0, essSteps = 0;
   const gradVarRng = new Rng(config.seed ^ 0x6a7d3a11);
-  const objectiveSpec = (alpha: number) => ({
+  let alphaNow = scheduledAlpha(config.alpha, config.alpha_schedule, 0, config.steps);
+  const objectiveSpec = (alpha: number): ObjectiveSpec => ({
     objective: config.objective,
     alpha,
     cv: config.cv,
-    companion: { divAlpha: config.div_alpha, value, pgLambda: config.pg_lambda },
+    params: objectiveParams,
+    value,
     backwardPolicy: pbNet,
     behaviour: offPolicy ? behaviour : undefined,
     replay,
   });
-  let alphaNow = scheduledAlpha(config.alpha, config.alpha_schedule, 0, config.steps);
 
   const summary = await runTrainingLoop(config, opts, {
     evaluate() {
-      const pol = preparePolicy(net);
-      const { logw, x: samples } = sampleLogWeights(pol, opts.gemm, task, config.eval_samples, evalRng);
-      const record: Omit<EvalRecord, "step" | "seconds"> = logWeightSummary(logw);
-      if (hasScalarParam(config)) record.log_z_param = scalar[0];
-      // one DP over the 3^D states serves the exact metrics and the task's exact NLL
-      const forward = target ? exactForward(pol, opts.gemm) : undefined;
-      if (target) {
-        // a learned energy moves the target: enumerate it again
-        Object.assign(
-          record,
-          exactMetrics(pol, opts.gemm, runtime.dynamicTarget ? exactTarget(task) : target, forward),
-        );
-      } else if (exactLogZ !== undefined) record.exact_log_z = exactLogZ;
-      if (runtime.evalMetrics) {
-        Object.assign(record, runtime.evalMetrics(pol, opts.gemm, samples, config.eval_samples, forward?.qT));
-      }
+      const record: Omit<EvalRecord, "step" | "seconds"> = runtime.evaluate({
+        net,
+        pb: pbNet,
+        gemm: opts.gemm,
+        rng: evalRng,
+        samples: config.eval_samples,
+        exact,
+      });
+      if (trainsScalar) record.log_z_param = scalar[0];
       if (offPolicy) {
         record.epsilon_now = behaviour.epsilon;
         if (essSteps > 0) record.is_ess_fraction = essSum / essSteps;
@@ -128,14 +137,15 @@ export async function trainRun(config: TrainConfig, opts: TrainOptions): Promise
       }
       const K = config.grad_var_batches ?? 0;
       if (K >= 2) {
+        const pol = sampler.prepare(net);
         record.grad_var = gradientVariance(
           Array.from(
             { length: K },
             () =>
               estimateGradient(
+                sampler,
                 pol,
                 opts.gemm,
-                task,
                 config.batch,
                 gradVarRng,
                 objectiveSpec(alphaNow),
@@ -148,38 +158,43 @@ export async function trainRun(config: TrainConfig, opts: TrainOptions): Promise
       return record;
     },
     step(step) {
-      const alpha = scheduledAlpha(config.alpha, config.alpha_schedule, step - 1, config.steps);
-      alphaNow = alpha;
+      const alpha = alphaNow = scheduledAlpha(config.alpha, config.alpha_schedule, step - 1, config.steps);
       behaviour = stepBehaviour(bspec, step, config.steps);
-      const pol = preparePolicy(net);
-      const est = estimateGradient(pol, opts.gemm, task, config.batch, rng, objectiveSpec(alpha), scalar[0]);
-      if (est.forward?.logRho) {
-        essSum += importanceEss(est.forward.logRho) / est.forward.batch.B;
-        essSteps++;
+      const est = estimateGradient(
+        sampler,
+        sampler.prepare(net),
+        opts.gemm,
+        config.batch,
+        rng,
+        objectiveSpec(alpha),
+        scalar[0],
+      );
+      optimiser.step({
+        policy: est.grads,
+        value: est.valueGrads,
+        pb: est.backwardGrads,
+        scalar: trainsScalar ? [[est.dScalar]] : undefined,
+      });
+      if (est.forward) {
+        runtime.observe?.(est.forward);
+        if (est.forward.logRho) {
+          essSum += importanceEss(est.forward.logRho) / est.forward.B;
+          essSteps++;
+        }
+        replay?.buffer.add(est.forward.x, est.forward.logR, est.forward.B);
       }
-      if (replay && est.forward) {
-        replay.buffer.add(
-          est.forward.batch.x,
-          task.logReward(est.forward.batch.x, est.forward.batch.B),
-          est.forward.batch.B,
-        );
-      }
-      adam.step(est.grads);
-      if (valueAdam && est.valueGrads) valueAdam.step(est.valueGrads);
-      if (pbAdam && est.backwardGrads) pbAdam.step(est.backwardGrads);
-      if (hasScalarParam(config)) scalarAdam.step([[est.dScalar]]);
       // energy update (learned energy), interleaved with the GFlowNet update
-      runtime.afterStep?.(preparePolicy(net), opts.gemm, rng, step - 1, config.steps);
+      if (runtime.energy) {
+        optimiser.step({ energy: runtime.energy.gradient(net, opts.gemm, rng, step - 1, config.steps) });
+      }
     },
   });
-  await opts.onDone?.({ policy: preparePolicy(net), task, energy: runtime.energyCheckpoint?.(config.steps) });
-  return summary;
-}
-
-function safeExactLogZ(task: BitTask): number | undefined {
-  try {
-    return task.exactLogZ?.();
-  } catch {
-    return undefined;
+  if (runtime.task) {
+    await opts.onDone?.({
+      policy: preparePolicy(net),
+      task: runtime.task,
+      energy: runtime.energyCheckpoint?.(config.steps),
+    });
   }
+  return summary;
 }
