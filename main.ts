@@ -13,6 +13,7 @@ import { register as registerWorker } from "./cli/worker.ts";
 import { register as registerSweep } from "./cli/sweep.ts";
 import { register as registerStatus } from "./cli/status.ts";
 import { register as registerServe } from "./cli/serve.ts";
+import { register as registerGate } from "./cli/gate.ts";
 
 const program = new Command()
   .name("flowsweep")
@@ -27,6 +28,7 @@ registerWorker(program);
 registerSweep(program);
 registerStatus(program);
 registerServe(program);
+registerGate(program);
 
 try {
   await program.parseAsync(Deno.args, { from: "user" });

@@ -39,6 +39,7 @@ export interface SweepFlags extends Partial<NatsFlags> {
   serve?: string | true;
   /** KEY=VALUE overrides of the spec (core/sweep/overrides.ts). */
   overrides?: string[];
+  writeBaseline?: string;
 }
 
 export function register(program: Command): void {
@@ -63,6 +64,10 @@ export function register(program: Command): void {
     .option("--backend <name>", "compute backend for train jobs", "auto")
     .option("--progress <mode>", "auto | bar | lines | none", "auto")
     .option("--no-report", "do not write RUN_DIR/report/ at the end")
+    .option(
+      "--write-baseline <file>",
+      "when every job is done, write the regression gate's baseline (see gate)",
+    )
     .option("--prefix <prefix>", "NATS subject/stream/bucket prefix", "flowsweep")
     .option(
       "--serve [port]",
@@ -223,6 +228,11 @@ export async function sweepCommand(specPath: string, flags: SweepFlags): Promise
   }
   if (flags.runDir !== undefined) checkRunDir(flags.runDir);
   const { plan, text } = readPlan(specPath, flags.overrides ?? []);
+  if (flags.writeBaseline !== undefined && !plan.gate) {
+    throw new UsageError(
+      `--write-baseline: ${specPath} has no gate: section (what would the baseline hold?)`,
+    );
+  }
   const progressMode = parseChoice(
     "--progress",
     flags.progress ?? "auto",
@@ -377,7 +387,13 @@ export async function sweepCommand(specPath: string, flags: SweepFlags): Promise
     }
   }
   const reportOk = flags.report === false ? true : await writeReportIfAvailable(runDir);
-  const code = c.failed > 0 || !reportOk ? 1 : 0;
+  let baselineOk = true;
+  if (flags.writeBaseline !== undefined && c.failed === 0) {
+    const problem = await (await import("./gate.ts")).writeBaseline(runDir, flags.writeBaseline);
+    if (problem) console.error(`sweep: no baseline written: ${problem}`);
+    baselineOk = problem === null;
+  }
+  const code = c.failed > 0 || !reportOk || !baselineOk ? 1 : 0;
   if (dashboard) {
     // --serve: the finished run stays on the dashboard (with its report) until Ctrl-C.
     console.error(`sweep finished; the dashboard stays at ${dashboard.url} — Ctrl-C to stop`);

@@ -137,6 +137,9 @@ async function coordinate(
   });
   // What the user varied: reports group by these only (report/index.ts writeReport).
   store.setValue("varied", spec.varied);
+  // What the regression gate checks a baseline against (cli/gate.ts).
+  store.setValue("spec_hash", spec.specHash);
+  if (spec.gate) store.setValue("gate", spec.gate);
   if (opts.specText !== undefined) await Deno.writeTextFile(specFile, opts.specText);
   store.addJobs(spec.jobs.map((p, seq) => ({ job: p.job, deps: p.deps, seq })));
 

@@ -11,6 +11,7 @@ import { jobMetrics } from "../train/metrics.ts";
 import { applyOverrides, type Override } from "./overrides.ts";
 import { sha256Hex } from "./sha256.ts";
 import { defaultTimeoutS } from "./limits.ts";
+import { type GateSpec, specHash } from "./gate.ts";
 import {
   type Axis,
   type JobKind,
@@ -48,6 +49,10 @@ export interface SweepPlan {
    */
   varied: string[];
   layouts: ReportLayout[];
+  /** What the regression gate compares (the spec's `gate:` section), if anything. */
+  gate?: GateSpec;
+  /** Hash of what the spec measures (core/sweep/gate.ts `specHash`): a baseline is only valid for the same. */
+  specHash: string;
   maxAttempts: number;
   counts: { total: number; excluded: number; included: number; duplicates: number };
 }
@@ -414,6 +419,20 @@ export function expandSpec(spec: SweepSpec, opts: ExpandOptions = {}): SweepPlan
       }
     }
   }
+  // Gated metrics (and `closer` targets) must be emitted by the jobs too.
+  if (spec.gate && jobs.length) {
+    const emitted = [...new Set(jobs.flatMap((j) => jobMetrics(j.job.kind, j.job.config)))];
+    for (const m of spec.gate.metricPos) {
+      if (!emitted.includes(m.value)) {
+        issues.add(
+          m.pos,
+          `gate metric "${m.value}" is not a metric of this sweep's jobs${
+            suggest(m.value, emitted)
+          }; they emit: ${emitted.join(", ")}`,
+        );
+      }
+    }
+  }
   if (issues.list.length) throw new SpecError(spec.file, issues.list);
   if (jobs.length === 0) {
     throw new SpecError(spec.file, [{
@@ -432,6 +451,8 @@ export function expandSpec(spec: SweepSpec, opts: ExpandOptions = {}): SweepPlan
       a.indexOf(k) === i
     ),
     layouts: spec.layouts.map((l) => l.layout),
+    gate: spec.gate ? { alpha: spec.gate.alpha, metrics: spec.gate.metrics } : undefined,
+    specHash: specHash(spec),
     maxAttempts: spec.maxAttempts,
     counts,
   };

@@ -32,11 +32,17 @@
  *   columns: [beta]
  *   metric: e_logw
  *   decimals: 2
+ * gate:                        # optional: what the regression gate compares (core/sweep/gate.ts)
+ *   alpha: 0.05                # family-wise error rate, Holm over every cell × metric (default 0.05)
+ *   metrics:                   # metric → direction, or a mapping:
+ *     exact_kl: lower          #   direction: lower | higher | closer (default: known per metric)
+ *     e_logw: { direction: closer, target: exact_log_z, tolerance: 0.02, rel_tolerance: 0.1 }
  * ```
  */
 import { type Document, isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
 import type { Job, ReportLayout } from "./job.ts";
 import { parseDurationS } from "./limits.ts";
+import { DEFAULT_ALPHA, DEFAULT_DIRECTIONS, type Direction, DIRECTIONS, type GateMetric } from "./gate.ts";
 
 export type JobKind = Job["kind"];
 export const JOB_KINDS: readonly JobKind[] = ["train", "noop", "sleep", "fail"];
@@ -135,6 +141,8 @@ export interface SweepSpec {
   /** Explicit stages, or one implicit stage named "main". */
   stages: StageSpec[];
   layouts: LayoutSpec[];
+  /** The `gate:` section (regression gate), when present. */
+  gate?: GateSection;
   maxAttempts: number;
   /** Per-attempt time limit of every job in seconds (default: derived from each job's size). */
   timeoutS?: number;
@@ -389,6 +397,7 @@ const TOP_KEYS = [
   "include",
   "stages",
   "report",
+  "gate",
   "max_attempts",
   "timeout",
 ] as const;
@@ -678,6 +687,115 @@ export function parseSpec(text: string, file: string): SweepSpec {
     }
   }
 
+  const gateE = get("gate");
+  if (gateE) spec.gate = gateSection(ctx, gateE.value ?? gateE.keyNode) ?? undefined;
+
   if (ctx.issues.length) throw new SpecError(file, ctx.issues);
   return spec;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The `gate:` section (regression gate, core/sweep/gate.ts). Metric names are checked against what the jobs
+// emit after expansion (expand.ts), like report metrics.
+
+export interface GateSection {
+  alpha: number;
+  metrics: GateMetric[];
+  pos: Pos;
+  /** Position of each gated metric name and target, for checking the jobs emit them. */
+  metricPos: Located<string>[];
+}
+
+const GATE_KEYS = ["alpha", "metrics"];
+const GATE_METRIC_KEYS = ["direction", "target", "tolerance", "rel_tolerance"];
+
+function nonNegative(ctx: Ctx, node: Node | null, where: string): number | null {
+  const v = node !== null && isScalar(node) ? node.value : undefined;
+  if (typeof v !== "number" || !Number.isFinite(v) || v < 0) {
+    ctx.error(node, `${where} must be a number ≥ 0, got ${describe(ctx, node)}`);
+    return null;
+  }
+  return v;
+}
+
+function gateMetric(ctx: Ctx, metric: string, node: Node | null, out: GateSection): void {
+  const where = `gate metric "${metric}"`;
+  const known = DEFAULT_DIRECTIONS[metric];
+  let direction: Direction | undefined = known?.direction;
+  let target: string | undefined;
+  let tolerance = 0, relTolerance = 0;
+  let dirNode: Node | null = node;
+  let es: { key: string; value: Node | null }[] = [];
+  if (node !== null && isScalar(node) && typeof node.value === "string") {
+    es = [{ key: "direction", value: node }];
+  } else if (!(node === null || (isScalar(node) && node.value === null))) {
+    es = entries(ctx, node, where, GATE_METRIC_KEYS) ?? [];
+  }
+  for (const e of es) {
+    switch (e.key) {
+      case "direction": {
+        const d = str(ctx, e.value, `${where} direction`);
+        dirNode = e.value;
+        if (d === null) return;
+        if (!(DIRECTIONS as readonly string[]).includes(d)) {
+          ctx.error(
+            e.value,
+            `${where}: direction must be one of ${DIRECTIONS.join(", ")}, got "${d}"` +
+              suggest(d, DIRECTIONS),
+          );
+          return;
+        }
+        direction = d as Direction;
+        break;
+      }
+      case "target": {
+        const t = str(ctx, e.value, `${where} target`);
+        if (t === null) return;
+        target = t;
+        out.metricPos.push({ value: t, pos: ctx.pos(e.value) });
+        break;
+      }
+      case "tolerance":
+        tolerance = nonNegative(ctx, e.value, `${where} tolerance`) ?? 0;
+        break;
+      case "rel_tolerance":
+        relTolerance = nonNegative(ctx, e.value, `${where} rel_tolerance`) ?? 0;
+        break;
+    }
+  }
+  if (direction === undefined) {
+    ctx.error(dirNode, `${where} needs a direction (${DIRECTIONS.join(", ")}): flowsweep knows none for it`);
+    return;
+  }
+  if (direction === "closer") target ??= known?.target ?? "exact_log_z";
+  else if (target !== undefined) {
+    ctx.error(dirNode, `${where}: a target is only meaningful with direction "closer"`);
+    return;
+  }
+  out.metrics.push({ metric, direction, target, tolerance, relTolerance });
+}
+
+function gateSection(ctx: Ctx, node: Node | null): GateSection | null {
+  const es = entries(ctx, node, "gate", GATE_KEYS);
+  if (!es) return null;
+  const out: GateSection = { alpha: DEFAULT_ALPHA, metrics: [], pos: ctx.pos(node), metricPos: [] };
+  const alphaE = es.find((e) => e.key === "alpha");
+  if (alphaE) {
+    const v = alphaE.value !== null && isScalar(alphaE.value) ? alphaE.value.value : undefined;
+    if (typeof v !== "number" || !(v > 0 && v < 1)) {
+      ctx.error(alphaE.value, `gate alpha must be a number in (0, 1), got ${describe(ctx, alphaE.value)}`);
+    } else out.alpha = v;
+  }
+  const metricsE = es.find((e) => e.key === "metrics");
+  if (!metricsE) {
+    ctx.error(node, `gate needs "metrics" (metric → direction, e.g. exact_kl: lower)`);
+    return null;
+  }
+  const ms = entries(ctx, metricsE.value, "gate metrics");
+  if (ms && ms.length === 0) ctx.error(metricsE.value, "gate metrics must name at least one metric");
+  for (const m of ms ?? []) {
+    out.metricPos.push({ value: m.key, pos: ctx.pos(m.keyNode) });
+    gateMetric(ctx, m.key, m.value, out);
+  }
+  return out;
 }
