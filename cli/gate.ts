@@ -200,7 +200,9 @@ export async function gateCommand(runDir: string, flags: GateFlags): Promise<num
     return await refuse(`baseline ${flags.baseline} is not a flowsweep baseline: ${(err as Error).message}`);
   }
   if (!run.gate) return await refuse(`the spec of ${runDir} has no gate: section`);
-  const cells = collectCells(run.records, cellAxes(run.records, run.varied), gateInputs(run.gate));
+  // The baseline fixes what a cell is (same spec hash: same axes), so a run short of a cell still names it.
+  const axes = [...new Set(baseline.cells.flatMap((c) => Object.keys(c.axes ?? {})))];
+  const cells = collectCells(run.records, axes, gateInputs(run.gate));
   const problem = cannotCompare(run.gate, baseline, { ...run, cells });
   if (problem) return await refuse(problem);
 

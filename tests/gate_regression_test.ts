@@ -80,7 +80,10 @@ Deno.test({
           / → .*; worse by \+[0-9.e+-]+, \+[0-9.]+%, d = [0-9.]+, tolerance [0-9.e-]+, p = [0-9.e-]+ \(Holm\)$/,
         );
       }
-      assert.match(r.stdout, /note: resolved config differs from the baseline's: ising\.lr: 0\.001 → 5e-05/);
+      assert.match(
+        r.stdout,
+        /note: resolved config differs from the baseline's: ising\.lr: 0\.001 → 0\.00005/,
+      );
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

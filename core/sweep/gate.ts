@@ -241,6 +241,9 @@ export function parseBaseline(text: string): Baseline {
     if (typeof cell.key !== "string" || typeof cell.label !== "string") {
       throw new Error(`${where} needs "key" and "label" strings`);
     }
+    if (cell.axes === null || typeof cell.axes !== "object" || Array.isArray(cell.axes)) {
+      throw new Error(`${where}.axes must be an object`);
+    }
     if (!Array.isArray(cell.seeds) || !cell.seeds.every((s) => Number.isInteger(s))) {
       throw new Error(`${where}.seeds must be a list of integers`);
     }
