@@ -208,10 +208,14 @@ Deno.test({
   },
 });
 
-Deno.test("sweeps/smoke.yaml and regression.yaml expand to valid Ising jobs", () => {
+Deno.test("sweeps/smoke.yaml and regression.yaml expand to valid Ising (and hypergrid) jobs", () => {
   const smoke = loadSweep(readSweep("smoke.yaml"), "sweeps/smoke.yaml");
   assert.deepEqual(smoke.counts, { total: 6, excluded: 2, included: 0, duplicates: 0 });
   const reg = loadSweep(readSweep("regression.yaml"), "sweeps/regression.yaml");
-  assert.deepEqual(reg.counts, { total: 24, excluded: 12, included: 0, duplicates: 0 });
-  for (const j of [...smoke.jobs, ...reg.jobs]) assert.equal(j.job.config.L, 3);
+  assert.deepEqual(reg.counts, { total: 50, excluded: 20, included: 0, duplicates: 0 });
+  for (const j of smoke.jobs) assert.equal(j.job.config.L, 3);
+  for (const j of reg.jobs) {
+    if (j.job.stage === "ising") assert.equal(j.job.config.L, 3);
+    else assert.deepEqual([j.job.stage, j.job.config.grid_size], ["hypergrid", 8]);
+  }
 });
