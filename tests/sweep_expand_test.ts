@@ -17,6 +17,20 @@ Deno.test("sha256: matches crypto.subtle on lengths around the block boundaries"
   assert.equal(sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 });
 
+Deno.test("job ids: identical to the hand-written SHA-256's (node:crypto took over)", () => {
+  // Locked with the previous, hand-written SHA-256 (FIPS 180-4): noop jobs, so no training default moves them;
+  // unicode, nested values and large seeds in the canonical JSON.
+  const plan = loadSweep(
+    `name: ids\nkind: noop\nbase: {w: "ü ∑ 🙂"}\nmatrix: {a: [1, 2.5, -3], b: [x, {k: [1, 2]}]}\nseeds: [0, 7, 123456]\n`,
+    "ids.yaml",
+  );
+  const ids = plan.jobs.map((j) => j.job.id);
+  assert.deepEqual(
+    [ids.length, ids[0], ids.at(-1), sha256Hex(ids.join(",")).slice(0, 16)],
+    [18, "f60daf738110d82a", "cce1c01a63676627", "5cfaff512058c7f8"],
+  );
+});
+
 Deno.test("job ids: stable values, hash of the resolved canonical config", () => {
   // Locked value: changing it invalidates every stored run's dedupe keys.
   assert.equal(jobId("noop", { seed: 0 }), "dad140fc13794a44");
