@@ -13,13 +13,15 @@ import { hasStore } from "../coordinator/rundir.ts";
 import { openStore, type ResultStore, type StatusCounts, StoreError } from "../coordinator/store.ts";
 import { runSnapshot } from "../coordinator/snapshot.ts";
 import { UsageError } from "./usage.ts";
+import { addNatsConnectionOptions, type NatsCliFlags, natsFlagsFrom } from "./worker.ts";
+import type { NatsFlags } from "../transport/nats.ts";
 
 export interface StatusReport extends StatusCounts {
   jobs: { id: string; status: string; attempts: number }[];
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command("status")
     .description(
       "show where a sweep stands: counts, ETA, running jobs (config, step, ETA) and failures.\n" +
@@ -28,15 +30,19 @@ export function register(program: Command): void {
     .argument("[target]", "run directory (or, with --nats, the sweep name)")
     .option("--nats <url>", "ask NATS JetStream instead of a run directory")
     .option("--prefix <prefix>", "NATS prefix", "flowsweep")
-    .option("--json", "print counts, ETA and per job its status, config, step and latest metrics as JSON")
-    .action(async (target: string | undefined, flags: { nats?: string; json?: boolean; prefix?: string }) => {
+    .option("--json", "print counts, ETA and per job its status, config, step and latest metrics as JSON");
+  // The same connection flags as worker and sweep (token, user/password, files, env, TLS, creds).
+  addNatsConnectionOptions(cmd)
+    .action(async (target: string | undefined, flags: NatsCliFlags & { json?: boolean; prefix?: string }) => {
       if (flags.nats !== undefined && flags.nats.trim() === "") {
         throw new UsageError("--nats needs a server URL (omit it to read a run directory)");
       }
       if (!target) {
         throw new UsageError(flags.nats ? "status --nats URL SWEEP: missing sweep name" : "missing RUN_DIR");
       }
-      const report = flags.nats ? await natsStatus(flags.nats, target, flags.prefix) : null;
+      const report = flags.nats
+        ? await natsStatus(natsFlagsFrom({ ...flags, nats: flags.nats }), target, flags.prefix)
+        : null;
       if (report) {
         console.log(flags.json ? JSON.stringify(report) : formatCounts(report));
         if (report.failed > 0) Deno.exit(1);
@@ -48,9 +54,17 @@ export function register(program: Command): void {
     });
 }
 
-async function natsStatus(url: string, sweep: string, prefix?: string): Promise<StatusReport> {
+async function natsStatus(conn: NatsFlags, sweep: string, prefix?: string): Promise<StatusReport> {
   const nats = await import("../transport/nats.ts");
-  const nc = await nats.connectNats({ nats: url, name: "flowsweep-status" });
+  let nc;
+  try {
+    nc = await nats.connectNats({ ...conn, name: "flowsweep-status" });
+  } catch (err) {
+    if (err instanceof nats.NatsFlagError || err instanceof nats.NatsConnectError) {
+      throw new UsageError(err.message);
+    }
+    throw err;
+  }
   try {
     const states = await nats.readNatsStatus(nc, { sweep, prefix });
     const c = nats.countStatuses(states);

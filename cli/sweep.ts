@@ -18,13 +18,12 @@ import { RunDirError, runSweep, type SweepOutcome } from "../coordinator/run.ts"
 import { openStore } from "../coordinator/store.ts";
 import { MemoryQueue } from "../transport/memory.ts";
 import type { JobQueue, JobSource } from "../transport/types.ts";
-import type { NatsFlags } from "../transport/nats.ts";
 import { parseChoice, parsePositiveInt, UsageError } from "./usage.ts";
 import { parsePort, startDashboard } from "./serve.ts";
 import { BACKEND_NAMES } from "../backends/select.ts";
-import { addNatsConnectionOptions, natsFlagsFrom } from "./worker.ts";
+import { addNatsConnectionOptions, type NatsCliFlags, natsFlagsFrom } from "./worker.ts";
 
-export interface SweepFlags extends Partial<NatsFlags> {
+export interface SweepFlags extends NatsCliFlags {
   runDir?: string;
   prefix?: string;
   workers?: string;
@@ -298,8 +297,12 @@ export async function sweepCommand(specPath: string, flags: SweepFlags): Promise
         sweep: plan.name,
       });
     } catch (err) {
-      if (err instanceof nats.NatsFlagError) throw new UsageError(err.message);
-      throw err;
+      if (err instanceof nats.NatsFlagError || err instanceof nats.NatsConnectError) {
+        throw new UsageError(err.message);
+      }
+      throw new UsageError(
+        `NATS at ${nats.redactUrl(flags.nats)}: ${(err as Error).message?.split("\n")[0] ?? err}`,
+      );
     }
     const host = Deno.hostname();
     source = (worker) =>

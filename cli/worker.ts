@@ -9,7 +9,14 @@ import { BACKEND_NAMES } from "../backends/select.ts";
 import { type Executor, inlineRunner, runLease, threadRunner } from "../workers/lease.ts";
 import { probeWorker } from "./worker_probe.ts";
 import type { ArtifactStore, JobSource } from "../transport/types.ts";
-import { NatsArtifactStore, NatsFlagError, type NatsFlags, NatsJobSource } from "../transport/nats.ts";
+import {
+  NatsArtifactStore,
+  NatsConnectError,
+  NatsFlagError,
+  type NatsFlags,
+  NatsJobSource,
+  redactUrl,
+} from "../transport/nats.ts";
 
 export interface WorkerLoopOptions {
   concurrency: number;
@@ -66,7 +73,8 @@ export async function runWorkerLoop(source: JobSource, opts: WorkerLoopOptions):
   return stats;
 }
 
-interface WorkerCliOptions extends NatsFlags {
+interface WorkerCliOptions extends NatsCliFlags {
+  nats: string;
   backend: string;
   concurrency: string;
   prefix: string;
@@ -82,26 +90,93 @@ interface WorkerCliOptions extends NatsFlags {
 export function addNatsConnectionOptions(cmd: Command): Command {
   return cmd
     .option("--creds <file>", "NATS credentials file (JWT + nkey seed)")
-    .option("--user <user>", "NATS user (with --password)")
-    .option("--password <password>", "NATS password")
-    .option("--token <token>", "NATS auth token")
+    .option("--user <user>", "NATS user (with a password; or $NATS_USER)")
+    .option(
+      "--password <password>",
+      "NATS password (visible in ps: prefer --password-file or $NATS_PASSWORD)",
+    )
+    .option("--password-file <file>", "read the NATS password from this file")
+    .option("--token <token>", "NATS auth token (visible in ps: prefer --token-file or $NATS_TOKEN)")
+    .option("--token-file <file>", "read the NATS auth token from this file")
     .option("--tls-ca <file>", "CA certificate (PEM) to verify the server; enables TLS")
     .option("--tls-cert <file>", "client certificate (PEM) for mutual TLS")
-    .option("--tls-key <file>", "client key (PEM) for mutual TLS");
+    .option("--tls-key <file>", "client key (PEM) for mutual TLS")
+    .option("--connect-timeout <seconds>", "give up when the broker cannot be reached at start", "10");
 }
 
-/** The NatsFlags subset of parsed commander options. */
-export function natsFlagsFrom(o: Partial<NatsFlags> & { nats: string }): NatsFlags {
+/** Commander options of the connection flags (addNatsConnectionOptions). */
+export interface NatsCliFlags extends Partial<NatsFlags> {
+  passwordFile?: string;
+  tokenFile?: string;
+  connectTimeout?: string;
+}
+
+/** A secret read from a file: first line, trimmed; the error names the file, never its contents. */
+function readSecret(flag: string, path: string): string {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (err) {
+    throw new UsageError(
+      `cannot read ${flag} ${path}: ${err instanceof Error ? err.constructor.name : "error"}`,
+    );
+  }
+  const v = text.split("\n")[0].trim();
+  if (v === "") throw new UsageError(`${flag} ${path} is empty`);
+  return v;
+}
+
+/**
+ * The NatsFlags of parsed commander options. Secrets come from the flag, else its file flag, else the
+ * environment ($NATS_TOKEN, $NATS_USER, $NATS_PASSWORD); giving both a flag and its file is an error.
+ * Secrets are never printed.
+ */
+export function natsFlagsFrom(
+  o: NatsCliFlags & { nats: string },
+  env: (name: string) => string | undefined = (n) => Deno.env.get(n),
+): NatsFlags {
+  if (o.nats.trim() === "") throw new UsageError("--nats needs a server URL, e.g. nats://127.0.0.1:4222");
+  if (o.password !== undefined && o.passwordFile !== undefined) {
+    throw new UsageError("use either --password or --password-file, not both");
+  }
+  if (o.token !== undefined && o.tokenFile !== undefined) {
+    throw new UsageError("use either --token or --token-file, not both");
+  }
+  const pick = (v: string | undefined) => (v === undefined || v === "" ? undefined : v);
+  const explicit = o.creds !== undefined || o.user !== undefined || o.password !== undefined ||
+    o.passwordFile !== undefined || o.token !== undefined || o.tokenFile !== undefined;
+  let user = o.user;
+  let password = o.password ??
+    (o.passwordFile !== undefined ? readSecret("--password-file", o.passwordFile) : undefined);
+  let token = o.token ?? (o.tokenFile !== undefined ? readSecret("--token-file", o.tokenFile) : undefined);
+  if (!explicit) {
+    // The environment applies only when no credentials were given on the command line.
+    token = pick(env("NATS_TOKEN"));
+    user = pick(env("NATS_USER"));
+    password = pick(env("NATS_PASSWORD"));
+  } else if (user !== undefined && password === undefined) password = pick(env("NATS_PASSWORD"));
+  else if (password !== undefined && user === undefined) user = pick(env("NATS_USER"));
+  let connectTimeoutMs: number | undefined;
+  if (o.connectTimeout !== undefined) {
+    const v = Number(o.connectTimeout);
+    if (o.connectTimeout.trim() === "" || !Number.isFinite(v) || v <= 0) {
+      throw new UsageError(
+        `--connect-timeout must be a positive number of seconds, got "${o.connectTimeout}"`,
+      );
+    }
+    connectTimeoutMs = Math.round(v * 1000);
+  }
   return {
     nats: o.nats,
     creds: o.creds,
-    user: o.user,
-    password: o.password,
-    token: o.token,
+    user,
+    password,
+    token,
     tlsCa: o.tlsCa,
     tlsCert: o.tlsCert,
     tlsKey: o.tlsKey,
     name: o.name,
+    connectTimeoutMs,
   };
 }
 
@@ -171,8 +246,11 @@ async function workerCommand(o: WorkerCliOptions): Promise<void> {
       log,
     });
   } catch (err) {
-    if (err instanceof NatsFlagError) throw new UsageError(err.message);
-    throw err;
+    if (err instanceof NatsFlagError || err instanceof NatsConnectError || err instanceof UsageError) {
+      throw new UsageError(err.message);
+    }
+    // Connected, but the broker would not set up the queue (no JetStream, no permission): one line.
+    throw new UsageError(`NATS at ${redactUrl(o.nats)}: ${(err as Error).message?.split("\n")[0] ?? err}`);
   }
   connected = true;
   const nc = source.nc;
@@ -182,7 +260,9 @@ async function workerCommand(o: WorkerCliOptions): Promise<void> {
     }
   })().catch(() => {});
   log(
-    `connected to ${o.nats}; ack wait ${source.ackWaitMs} ms, max attempts ${source.maxAttempts}, ` +
+    `connected to ${
+      redactUrl(o.nats)
+    }; ack wait ${source.ackWaitMs} ms, max attempts ${source.maxAttempts}, ` +
       `concurrency ${concurrency}`,
   );
   try {

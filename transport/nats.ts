@@ -25,7 +25,15 @@
  * state in KV), `queue.ts` (coordinator: publisher + events), `source.ts` (worker: pulls + leases),
  * `artifacts.ts` (object store), `retry.ts` (error classes, retry while the broker is away).
  */
-export { connectNats, natsConnectOptions, NatsFlagError, type NatsFlags } from "./nats/connection.ts";
+export {
+  CONNECT_TIMEOUT_MS,
+  connectNats,
+  NatsConnectError,
+  natsConnectOptions,
+  NatsFlagError,
+  type NatsFlags,
+  redactUrl,
+} from "./nats/connection.ts";
 export {
   jobSubject,
   type NatsNames,

@@ -25,6 +25,45 @@ export interface NatsFlags {
   tlsKey?: string;
   /** Connection name shown in server monitoring. */
   name?: string;
+  /** How long the FIRST connection may take (refused/unreachable retried until then). Default 10 000 ms. */
+  connectTimeoutMs?: number;
+}
+
+/** Default bound on the first connection. */
+export const CONNECT_TIMEOUT_MS = 10_000;
+
+/** The broker could not be reached, refused the credentials, or TLS failed: one line, never a secret. */
+export class NatsConnectError extends Error {
+  override name = "NatsConnectError";
+}
+
+/** A server URL with any user:password@ removed, for messages. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/[^/@]*@/, "//***@");
+}
+
+const SCHEMES = ["nats", "tls"];
+
+/** Checks one server URL (`nats://host:port`, `tls://host:port` or `host:port`); returns it or throws. */
+function checkServer(raw: string): string {
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `nats://${raw}`;
+  let u: URL;
+  try {
+    u = new URL(withScheme);
+  } catch {
+    throw new NatsFlagError(`--nats: "${redactUrl(raw)}" is not a server URL (e.g. nats://127.0.0.1:4222)`);
+  }
+  const scheme = u.protocol.replace(/:$/, "");
+  if (!SCHEMES.includes(scheme)) {
+    throw new NatsFlagError(`--nats: scheme ${scheme}:// is not supported (use nats:// or tls://)`);
+  }
+  if (u.hostname === "" || (u.pathname !== "" && u.pathname !== "/") || u.search !== "" || u.hash !== "") {
+    throw new NatsFlagError(`--nats: "${redactUrl(raw)}" is not a server URL (e.g. nats://127.0.0.1:4222)`);
+  }
+  if (u.port !== "" && !(Number(u.port) >= 1 && Number(u.port) <= 65535)) {
+    throw new NatsFlagError(`--nats: bad port in "${redactUrl(raw)}"`);
+  }
+  return raw;
 }
 
 /** Thrown for inconsistent connection flags (the CLI turns it into a UsageError). */
@@ -37,7 +76,7 @@ export class NatsFlagError extends Error {
  * survive broker restarts; credentials / user+password / token; TLS with a custom CA and client certificate.
  */
 export function natsConnectOptions(flags: NatsFlags): NodeConnectionOptions {
-  const servers = flags.nats.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  const servers = flags.nats.split(",").map((s) => s.trim()).filter((s) => s !== "").map(checkServer);
   if (servers.length === 0) throw new NatsFlagError("--nats needs a server URL, e.g. nats://127.0.0.1:4222");
   if ((flags.user === undefined) !== (flags.password === undefined)) {
     throw new NatsFlagError("--user and --password go together");
@@ -83,7 +122,40 @@ export function natsConnectOptions(flags: NatsFlags): NodeConnectionOptions {
   return opts;
 }
 
-/** Connect with `natsConnectOptions(flags)`. */
-export function connectNats(flags: NatsFlags): Promise<NatsConnection> {
-  return connect(natsConnectOptions(flags));
+/**
+ * Connect with `natsConnectOptions(flags)`. The first connection is bounded (`connectTimeoutMs`): a refused or
+ * unreachable broker is retried until then, refused credentials and TLS failures end at once, each as one
+ * NatsConnectError line. Once connected, reconnects are unbounded (workers outlive broker restarts).
+ */
+export async function connectNats(flags: NatsFlags): Promise<NatsConnection> {
+  const opts = natsConnectOptions(flags);
+  const where = redactUrl(flags.nats);
+  const limit = flags.connectTimeoutMs ?? CONNECT_TIMEOUT_MS;
+  const end = Date.now() + limit;
+  let last = "";
+  for (;;) {
+    const left = end - Date.now();
+    try {
+      return await connect({
+        ...opts,
+        waitOnFirstConnect: false,
+        timeout: Math.max(200, Math.min(left, 5000)),
+      });
+    } catch (err) {
+      const e = err as Error;
+      const msg = redactUrl(e.message ?? String(err)).split("\n")[0];
+      if (e.name === "AuthorizationError" || /authoriz|authenticat|permissions violation/i.test(msg)) {
+        throw new NatsConnectError(`NATS at ${where} refused the credentials (${msg})`);
+      }
+      if (/tls|ssl|certificate|handshake/i.test(msg) || /tls|ssl|certificate/i.test(String(e.cause ?? ""))) {
+        throw new NatsConnectError(`TLS with NATS at ${where} failed: ${msg}`);
+      }
+      last = msg;
+    }
+    if (Date.now() + 500 >= end) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new NatsConnectError(
+    `cannot reach NATS at ${where} within ${(limit / 1000).toFixed(0)} s (${last || "no answer"})`,
+  );
 }
