@@ -18,7 +18,7 @@
  */
 import type { JobRecord } from "./job.ts";
 import type { SweepSpec } from "./spec.ts";
-import { canonicalJson } from "../train/config.ts";
+import { canonicalJson } from "../canonical.ts";
 import { sha256Hex } from "./sha256.ts";
 import { formatAxisValue, varyingAxes } from "./aggregate.ts";
 import { holmAdjust } from "../stats/holm.ts";
