@@ -7,21 +7,9 @@
  * `DivergedError("diverged at step N …")`.
  */
 import type { Job, MetricRecord } from "../core/sweep/job.ts";
-import type { ArtifactStore } from "../transport/types.ts";
+import type { ExecuteContext, FinalMetrics } from "./context.ts";
 
-export interface ExecuteContext {
-  /** Called with each evaluation record while the job runs. */
-  onProgress(record: MetricRecord): void | Promise<void>;
-  /** Aborts the job (Ctrl-C, lease lost). */
-  signal: AbortSignal;
-  /** Compute backend for train jobs (`auto` by default). */
-  backend?: string;
-  /** Where stage artifacts (energy checkpoints) are read and written: keys `<job id>/<name>`. */
-  artifacts?: ArtifactStore;
-}
-
-/** A job's final metrics (the train summary for `train` jobs). */
-export type FinalMetrics = MetricRecord;
+export type { ExecuteContext, FinalMetrics };
 
 /** The job's metrics became NaN or infinite. Final: a rerun of the same config diverges the same way. */
 export class DivergedError extends Error {

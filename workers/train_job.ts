@@ -1,6 +1,6 @@
 /** Executes a `train` job: parse the config, pick the backend, run the trainer, stream evaluations. */
 import type { Job } from "../core/sweep/job.ts";
-import type { ExecuteContext, FinalMetrics } from "./execute.ts";
+import type { ExecuteContext, FinalMetrics } from "./context.ts";
 import { parseTrainConfig } from "../core/train/config.ts";
 
 export async function runTrainJob(job: Job, ctx: ExecuteContext): Promise<FinalMetrics> {

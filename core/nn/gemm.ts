@@ -6,9 +6,9 @@
  * tests use for finite-difference checks).
  */
 import type { Kernels } from "./kernels.ts";
+import type { Vec } from "./vec.ts";
 
-/** A dense vector/matrix buffer. Row-major matrices are stored flat. */
-export type Vec = Float32Array | Float64Array;
+export type { Vec };
 
 export interface Gemm {
   /** Backend name as shown in outputs (`cpu`, `blas`, `wasm`, `tensorflow`). */

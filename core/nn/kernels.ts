@@ -15,8 +15,8 @@
  * the Monte Carlo standard error of the estimate it enters is O(1/√S) ≈ 6e−2 relative, four orders larger.
  * tests/kernels_test.ts checks float32 against float64 sums on a real batch.
  */
-import type { Gemm, Vec } from "./gemm.ts";
-import type { Activation } from "./mlp.ts";
+import type { Vec } from "./vec.ts";
+import type { Activation } from "./activation.ts";
 import { alloc, Arena, jsArenaMemory } from "./arena.ts";
 
 export interface Kernels {
@@ -61,7 +61,7 @@ export interface Kernels {
 }
 
 /** The kernels chosen with a backend's GEMM (the TypeScript ones when it brings none). */
-export function kernelsOf(gemm: Gemm): Kernels {
+export function kernelsOf(gemm: { readonly kernels?: Kernels }): Kernels {
   return gemm.kernels ?? jsKernels;
 }
 

@@ -17,8 +17,9 @@ import type { Rng } from "../rng.ts";
 import { jsKernels, kernelsOf } from "./kernels.ts";
 import { alloc, allocRaw } from "./arena.ts";
 
-export const ACTIVATIONS = ["swish", "relu", "elu", "tanh"] as const;
-export type Activation = typeof ACTIVATIONS[number];
+import { type Activation, ACTIVATIONS } from "./activation.ts";
+
+export { type Activation, ACTIVATIONS };
 export type Init = "he-uniform" | "xavier-uniform";
 
 export interface Mlp {
