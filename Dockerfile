@@ -102,7 +102,9 @@ RUN for lib in libcudart.so.11.0 libcublas.so.11 libcublasLt.so.11 libcufft.so.1
                libcusolver.so.11 libcusparse.so.11 libcudnn.so.8; do \
       ldconfig -p | grep -q "${lib}" \
         || { echo "CUDA base lacks ${lib}: libtensorflow 2.9.1 needs CUDA 11.2 + cuDNN 8.1" >&2; exit 1; }; \
-    done
+    done \
+ && echo "CUDA runtime and cuDNN in this base:" \
+ && ls /usr/local/cuda/lib64/libcudart.so.11.* /usr/lib/x86_64-linux-gnu/libcudnn.so.8.*
 COPY --from=deno /usr/local/bin/deno /usr/local/bin/deno
 COPY --from=tfjs /opt/tfjs /opt/tfjs
 COPY --from=app /opt/deno-dir /opt/deno-dir
