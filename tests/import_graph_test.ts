@@ -1,14 +1,18 @@
 /**
  * The import graph of the repository's own modules (static `import … from` / `export … from` and dynamic
  * `import("…")` of relative paths): no module imports itself through a circle, and core/ — the pure domain —
- * imports nothing outside core/ (the pure npm packages zod and yaml excepted: schema validation, YAML parsing).
+ * imports nothing outside core/ (the pure packages zod, yaml and node:crypto excepted: schema validation, YAML
+ * parsing, SHA-256).
  */
 import assert from "node:assert/strict";
 
 const ROOT = new URL("../", import.meta.url);
 const DIRS = ["core", "cli", "coordinator", "workers", "transport", "report", "backends", "bench"];
-/** npm specifiers core/ may use: pure libraries without I/O (zod: the config schema; yaml: parsing spec text). */
-const CORE_PACKAGES = new Set(["zod", "yaml"]);
+/**
+ * Packages core/ may use: pure, without I/O (zod: the config schema; yaml: parsing spec text; node:crypto: SHA-256
+ * of job ids, core/sweep/sha256.ts).
+ */
+const CORE_PACKAGES = new Set(["zod", "yaml", "node:crypto"]);
 
 async function tsFiles(dir: URL, rel: string, out: string[]): Promise<void> {
   for await (const e of Deno.readDir(dir)) {

@@ -42,7 +42,13 @@
 import { type Document, isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
 import type { Job, ReportLayout } from "./job.ts";
 import { parseDurationS } from "./limits.ts";
-import { DEFAULT_ALPHA, DEFAULT_DIRECTIONS, type Direction, DIRECTIONS, type GateMetric } from "./gate.ts";
+import {
+  DEFAULT_ALPHA,
+  DEFAULT_DIRECTIONS,
+  type Direction,
+  DIRECTIONS,
+  type GateMetric,
+} from "./gate_spec.ts";
 
 export type JobKind = Job["kind"];
 export const JOB_KINDS: readonly JobKind[] = ["train", "noop", "sleep", "fail"];
