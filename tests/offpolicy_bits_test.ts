@@ -123,3 +123,17 @@ Deno.test("bit-vector: a behaviour with a learned backward policy or an optimal 
     /scalar control variate/,
   );
 });
+
+Deno.test("exact JSD(Q_T, π) of the bit-vector DP: 0 < JSD ≤ ln 2 · TV, and 0 when π = Q_T", async () => {
+  const { exactForward, exactMetrics, exactTarget } = await import("../core/eval/exact.ts");
+  const target = exactTarget(task);
+  const m = exactMetrics(pol, jsGemm, target);
+  assert.ok(
+    m.exact_jsd > 0 && m.exact_jsd <= Math.LN2 * m.exact_tv + 1e-12,
+    `JSD ${m.exact_jsd}, TV ${m.exact_tv}`,
+  );
+  const fwd = exactForward(pol, jsGemm);
+  const own = { D: target.D, logR: Float64Array.from(fwd.qT, Math.log), logZ: 0 };
+  const same = exactMetrics(pol, jsGemm, own, fwd);
+  assert.ok(Math.abs(same.exact_jsd) < 1e-12 && same.exact_tv < 1e-12);
+});
