@@ -155,6 +155,8 @@ export interface ExactMetrics {
   exact_kl: number;
   exact_kl_terminal: number;
   exact_tv: number;
+  /** Jensen–Shannon divergence between Q_T and π (nats). */
+  exact_jsd: number;
 }
 
 /** `forward` may be passed when the caller already ran the DP for this policy (it is the expensive part). */
@@ -167,12 +169,16 @@ export function exactMetrics(
   const { qT, eLogq } = forward;
   // log w = log R + (log P_B(τ|x) + log D!) − log q_φ; the bracket is 0 under the uniform P_B
   const eLogPB = forward.eLogPB ?? 0;
-  let eLogR = 0, klT = 0, tv = 0;
+  let eLogR = 0, klT = 0, tv = 0, jsd = 0;
   for (let i = 0; i < qT.length; i++) {
-    const q = qT[i], logPi = target.logR[i] - target.logZ;
+    const q = qT[i], logPi = target.logR[i] - target.logZ, pi = Math.exp(logPi);
     eLogR += q * target.logR[i];
     if (q > 0) klT += q * (Math.log(q) - logPi);
-    tv += Math.abs(q - Math.exp(logPi));
+    tv += Math.abs(q - pi);
+    // JSD = ½KL(Q_T‖M) + ½KL(π‖M), M = (Q_T + π)/2
+    const m = 0.5 * (q + pi);
+    if (q > 0) jsd += 0.5 * q * Math.log(q / m);
+    if (pi > 0) jsd += 0.5 * pi * Math.log(pi / m);
   }
   const eLogw = eLogR + eLogPB - eLogq;
   return {
@@ -181,5 +187,6 @@ export function exactMetrics(
     exact_kl: target.logZ - eLogw,
     exact_kl_terminal: klT,
     exact_tv: tv / 2,
+    exact_jsd: jsd,
   };
 }

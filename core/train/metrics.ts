@@ -15,6 +15,7 @@ export const COMMON_METRICS = [
   "exact_kl",
   "exact_kl_terminal",
   "exact_tv",
+  "exact_jsd",
   "ms_per_step",
   // with a learned backward policy the metrics above use it; the uniform-P_B values stay available
   "e_logw_uniform_pb",
@@ -22,8 +23,8 @@ export const COMMON_METRICS = [
   "exact_e_logw_uniform_pb",
   "exact_kl_uniform_pb",
 ] as const;
-/** The hypergrid's exact Jensen–Shannon divergence and mode counts (core/tasks/runtime.ts). */
-export const HYPERGRID_METRICS = ["exact_jsd", "modes_found", "modes_total"] as const;
+/** The hypergrid's mode counts (core/tasks/runtime.ts). */
+export const HYPERGRID_METRICS = ["modes_found", "modes_total"] as const;
 /**
  * Off-policy training (docs/offpolicy.md): the behaviour's ε now, the mean effective sample size of the importance
  * weights over the steps since the last evaluation (fraction of the batch), the replay buffer's size, and the
