@@ -85,9 +85,9 @@ class WasmKernels implements Kernels {
     const i = this.free.findIndex((r) => r.bytes >= bytes);
     if (i >= 0) return this.free.splice(i, 1)[0];
     const offset = this.top;
-    this.top += bytes;
-    const need = this.top - this.mem.buffer.byteLength;
-    if (need > 0) this.mem.grow(Math.ceil(need / PAGE));
+    const need = offset + bytes - this.mem.buffer.byteLength;
+    if (need > 0) this.mem.grow(Math.ceil(need / PAGE)); // throws RangeError past the 4 GiB of wasm32
+    this.top = offset + bytes;
     return { offset, bytes };
   }
 
@@ -108,7 +108,16 @@ class WasmKernels implements Kernels {
       buffer: () => this.mem.buffer as ArrayBuffer,
       region: () => region,
       reserve: (bytes) => {
-        if (bytes > region.bytes) region = this.grownRegion(region, bytes);
+        if (bytes <= region.bytes) return;
+        this.freeRegion(region);
+        try {
+          region = this.allocRegion(bytes);
+        } catch (err) {
+          // wasm32 memory is at most 4 GiB: a step that needs more keeps its region and serves the rest from the
+          // JavaScript heap (those buffers run the TypeScript kernels); correct, only slower
+          if (!(err instanceof RangeError)) throw err;
+          region = this.allocRegion(region.bytes);
+        }
       },
       release: () => this.freeRegion(region),
     };
@@ -147,7 +156,16 @@ class WasmKernels implements Kernels {
       }
       base = space.byteOffset;
     } else {
-      if (stageBytes > this.stage.bytes) this.stage = this.grownRegion(this.stage, stageBytes);
+      if (stageBytes > this.stage.bytes) {
+        const old = this.stage;
+        try {
+          this.stage = this.grownRegion(old, stageBytes);
+        } catch (err) {
+          if (!(err instanceof RangeError)) throw err;
+          this.stage = this.allocRegion(old.bytes); // past 4 GiB: this call runs in TypeScript
+          return false;
+        }
+      }
       base = this.stage.offset;
     }
     const mem = this.mem.buffer;

@@ -104,5 +104,6 @@ export async function backendReport(opts: SelectOptions = {}): Promise<Record<st
 /** One line naming the backend and how it runs, e.g. `blas (libopenblas.so.0 (OpenBLAS 0.3.21 ...), 2 thread(s))`. */
 export function describeGemm(g: Gemm): string {
   const detail = (g as DescribedGemm).detail ?? (g === jsGemm ? "pure TypeScript" : undefined);
-  return detail ? `${g.name} (${detail})` : g.name;
+  const kernels = g.kernels ? `, ${g.kernels.name} kernels` : "";
+  return detail ? `${g.name} (${detail}${kernels})` : g.name;
 }

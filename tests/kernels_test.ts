@@ -355,3 +355,35 @@ function maxAbs(a: ArrayLike<number>): number {
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
   return m;
 }
+
+Deno.test("backends carry the wasm kernels, cpu stays pure TypeScript, FLOWSWEEP_KERNELS=ts opts out", async () => {
+  const { selectGemm, describeGemm } = await import("../backends/select.ts");
+  assert.equal((await selectGemm("cpu")).kernels, undefined);
+  assert.equal((await selectGemm("auto")).kernels?.name, wasm ? "wasm-simd" : undefined);
+  if (wasm && loadBlasGemm()) assert.match(describeGemm(await selectGemm("blas")), /wasm-simd kernels/);
+  const script = `import { selectGemm } from "${new URL("../backends/select.ts", import.meta.url)}";\n` +
+    `console.log((await selectGemm("auto")).kernels?.name ?? "ts");`;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", script],
+    env: { FLOWSWEEP_KERNELS: "ts" },
+    stdout: "piped",
+  }).output();
+  assert.equal(new TextDecoder().decode(out.stdout).trim(), "ts");
+});
+
+Deno.test("an arena larger than wasm32's 4 GiB keeps working from the JavaScript heap", () => {
+  if (!wasm) return;
+  const arena = wasm.createArena();
+  const before = arena.memory.region().bytes;
+  arena.memory.reserve(5 * 2 ** 30);
+  assert.equal(arena.memory.region().bytes, before);
+  const x = arena.run(() => {
+    const big = arena.take(Float32Array, 2 ** 20);
+    big.fill(2);
+    const y = arena.take(Float32Array, 2 ** 20);
+    wasm.mulInPlace(y, big, 2 ** 20);
+    return y[5];
+  });
+  assert.equal(x, 0);
+  arena.memory.release?.();
+});

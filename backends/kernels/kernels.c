@@ -16,58 +16,94 @@ typedef v128_t f4;
 
 static inline f4 splat(float x) { return wasm_f32x4_splat(x); }
 
+/*
+ * The constants of the activation kernels live in memory (mutable, so the compiler keeps them there) and are
+ * loaded into locals once per call: V8 rebuilds every v128.const that sits in a loop from immediates (about 3
+ * instructions each), which was a third of the swish loop.
+ */
+float act_consts[] = {
+    -87.0f, 88.0f, 1.44269504088896341f, 12582912.0f /* 1.5·2^23 */, 0.693359375f, -2.12194440e-4f,
+    1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f,
+    1.0f, 0.0f, 2.0f, 40.0f,
+};
+int act_iconsts[] = {0x4B400000 - 127, (int)0x80000000};
+
+typedef struct {
+  f4 lo, hi, log2e, magic, c1, c2, p0, p1, p2, p3, p4, p5, one, zero, two, forty, pow2bias, sign;
+} Consts;
+
+static inline Consts load_consts(void) {
+  Consts k;
+  k.lo = wasm_v128_load32_splat(&act_consts[0]);
+  k.hi = wasm_v128_load32_splat(&act_consts[1]);
+  k.log2e = wasm_v128_load32_splat(&act_consts[2]);
+  k.magic = wasm_v128_load32_splat(&act_consts[3]);
+  k.c1 = wasm_v128_load32_splat(&act_consts[4]);
+  k.c2 = wasm_v128_load32_splat(&act_consts[5]);
+  k.p0 = wasm_v128_load32_splat(&act_consts[6]);
+  k.p1 = wasm_v128_load32_splat(&act_consts[7]);
+  k.p2 = wasm_v128_load32_splat(&act_consts[8]);
+  k.p3 = wasm_v128_load32_splat(&act_consts[9]);
+  k.p4 = wasm_v128_load32_splat(&act_consts[10]);
+  k.p5 = wasm_v128_load32_splat(&act_consts[11]);
+  k.one = wasm_v128_load32_splat(&act_consts[12]);
+  k.zero = wasm_v128_load32_splat(&act_consts[13]);
+  k.two = wasm_v128_load32_splat(&act_consts[14]);
+  k.forty = wasm_v128_load32_splat(&act_consts[15]);
+  k.pow2bias = wasm_v128_load32_splat(&act_iconsts[0]);
+  k.sign = wasm_v128_load32_splat(&act_iconsts[1]);
+  return k;
+}
+
 /* e^r − 1 for |r| ≤ ln2/2 (Cephes polynomial): r + r²·P(r). */
-static inline f4 expm1_reduced(f4 r) {
-  f4 p = splat(1.9875691500e-4f);
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), splat(1.3981999507e-3f));
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), splat(8.3334519073e-3f));
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), splat(4.1665795894e-2f));
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), splat(1.6666665459e-1f));
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), splat(5.0000001201e-1f));
+static inline f4 expm1_reduced(const Consts *k, f4 r) {
+  f4 p = k->p0;
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), k->p1);
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), k->p2);
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), k->p3);
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), k->p4);
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), k->p5);
   return wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_mul(p, r), r), r);
 }
 
 /*
  * Splits clamped x into n (integral) and r = x − n·ln2 (two-constant Cody–Waite). n is rounded to nearest by the
- * 1.5·2^23 trick, so k's low mantissa bits hold n as an integer (used by pow2) and no float→int conversion with
+ * 1.5·2^23 trick, so kk's low mantissa bits hold n as an integer (used by pow2) and no float→int conversion with
  * saturation fix-ups is needed. pmin/pmax map to single SSE instructions (the clamp needs no NaN semantics).
  */
-#define MAGIC 12582912.0f
-static inline f4 reduce(f4 x, f4 *k) {
-  x = wasm_f32x4_pmin(wasm_f32x4_pmax(x, splat(-87.0f)), splat(88.0f));
-  f4 kk = wasm_f32x4_add(wasm_f32x4_mul(x, splat(1.44269504088896341f)), splat(MAGIC));
-  f4 n = wasm_f32x4_sub(kk, splat(MAGIC));
-  *k = kk;
-  f4 r = wasm_f32x4_sub(x, wasm_f32x4_mul(n, splat(0.693359375f)));
-  return wasm_f32x4_sub(r, wasm_f32x4_mul(n, splat(-2.12194440e-4f)));
+static inline f4 reduce(const Consts *k, f4 x, f4 *kk) {
+  x = wasm_f32x4_pmin(wasm_f32x4_pmax(x, k->lo), k->hi);
+  f4 m = wasm_f32x4_add(wasm_f32x4_mul(x, k->log2e), k->magic);
+  f4 n = wasm_f32x4_sub(m, k->magic);
+  *kk = m;
+  f4 r = wasm_f32x4_sub(x, wasm_f32x4_mul(n, k->c1));
+  return wasm_f32x4_sub(r, wasm_f32x4_mul(n, k->c2));
 }
 
-/* 2^n from k = n + 1.5·2^23 (n in [−126, 127]): the integer n sits in k's low mantissa bits. */
-static inline f4 pow2(f4 k) {
-  return wasm_i32x4_shl(wasm_i32x4_sub(k, wasm_i32x4_splat(0x4B400000 - 127)), 23);
-}
+/* 2^n from kk = n + 1.5·2^23 (n in [−126, 127]): the integer n sits in kk's low mantissa bits. */
+static inline f4 pow2(const Consts *k, f4 kk) { return wasm_i32x4_shl(wasm_i32x4_sub(kk, k->pow2bias), 23); }
 
-static inline f4 vexp(f4 x) {
+static inline f4 vexp(const Consts *k, f4 x) {
   f4 n;
-  f4 r = reduce(x, &n);
-  return wasm_f32x4_mul(wasm_f32x4_add(expm1_reduced(r), splat(1.0f)), pow2(n));
+  f4 r = reduce(k, x, &n);
+  return wasm_f32x4_mul(wasm_f32x4_add(expm1_reduced(k, r), k->one), pow2(k, n));
 }
 
-static inline f4 vexpm1(f4 x) {
+static inline f4 vexpm1(const Consts *k, f4 x) {
   f4 n;
-  f4 r = reduce(x, &n);
-  f4 s = pow2(n);
-  return wasm_f32x4_add(wasm_f32x4_mul(s, expm1_reduced(r)), wasm_f32x4_sub(s, splat(1.0f)));
+  f4 r = reduce(k, x, &n);
+  f4 s = pow2(k, n);
+  return wasm_f32x4_add(wasm_f32x4_mul(s, expm1_reduced(k, r)), wasm_f32x4_sub(s, k->one));
 }
 
 enum { SWISH = 0, RELU = 1, ELU = 2, TANH = 3 };
 
 /* a = act(v), *d = act'(v). */
-static inline f4 act4(int kind, f4 v, f4 *d) {
-  const f4 one = splat(1.0f), zero = splat(0.0f);
+static inline f4 act4(const Consts *k, int kind, f4 v, f4 *d) {
+  const f4 one = k->one, zero = k->zero;
   switch (kind) {
     case SWISH: {
-      f4 s = wasm_f32x4_div(one, wasm_f32x4_add(one, vexp(wasm_f32x4_neg(v))));
+      f4 s = wasm_f32x4_div(one, wasm_f32x4_add(one, vexp(k, wasm_f32x4_neg(v))));
       *d = wasm_f32x4_mul(s, wasm_f32x4_add(one, wasm_f32x4_mul(v, wasm_f32x4_sub(one, s))));
       return wasm_f32x4_mul(v, s);
     }
@@ -78,15 +114,15 @@ static inline f4 act4(int kind, f4 v, f4 *d) {
     }
     case ELU: {
       f4 pos = wasm_f32x4_gt(v, zero);
-      f4 e = vexpm1(wasm_f32x4_pmin(v, zero));
+      f4 e = vexpm1(k, wasm_f32x4_pmin(v, zero));
       *d = wasm_v128_bitselect(one, wasm_f32x4_add(e, one), pos);
       return wasm_v128_bitselect(v, e, pos);
     }
     default: { /* TANH = expm1(2v) / (expm1(2v) + 2), odd: computed on |v| */
       f4 av = wasm_f32x4_abs(v);
-      f4 e = vexpm1(wasm_f32x4_pmin(wasm_f32x4_add(av, av), splat(40.0f)));
-      f4 t = wasm_f32x4_div(e, wasm_f32x4_add(e, splat(2.0f)));
-      t = wasm_v128_or(t, wasm_v128_and(v, wasm_i32x4_splat((int)0x80000000)));
+      f4 e = vexpm1(k, wasm_f32x4_pmin(wasm_f32x4_add(av, av), k->forty));
+      f4 t = wasm_f32x4_div(e, wasm_f32x4_add(e, k->two));
+      t = wasm_v128_or(t, wasm_v128_and(v, k->sign));
       *d = wasm_f32x4_sub(one, wasm_f32x4_mul(t, t));
       return t;
     }
@@ -99,16 +135,34 @@ static inline f4 act4(int kind, f4 v, f4 *d) {
  */
 EXPORT(bias_act)
 void bias_act(int kind, const float *z, const float *bias, float *a, float *da, int n, int h) {
+  const Consts k = load_consts();
   const int h4 = h & ~3;
   for (int r = 0; r < n; r++) {
     const float *zr = z + (long)r * h;
     float *ar = a + (long)r * h;
     float *dr = da ? da + (long)r * h : 0;
-    for (int j = 0; j < h4; j += 4) {
+    int j = 0;
+    /* two independent vectors per iteration: the exp polynomial is a long dependency chain */
+    for (; j + 8 <= h4; j += 8) {
+      f4 v0 = wasm_v128_load(zr + j), v1 = wasm_v128_load(zr + j + 4);
+      if (bias) {
+        v0 = wasm_f32x4_add(v0, wasm_v128_load(bias + j));
+        v1 = wasm_f32x4_add(v1, wasm_v128_load(bias + j + 4));
+      }
+      f4 d0, d1;
+      f4 y0 = act4(&k, kind, v0, &d0), y1 = act4(&k, kind, v1, &d1);
+      wasm_v128_store(ar + j, y0);
+      wasm_v128_store(ar + j + 4, y1);
+      if (dr) {
+        wasm_v128_store(dr + j, d0);
+        wasm_v128_store(dr + j + 4, d1);
+      }
+    }
+    for (; j < h4; j += 4) {
       f4 v = wasm_v128_load(zr + j);
       if (bias) v = wasm_f32x4_add(v, wasm_v128_load(bias + j));
       f4 d;
-      f4 y = act4(kind, v, &d);
+      f4 y = act4(&k, kind, v, &d);
       wasm_v128_store(ar + j, y);
       if (dr) wasm_v128_store(dr + j, d);
     }
@@ -116,7 +170,7 @@ void bias_act(int kind, const float *z, const float *bias, float *a, float *da, 
       float tv[4] = {0, 0, 0, 0}, ty[4], td[4];
       for (int j = h4; j < h; j++) tv[j - h4] = zr[j] + (bias ? bias[j] : 0.0f);
       f4 d;
-      wasm_v128_store(ty, act4(kind, wasm_v128_load(tv), &d));
+      wasm_v128_store(ty, act4(&k, kind, wasm_v128_load(tv), &d));
       wasm_v128_store(td, d);
       for (int j = h4; j < h; j++) {
         ar[j] = ty[j - h4];

@@ -118,7 +118,6 @@ export function runTrajectories(pol: Policy, gemm: Gemm, B: number, rng: Rng, op
   const cacheRows = opts.cache ? rows : B;
   const acts = hidden.map((h) => allocRaw(F, cacheRows * h));
   const dacts = opts.cache ? hidden.map((h) => allocRaw(F, cacheRows * h)) : null;
-  const X = opts.cache ? allocRaw(F, rows * D) : null;
   const scratch = allocRaw(F, B * maxOf(hidden));
   const logits = denseOutput(pol, gemm) ? allocRaw(F, B * 2 * D) : null;
   const woutT = logits ? pol.woutT : arenaCopy(pol.woutT);
@@ -151,14 +150,6 @@ export function runTrajectories(pol: Policy, gemm: Gemm, B: number, rng: Rng, op
       ? dacts.map((a, l) => a.subarray(off * hidden[l], (off + B) * hidden[l]))
       : hidden.map(() => null);
     const r0 = (t - n0) * B;
-    if (X) {
-      if (t === n0) X.set(state.subarray(0, B * D), t * B * D);
-      else {
-        // s_t = s_{t−1} with one more entry set: copy the previous block, then write the B new entries
-        X.copyWithin(t * B * D, (t - 1) * B * D, t * B * D);
-        for (let b = 0, r = r0 - B; b < B; b++, r++) X[(t * B + b) * D + pos[r]] = val[r];
-      }
-    }
     hiddenForward(net, gemm, z0, B, stepActs, stepDacts, scratch);
     const top = stepActs[k - 1];
     const stepPos = pos.subarray(r0, r0 + B), stepVal = val.subarray(r0, r0 + B);
@@ -199,7 +190,35 @@ export function runTrajectories(pol: Policy, gemm: Gemm, B: number, rng: Rng, op
     }
     K.addSignedRows(z0, W0, stepPos, stepVal, B, h1);
   }
-  return { D, B, x, logq, logb, pos, val, logp, g, cache: X && dacts ? { X, acts, dacts } : undefined };
+  if (!dacts) return { D, B, x, logq, logb, pos, val, logp, g };
+  // the state rows as network inputs are built only when something reads them (a value network, the learned
+  // P_B): the policy's own first-layer gradient comes from pos/val (stateGrad)
+  let X: Vec | null = null;
+  const cache = {
+    acts,
+    dacts,
+    get X(): Vec {
+      return X ??= stateRows(pos, val, B, D, F);
+    },
+  };
+  return { D, B, x, logq, logb, pos, val, logp, g, cache };
+}
+
+/** Rows t·B + b = the state s_t of trajectory b before step t (entries set at steps t' < t), as inputs. */
+function stateRows(
+  pos: Int32Array,
+  val: Int8Array,
+  B: number,
+  D: number,
+  F: Float32ArrayConstructor | Float64ArrayConstructor,
+): Vec {
+  const X = alloc(F, D * B * D);
+  for (let t = 1; t < D; t++) {
+    // s_t = s_{t−1} with one more entry set: copy the previous block, then write the B new entries
+    X.copyWithin(t * B * D, (t - 1) * B * D, t * B * D);
+    for (let b = 0, r = (t - 1) * B; b < B; b++, r++) X[(t * B + b) * D + pos[r]] = val[r];
+  }
+  return X;
 }
 
 /** The common number of set entries of B start states (throws when rows differ or an entry is not −1/0/+1). */
@@ -392,7 +411,7 @@ export function forEachSampleGrad(
   const K = kernelsOf(gemm);
   const h: Vec[] = [];
   for (let l = 0; l <= k; l++) h.push(alloc(F, net.sizes[l] * net.sizes[l + 1]), alloc(F, net.sizes[l + 1]));
-  const inputs = [c.X, ...c.acts.slice(0, k - 1)];
+  const inputs = [null, ...c.acts.slice(0, k - 1)]; // layer 0: stateGrad from pos/val, no state rows
   const gatherIn = inputs.map((_, l) => allocRaw(F, l === 0 ? 0 : T * net.sizes[l]));
   const gatherZ = dZ.map((_, l) => allocRaw(F, T * net.sizes[l + 1]));
   const hk = net.sizes[k], top = c.acts[k - 1], out = 2 * D;
@@ -409,7 +428,7 @@ export function forEachSampleGrad(
       db.fill(0);
       for (let t = 0; t < T; t++) {
         const r = t * B + s;
-        if (l > 0) gi.set(src.subarray(r * nin, (r + 1) * nin), t * nin);
+        if (src) gi.set(src.subarray(r * nin, (r + 1) * nin), t * nin);
         gz.set(dz.subarray(r * nout, (r + 1) * nout), t * nout);
       }
       K.colSumAdd(gz, T, nout, db);
