@@ -166,7 +166,10 @@ export function runConstants(records: readonly JobRecord[]): Record<string, unkn
   return out;
 }
 
-/** Writes a baseline as JSON: two-space indent, each list of numbers on one line (reviewable diffs). */
+/**
+ * Writes a baseline as JSON: two-space indent, each list of numbers on one line (reviewable diffs; deno fmt
+ * leaves sweeps/baselines/ alone, deno.json, so the file stays as the gate writes it).
+ */
 export function formatBaseline(b: Baseline): string {
   const scalar = String.raw`(?:-?[0-9.eE+-]+|null|"[^"\\,\[\]{}]*")`;
   const list = new RegExp(String.raw`\[\s*(${scalar}(?:,\s*${scalar})*)\s*\]`, "g");
