@@ -136,7 +136,7 @@ ${
     r.plots.length
       ? `<section id="plots">\n<h2>Plots</h2>\n${
         r.plots.map((p) =>
-          `<figure id="${escapeHtml(p.id)}">\n${p.svg}\n<figcaption>${
+          `<figure id="plot-${escapeHtml(p.id)}">\n${p.svg}\n<figcaption>${
             escapeHtml(p.title)
           }</figcaption>\n</figure>`
         ).join("\n")

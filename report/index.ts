@@ -27,6 +27,7 @@ import { tableToMarkdown } from "./markdown.ts";
 import { gapTable, groupsTable, pivotTable, pivotTitle, type TableModel } from "./model.ts";
 import { curveSpec, pivotSpec, specToSvg, type VlSpec } from "./plots.ts";
 import { svgToPng } from "./png.ts";
+import { axisName } from "./labels.ts";
 
 export interface ReportOptions {
   /** Heading of tables.md and index.html. Default: `flowsweep report: <sweep name>`. */
@@ -155,7 +156,7 @@ export async function renderReport(
         tables.push(gap);
         tex.push(tableToLatex(gap));
       }
-      const spec = pivotSpec(p, `${t}: mean ± std over seeds by ${p.colAxes.join(" × ")}`);
+      const spec = pivotSpec(p, `${t}: mean ± std over seeds by ${p.colAxes.map(axisName).join(" × ")}`);
       if (spec) pivotPlots.push({ id, title: `${t}: ${p.metric} (mean ± std over seeds)`, spec });
     });
     files.set(`${slug}.csv`, pivotCsv(ps));

@@ -55,7 +55,7 @@ function tupleRanks(curves: Curve[], keys: string[]): Map<string, number> {
  * own stroke width, widest first, and its own dash, so a curve drawn over another leaves it visible.
  */
 function strokeEncodings(n: number): Record<string, unknown> {
-  const widths = Array.from({ length: n }, (_, i) => (n === 1 ? 2 : 4.5 - (3 * i) / (n - 1)));
+  const widths = Array.from({ length: n }, (_, i) => (n === 1 ? 2 : 6 - (4.5 * i) / (n - 1)));
   const dashes = [[1, 0], [6, 3], [2, 2], [8, 3, 2, 3], [1, 0], [4, 4]];
   return {
     strokeWidth: {
@@ -181,6 +181,7 @@ export function pivotSpec(t: PivotTable, title: string): VlSpec | undefined {
         row: t.rowAxes.map((a, i) => headerName(a, rk[i])).join(", ") || t.metric,
         x: numericX ? ck[0] : ck.map((v, i) => valueName(t.colAxes[i], v)).join(" · "),
         order: ci,
+        rank: ri,
         mean: s.mean,
         lo,
         hi,
@@ -230,7 +231,7 @@ export function pivotSpec(t: PivotTable, title: string): VlSpec | undefined {
         },
       },
       {
-        mark: { type: "line", point: true },
+        mark: { type: "line", point: true, opacity: 0.9 },
         encoding: {
           x,
           y: {
@@ -241,6 +242,7 @@ export function pivotSpec(t: PivotTable, title: string): VlSpec | undefined {
           },
           color,
           order: { field: "order" },
+          ...strokeEncodings(t.rowKeys.length),
         },
       },
     ],
@@ -309,7 +311,7 @@ export function liveCurveSpec(
         type: "nominal",
         title: null,
         scale: { domain: ["finished", "running"], range: [[1, 0], [5, 3]] },
-        legend: { symbolType: "stroke", symbolStrokeWidth: 2, symbolStrokeColor: "#333" },
+        legend: null,
       },
       detail: { field: "job" },
     },

@@ -13,6 +13,8 @@ export interface Page {
   waitFor<T = unknown>(expression: string, timeoutMs?: number): Promise<T>;
   /** PNG of the whole page at the given viewport width. */
   screenshot(width?: number): Promise<Uint8Array>;
+  /** PNG of the region covering the elements matching these selectors (with a margin). */
+  screenshotOf(selectors: string[], width?: number): Promise<Uint8Array>;
 }
 
 export interface Browser {
@@ -132,6 +134,30 @@ export async function launch(
         mobile: false,
       });
       const r = await send<{ data: string }>("Page.captureScreenshot", { format: "png" });
+      await send("Emulation.clearDeviceMetricsOverride");
+      return Uint8Array.from(atob(r.data), (c) => c.charCodeAt(0));
+    },
+    async screenshotOf(selectors: string[], width = windowSize.width) {
+      const h = await page.eval<number>("document.documentElement.scrollHeight");
+      await send("Emulation.setDeviceMetricsOverride", {
+        width,
+        height: h,
+        deviceScaleFactor: 1,
+        mobile: false,
+      });
+      const box = await page.eval<{ x: number; y: number; w: number; h: number } | null>(`(() => {
+        const rs = ${JSON.stringify(selectors)}.map((s) => document.querySelector(s)?.getBoundingClientRect())
+          .filter(Boolean);
+        if (!rs.length) return null;
+        const x0 = Math.min(...rs.map((r) => r.left)), y0 = Math.min(...rs.map((r) => r.top)) + scrollY;
+        const x1 = Math.max(...rs.map((r) => r.right)), y1 = Math.max(...rs.map((r) => r.bottom)) + scrollY;
+        return { x: Math.max(0, x0 - 12), y: Math.max(0, y0 - 12), w: x1 - x0 + 24, h: y1 - y0 + 24 };
+      })()`);
+      if (!box) throw new Error(`nothing matches ${selectors.join(", ")}`);
+      const r = await send<{ data: string }>("Page.captureScreenshot", {
+        format: "png",
+        clip: { x: box.x, y: box.y, width: box.w, height: box.h, scale: 1 },
+      });
       await send("Emulation.clearDeviceMetricsOverride");
       return Uint8Array.from(atob(r.data), (c) => c.charCodeAt(0));
     },
