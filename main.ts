@@ -15,35 +15,40 @@ import { register as registerStatus } from "./cli/status.ts";
 import { register as registerServe } from "./cli/serve.ts";
 import { register as registerGate } from "./cli/gate.ts";
 
-const program = new Command()
-  .name("flowsweep")
-  .description("Train and sweep GFlowNets (αTB, αKL, control variates) on bit-vector state spaces.")
-  .showHelpAfterError(false)
-  .exitOverride();
+/** The CLI: every subcommand registered (tests parse documented commands with it). */
+export function buildProgram(): Command {
+  const program = new Command()
+    .name("flowsweep")
+    .description("Train and sweep GFlowNets (αTB, αKL, control variates) on bit-vector state spaces.")
+    .showHelpAfterError(false)
+    .exitOverride();
+  registerTrain(program);
+  registerData(program);
+  registerReport(program);
+  registerWorker(program);
+  registerSweep(program);
+  registerStatus(program);
+  registerServe(program);
+  registerGate(program);
+  return program;
+}
 
-registerTrain(program);
-registerData(program);
-registerReport(program);
-registerWorker(program);
-registerSweep(program);
-registerStatus(program);
-registerServe(program);
-registerGate(program);
-
-try {
-  await program.parseAsync(Deno.args, { from: "user" });
-} catch (err) {
-  if (err instanceof CommanderError) {
-    // help and version are "errors" with exit code 0
-    Deno.exit(err.exitCode === 0 ? 0 : 2);
+if (import.meta.main) {
+  try {
+    await buildProgram().parseAsync(Deno.args, { from: "user" });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // help and version are "errors" with exit code 0
+      Deno.exit(err.exitCode === 0 ? 0 : 2);
+    }
+    if (
+      err instanceof UsageError || err instanceof StoreError || err instanceof LockError ||
+      err instanceof RunDirError
+    ) {
+      // A spec error lists each issue on its own line; every other error is one line.
+      console.error(`error: ${err instanceof UsageError ? err.message : err.message.split("\n").join("; ")}`);
+      Deno.exit(2);
+    }
+    throw err;
   }
-  if (
-    err instanceof UsageError || err instanceof StoreError || err instanceof LockError ||
-    err instanceof RunDirError
-  ) {
-    // A spec error lists each issue on its own line; every other error is one line.
-    console.error(`error: ${err instanceof UsageError ? err.message : err.message.split("\n").join("; ")}`);
-    Deno.exit(2);
-  }
-  throw err;
 }
