@@ -78,7 +78,9 @@ Deno.test("docs: no bare `deno task` / `deno run` commands; every npx command pa
           await program.parseAsync([m[1], ...w.slice(2)], { from: "user" });
         } catch (err) {
           // --help ends with a CommanderError of exit code 0
-          if ((err as { exitCode?: number }).exitCode !== 0) assert.fail(`${where}: ${(err as Error).message}`);
+          if ((err as { exitCode?: number }).exitCode !== 0) {
+            assert.fail(`${where}: ${(err as Error).message}`);
+          }
           calls.push(["help"]);
         }
         assert.equal(calls.length, 1, where);
