@@ -122,7 +122,7 @@ async function runPlot(
     }
     const t = cellTarget(scheme.density, scheme.bits);
     const how = t.method === "exact" ? "exact" : `MC estimate, ${t.mcSamples} samples, seed ${t.seed}`;
-    svg = heatmapSvg(cellGrid(t.probs, scheme), {
+    svg = await heatmapSvg(cellGrid(t.probs, scheme), {
       title: `${scheme.density}, ${scheme.bits} bits/coord: target π over cells (${how})`,
     });
   } else {
@@ -131,7 +131,7 @@ async function runPlot(
       // one pixel per cell: the histogram of the discretised samples
       const counts = new Float64Array(2 ** scheme.D);
       for (let i = 0; i < n; i++) counts[cellIndexOfPoint(pts[2 * i], pts[2 * i + 1], scheme)] += 1;
-      svg = heatmapSvg(cellGrid(counts, scheme), {
+      svg = await heatmapSvg(cellGrid(counts, scheme), {
         title: `${scheme.density}, ${scheme.bits} bits/coord: ${n} samples, one pixel per cell`,
       });
     } else {
@@ -140,7 +140,7 @@ async function runPlot(
       for (const v of cells) m = Math.max(m, Math.abs(v));
       const lim = Math.ceil(m * 2) / 2;
       const b = bins ?? 256;
-      svg = heatmapSvg(histogram2d(cells, n, b, -lim, lim), {
+      svg = await heatmapSvg(histogram2d(cells, n, b, -lim, lim), {
         title: `${scheme.density}, ${scheme.bits} bits/coord: ${n} discretised samples, ${b}² bins`,
       });
     }

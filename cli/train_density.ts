@@ -150,7 +150,7 @@ export async function prepareDensityRun(
       const { samplesPlotSvg, modelAndDataSamples } = await import("../report/samples_plot.ts");
       const n = 10000;
       const pts = modelAndDataSamples(done.policy, gemm, config, n);
-      const svg = samplesPlotSvg(pts.model, pts.data, n, {
+      const svg = await samplesPlotSvg(pts.model, pts.data, n, {
         intScale: pts.scheme.intScale,
         title: `${config.task} (${o.bits} bits, energy ${o.energy}), ${config.objective} α=${config.alpha}`,
       });

@@ -1,6 +1,6 @@
 /**
- * Heat maps of a 2D point set or of a distribution over discretised cells, as a standalone SVG document
- * (turn it into PNG with `svgToPng` from report/png.ts). Pure string building.
+ * Heat maps of a 2D point set or of a distribution over discretised cells, drawn with vega-lite like the other
+ * plots (a standalone SVG document; turn it into PNG with `svgToPng` from report/png.ts).
  */
 import { axesOfCellIndex, axisOrdinal, type DiscretisationScheme } from "../core/tasks/discretise.ts";
 
@@ -48,31 +48,6 @@ export function cellGrid(probs: Float64Array, scheme: DiscretisationScheme): Hea
   return { nx: side, ny: side, values, x0: -e, x1: e, y0: -e, y1: e };
 }
 
-// viridis, 9 anchors
-const VIRIDIS: readonly [number, number, number][] = [
-  [68, 1, 84],
-  [71, 44, 122],
-  [59, 81, 139],
-  [44, 113, 142],
-  [33, 144, 141],
-  [39, 173, 129],
-  [92, 200, 99],
-  [170, 220, 50],
-  [253, 231, 37],
-];
-
-/** Viridis colour of t ∈ [0, 1] as #rrggbb. */
-export function viridis(t: number): string {
-  const u = Math.min(1, Math.max(0, Number.isFinite(t) ? t : 0)) * (VIRIDIS.length - 1);
-  const k = Math.min(VIRIDIS.length - 2, Math.floor(u));
-  const f = u - k;
-  const hex = (j: number) => {
-    const v = Math.round(VIRIDIS[k][j] * (1 - f) + VIRIDIS[k + 1][j] * f);
-    return v.toString(16).padStart(2, "0");
-  };
-  return `#${hex(0)}${hex(1)}${hex(2)}`;
-}
-
 export interface HeatmapOptions {
   title?: string;
   /** Side of the plot area in px. Default 512. */
@@ -81,80 +56,78 @@ export interface HeatmapOptions {
   scale?: "linear" | "sqrt" | "log";
 }
 
-function esc(s: string): string {
-  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
-}
-
-function fmt(v: number): string {
-  return Number.isInteger(v) ? String(v) : v.toFixed(2);
-}
-
-/** Render a grid as an SVG heat map (rows merged into runs of equal colour). */
-export function heatmapSvg(grid: HeatGrid, opts: HeatmapOptions = {}): string {
-  const size = opts.size ?? 512;
-  const scale = opts.scale ?? "sqrt";
-  const margin = { left: 48, right: 16, top: opts.title ? 34 : 12, bottom: 34 };
-  const W = margin.left + size + margin.right;
-  const H = margin.top + size + margin.bottom;
-  let vmax = 0;
-  let vminPos = Infinity;
-  for (const v of grid.values) {
-    if (v > vmax) vmax = v;
-    if (v > 0 && v < vminPos) vminPos = v;
-  }
-  const norm = (v: number): number => {
-    if (!(v > 0) || vmax === 0) return 0;
-    if (scale === "linear") return v / vmax;
-    if (scale === "sqrt") return Math.sqrt(v / vmax);
-    const lo = Math.log(vminPos);
-    const hi = Math.log(vmax);
-    return hi > lo ? 0.05 + 0.95 * (Math.log(v) - lo) / (hi - lo) : 1;
-  };
-  const cw = size / grid.nx;
-  const ch = size / grid.ny;
-  const parts: string[] = [];
-  parts.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" ` +
-      `font-family="DejaVu Sans, sans-serif" font-size="12">`,
-  );
-  parts.push(`<rect x="0" y="0" width="${W}" height="${H}" fill="white"/>`);
-  parts.push(`<g shape-rendering="crispEdges">`);
-  parts.push(
-    `<rect x="${margin.left}" y="${margin.top}" width="${size}" height="${size}" fill="${viridis(0)}"/>`,
-  );
-  const zero = viridis(0);
+/**
+ * The grid as rectangles for vega-lite: zero cells dropped (the plot's background is the scale's zero colour),
+ * equal neighbours in a row merged into one rectangle (histograms have long runs of equal counts).
+ */
+export function heatmapRects(grid: HeatGrid): { x: number; x2: number; y: number; y2: number; v: number }[] {
+  const cw = (grid.x1 - grid.x0) / grid.nx, ch = (grid.y1 - grid.y0) / grid.ny;
+  const out: { x: number; x2: number; y: number; y2: number; v: number }[] = [];
   for (let r = 0; r < grid.ny; r++) {
-    const y = margin.top + (grid.ny - 1 - r) * ch; // row 0 = lowest y at the bottom
     let c = 0;
     while (c < grid.nx) {
-      const col = viridis(norm(grid.values[r * grid.nx + c]));
+      const v = grid.values[r * grid.nx + c];
       let e = c + 1;
-      while (e < grid.nx && viridis(norm(grid.values[r * grid.nx + e])) === col) e++;
-      if (col !== zero) {
-        parts.push(
-          `<rect x="${(margin.left + c * cw).toFixed(3)}" y="${y.toFixed(3)}" width="${
-            ((e - c) * cw).toFixed(3)
-          }" ` +
-            `height="${ch.toFixed(3)}" fill="${col}"/>`,
-        );
+      while (e < grid.nx && grid.values[r * grid.nx + e] === v) e++;
+      if (v > 0) {
+        out.push({
+          x: grid.x0 + c * cw,
+          x2: grid.x0 + e * cw,
+          y: grid.y0 + r * ch,
+          y2: grid.y0 + (r + 1) * ch,
+          v,
+        });
       }
       c = e;
     }
   }
-  parts.push(`</g>`);
-  parts.push(
-    `<rect x="${margin.left}" y="${margin.top}" width="${size}" height="${size}" fill="none" stroke="#333"/>`,
-  );
-  const bx = margin.top + size;
-  parts.push(`<text x="${margin.left}" y="${bx + 16}" text-anchor="start">${fmt(grid.x0)}</text>`);
-  parts.push(`<text x="${margin.left + size}" y="${bx + 16}" text-anchor="end">${fmt(grid.x1)}</text>`);
-  parts.push(`<text x="${margin.left + size / 2}" y="${bx + 28}" text-anchor="middle">x</text>`);
-  parts.push(`<text x="${margin.left - 6}" y="${bx}" text-anchor="end">${fmt(grid.y0)}</text>`);
-  parts.push(`<text x="${margin.left - 6}" y="${margin.top + 10}" text-anchor="end">${fmt(grid.y1)}</text>`);
-  parts.push(`<text x="${margin.left - 20}" y="${margin.top + size / 2}" text-anchor="middle">y</text>`);
-  if (opts.title) {
-    parts.push(`<text x="${margin.left}" y="${margin.top - 12}" font-size="14">${esc(opts.title)}</text>`);
-  }
-  parts.push(`</svg>`);
-  return parts.join("\n");
+  return out;
+}
+
+/** A vega-lite heat map of the grid (rect marks, viridis colour scale, square plot area). */
+export function heatmapSpec(grid: HeatGrid, opts: HeatmapOptions = {}): Record<string, unknown> {
+  const size = opts.size ?? 512;
+  const scale = opts.scale ?? "sqrt";
+  const values = heatmapRects(grid);
+  const vmin = values.reduce((m, r) => Math.min(m, r.v), Infinity);
+  const color = {
+    field: "v",
+    type: "quantitative",
+    title: "value",
+    scale: scale === "log"
+      ? { type: "log", scheme: "viridis", domainMin: Number.isFinite(vmin) ? vmin : 1 }
+      : { type: scale, scheme: "viridis", zero: true },
+    legend: { gradientLength: Math.min(size, 240) },
+  };
+  const x = {
+    field: "x",
+    type: "quantitative",
+    title: "x",
+    scale: { domain: [grid.x0, grid.x1], nice: false },
+  };
+  const y = {
+    field: "y",
+    type: "quantitative",
+    title: "y",
+    scale: { domain: [grid.y0, grid.y1], nice: false },
+  };
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    ...(opts.title ? { title: opts.title } : {}),
+    width: size,
+    height: size,
+    background: "white",
+    // the zero colour of viridis under every cell that has no mass
+    view: { fill: "#440154", stroke: "#333" },
+    data: { values },
+    mark: { type: "rect", strokeWidth: 0 },
+    encoding: { x, x2: { field: "x2" }, y, y2: { field: "y2" }, color },
+    config: { axis: { grid: false } },
+  };
+}
+
+/** Render a grid as an SVG heat map (vega-lite, report/plots.ts). */
+export async function heatmapSvg(grid: HeatGrid, opts: HeatmapOptions = {}): Promise<string> {
+  const { specToSvg } = await import("./plots.ts");
+  return await specToSvg(heatmapSpec(grid, opts));
 }

@@ -1,5 +1,5 @@
 /**
- * Samples of a trained 2D-density GFlowNet decoded to the plane, beside data samples: two heat maps
+ * Samples of a trained 2D-density GFlowNet decoded to the plane, beside data samples: two vega-lite heat maps
  * (report/heatmap.ts) side by side in one SVG document (PNG via report/png.ts).
  */
 import type { Gemm } from "../core/nn/gemm.ts";
@@ -8,7 +8,8 @@ import { Rng } from "../core/rng.ts";
 import { densityDefaults, type TrainConfig } from "../core/train/config.ts";
 import { decode, encode, makeScheme } from "../core/tasks/discretise.ts";
 import { sampleDensity } from "../core/tasks/densities.ts";
-import { heatmapSvg, histogram2d } from "./heatmap.ts";
+import { heatmapSpec, histogram2d } from "./heatmap.ts";
+import { specToSvg } from "./plots.ts";
 
 /**
  * n forward samples of the policy and n data samples (seed test_seed + 1), both as decoded cell centres
@@ -39,13 +40,13 @@ export interface SamplesPlotOptions {
   size?: number;
 }
 
-/** Model samples (left) beside data samples (right), each a 2D histogram heat map, as one SVG document. */
-export function samplesPlotSvg(
+/** Model samples (left) beside data samples (right), each a 2D histogram heat map, as one SVG (vega-lite). */
+export async function samplesPlotSvg(
   model: Float64Array,
   data: Float64Array,
   n: number,
   opts: SamplesPlotOptions = {},
-) {
+): Promise<string> {
   const size = opts.size ?? 400;
   let lim = opts.lim ?? 0;
   if (!(lim > 0)) {
@@ -54,28 +55,20 @@ export function samplesPlotSvg(
   }
   const cells = opts.intScale ? Math.max(4, Math.round(2 * lim * opts.intScale)) : Infinity;
   const bins = opts.bins ?? Math.min(100, cells);
-  const panel = (pts: Float64Array, title: string) =>
-    heatmapSvg(histogram2d(pts, n, bins, -lim, lim), { title, size, scale: "sqrt" });
-  const left = panel(model, `GFlowNet samples (n=${n})`);
-  const right = panel(data, `data samples (n=${n})`);
-  const dims = (svg: string) => {
-    const m = /width="([\d.]+)" height="([\d.]+)"/.exec(svg);
-    if (!m) throw new Error("heat map SVG without size");
-    return [Number(m[1]), Number(m[2])];
+  const panel = (pts: Float64Array, title: string) => {
+    const { $schema: _s, background: _b, ...spec } = heatmapSpec(histogram2d(pts, n, bins, -lim, lim), {
+      title,
+      size,
+      scale: "sqrt",
+    });
+    return spec;
   };
-  const [w, h] = dims(left);
-  const top = opts.title ? 26 : 0;
-  const nest = (svg: string, x: number) =>
-    svg.replace(/^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg" /, `<svg x="${x}" y="${top}" `);
-  const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
-  return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${2 * w}" height="${h + top}" viewBox="0 0 ${2 * w} ${
-      h + top
-    }" font-family="DejaVu Sans, sans-serif" font-size="12">`,
-    `<rect x="0" y="0" width="${2 * w}" height="${h + top}" fill="white"/>`,
-    opts.title ? `<text x="12" y="18" font-size="15">${esc(opts.title)}</text>` : "",
-    nest(left, 0),
-    nest(right, w),
-    `</svg>`,
-  ].join("\n");
+  return await specToSvg({
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    ...(opts.title ? { title: { text: opts.title, fontSize: 15 } } : {}),
+    background: "white",
+    hconcat: [panel(model, `GFlowNet samples (n=${n})`), panel(data, `data samples (n=${n})`)],
+    resolve: { scale: { color: "independent" } },
+    config: { axis: { grid: false } },
+  });
 }

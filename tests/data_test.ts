@@ -436,7 +436,7 @@ Deno.test("heatmap: histogram counts, cell grid layout, SVG and PNG output", asy
   assert.equal(cg.nx, 4);
   // x ordinal 2 (sign 0, i 0), y ordinal 1 (sign 1, i 0)
   assert.equal(cg.values[1 * 4 + 2], 1);
-  const svg = heatmapSvg(g, { title: "t<1>" });
+  const svg = await heatmapSvg(g, { title: "t<1>" });
   assert.ok(svg.startsWith("<svg") && svg.includes("t&lt;1&gt;") && svg.trimEnd().endsWith("</svg>"));
   const png = await svgToPng(svg);
   assert.deepEqual(Array.from(png.slice(0, 8)), [137, 80, 78, 71, 13, 10, 26, 10]);

@@ -16,6 +16,7 @@ import { formatNumber, formatStat, gapTable, groupsTable, pivotTable } from "../
 import { pngSize, renderReport, writeReport } from "../report/index.ts";
 import { svgToPng } from "../report/png.ts";
 import { curveSpec, specToSvg } from "../report/plots.ts";
+import { heatmapRects, heatmapSpec, heatmapSvg } from "../report/heatmap.ts";
 import { loadSweep } from "../core/sweep/expand.ts";
 import { syntheticDensities, syntheticIsing, TABLE2_LAYOUT, TABLE3_LAYOUT } from "../report/synthetic.ts";
 
@@ -659,4 +660,20 @@ Deno.test("plots: facets of a numeric axis come in numeric order, whatever the o
   const order = ["β = -1", "β = -0.2", "β = 0.8", "β = 1"].map(at);
   assert.ok(order.every((p) => p >= 0), "every facet labelled");
   assert.deepEqual([...order].sort((a, b) => a - b), order);
+});
+
+Deno.test("heat maps are vega-lite rect marks: zero cells dropped, equal neighbours in a row merged", async () => {
+  const grid = { nx: 3, ny: 2, values: Float64Array.of(0, 1, 1, 2, 0, 3), x0: 0, x1: 3, y0: -1, y1: 1 };
+  assert.deepEqual(heatmapRects(grid), [
+    { x: 1, x2: 3, y: -1, y2: 0, v: 1 },
+    { x: 0, x2: 1, y: 0, y2: 1, v: 2 },
+    { x: 2, x2: 3, y: 0, y2: 1, v: 3 },
+  ]);
+  const spec = heatmapSpec(grid, { title: "t<1>", scale: "log" });
+  assert.equal((spec.mark as { type: string }).type, "rect");
+  // deno-lint-ignore no-explicit-any
+  assert.equal((spec.encoding as any).color.scale.type, "log");
+  const svg = await heatmapSvg(grid, { title: "t<1>" });
+  assert.ok(svg.startsWith("<svg") && svg.includes("t&lt;1&gt;"));
+  assert.equal((svg.match(/aria-roledescription="rect mark"/g) ?? []).length, 3);
 });
