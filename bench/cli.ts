@@ -15,15 +15,24 @@ export function benchCommand(name: string, description: string): Command {
     .exitOverride();
 }
 
-/** Parses Deno.args; help exits 0, a usage error exits 2 after commander's one line. */
-export function parseBench<T>(cmd: Command, args: string[] = Deno.args): T {
+/**
+ * Parses Deno.args; help exits 0, a usage error exits 2 after commander's one line. Returns the options, or
+ * what `pick` makes of the parsed command (positional arguments); a value `pick` rejects is a usage error too.
+ */
+export function parseBench<T>(cmd: Command, args: string[] = Deno.args, pick?: (cmd: Command) => T): T {
   try {
     cmd.parse(args, { from: "user" });
   } catch (err) {
+    // commander has printed its one line (or the help)
     if (err instanceof CommanderError) Deno.exit(err.exitCode === 0 ? 0 : 2);
     throw err;
   }
-  return cmd.opts() as T;
+  try {
+    return pick ? pick(cmd) : cmd.opts() as T;
+  } catch (err) {
+    if (err instanceof InvalidArgumentError) benchUsageError(err.message);
+    throw err;
+  }
 }
 
 /** Ends a bench with one usage line and exit 2 (for checks commander cannot make, e.g. an unknown case). */

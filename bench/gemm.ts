@@ -9,6 +9,8 @@
  * call): the table shows the median round (or the best with `--stat best`, which is less sensitive to other
  * load on a shared machine); --json rows carry both. GFLOP/s counts 2·m·n·k flops per call.
  */
+import { Option } from "commander";
+import { benchCommand, parseBench, positiveInt, positiveNumber } from "./cli.ts";
 import { type Gemm, jsGemm } from "../core/nn/gemm.ts";
 import { loadBlasGemm } from "../backends/blas.ts";
 import { loadWasmGemm } from "../backends/wasm.ts";
@@ -46,29 +48,30 @@ const TINY: Shape[] = [
   { label: "1x1x1 NN", m: 1, n: 1, k: 1, tA: false, tB: false, note: "per-call time" },
 ];
 
-function parseArgs(args: string[]) {
-  const opts = {
-    json: false,
-    backends: ["cpu", "blas", "wasm", "tensorflow"],
-    threads: [1, 2],
-    budget: 0.6,
-    stat: "median" as "median" | "best",
-  };
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (a === "--json") opts.json = true;
-    else if (a === "--backends") opts.backends = args[++i].split(",");
-    else if (a === "--threads") opts.threads = args[++i].split(",").map(Number);
-    else if (a === "--budget") opts.budget = Number(args[++i]);
-    else if (a === "--stat" && (args[i + 1] === "median" || args[i + 1] === "best")) {
-      opts.stat = args[++i] as "median";
-    } else {
-      console.error(`error: unknown argument ${a}`);
-      Deno.exit(2);
-    }
-  }
-  return opts;
-}
+const list = (v: string) => v.split(",").map((x) => x.trim()).filter(Boolean);
+const cmd = benchCommand(
+  "gemm.ts",
+  "GEMM throughput per backend for the engine's shapes, and per-call time for tiny GEMMs",
+)
+  .option("--json", "one JSON object per row")
+  .option("--backends <list>", "backends, comma-separated", list, ["cpu", "blas", "wasm", "tensorflow"])
+  .option(
+    "--threads <list>",
+    "OpenBLAS thread counts, comma-separated",
+    (v: string) => list(v).map(positiveInt),
+    [1, 2],
+  )
+  .option("--budget <s>", "seconds per figure (5 rounds)", positiveNumber, 0.6)
+  .addOption(
+    new Option("--stat <s>", "figure shown: the median round or the best").choices(["median", "best"])
+      .default("median"),
+  );
+const opts = parseBench<
+  { json?: boolean; backends: string[]; threads: number[]; budget: number; stat: "median" | "best" }
+>(
+  cmd,
+);
+opts.json ??= false;
 
 function fill(len: number, seed: number): Float32Array {
   const out = new Float32Array(len);
@@ -107,7 +110,6 @@ function timeCalls(g: Gemm, s: Shape, budget: number): { median: number; best: n
   return { median: rates[(ROUNDS - 1) / 2], best: rates[0], calls };
 }
 
-const opts = parseArgs(Deno.args);
 /** 1-minute load average (the figures are only meaningful on an otherwise idle machine). */
 const load = () => {
   try {

@@ -2,9 +2,15 @@
  * Timings of the exact Ising log Z (row transfer matrix) and of logReward.
  * Run: npx -y deno@2 run -A bench/ising_logz.ts [L ...]
  */
+import { benchCommand, parseBench, positiveInt } from "./cli.ts";
 import { isingLogZKaufman, isingLogZTransfer, isingTask } from "../core/tasks/ising.ts";
 
-const sizes = Deno.args.length > 0 ? Deno.args.map(Number) : [5, 10, 12, 15];
+const sizes = parseBench<number[]>(
+  benchCommand("ising_logz.ts", "timings of the exact Ising log Z (row transfer matrix) and of logReward")
+    .argument("[L...]", "lattice sides (default 5 10 12 15)"),
+  Deno.args,
+  (cmd) => cmd.args.length ? cmd.args.map((a) => positiveInt(a)) : [5, 10, 12, 15],
+);
 for (const L of sizes) {
   for (const beta of [0.4, -0.4, 1.0]) {
     const t0 = performance.now();

@@ -1,7 +1,7 @@
 /**
  * Jobs per second through NATS JetStream, and the per-job overhead of the queue, with no-op jobs.
  *
- *   deno run -A bench/nats_jobs.ts [--jobs 2000] [--workers 4] [--concurrency 1] [--latency 50] [--json]
+ *   npx -y deno@2 run -A bench/nats_jobs.ts [--jobs 2000] [--workers 4] [--concurrency 1] [--latency 50] [--json]
  *
  * Starts its own nats-server (JetStream, free port, temp store; see tests/helpers/nats_server.ts), starts
  * `--workers` worker PROCESSES (`main.ts worker --quiet`) and waits until each has connected, then:
@@ -12,24 +12,30 @@
  * - latency: `--latency` single noop jobs one after another (publish → result at the coordinator);
  *   reports median and p90.
  */
+import { benchCommand, nonNegativeInt, parseBench, positiveInt } from "./cli.ts";
 import { startNatsServer } from "../tests/helpers/nats_server.ts";
 import { NatsJobQueue } from "../transport/nats.ts";
 import type { Job } from "../core/sweep/job.ts";
 import { jobId } from "../core/sweep/expand.ts";
 
-function arg(name: string, def: number): number {
-  const i = Deno.args.indexOf(`--${name}`);
-  if (i < 0) return def;
-  const v = Number(Deno.args[i + 1]);
-  if (!Number.isFinite(v) || v < 0) throw new Error(`--${name} needs a number`);
-  return v;
-}
-
-const JOBS = arg("jobs", 2000);
-const WORKERS = arg("workers", 4);
-const CONCURRENCY = arg("concurrency", 1);
-const LATENCY = arg("latency", 50);
-const JSON_OUT = Deno.args.includes("--json");
+const o = parseBench<
+  { jobs: number; workers: number; concurrency: number; latency: number; json?: boolean }
+>(
+  benchCommand(
+    "nats_jobs.ts",
+    "jobs per second through NATS JetStream with no-op jobs, and the queue's latency",
+  )
+    .option("--jobs <n>", "jobs in the throughput run", positiveInt, 2000)
+    .option("--workers <n>", "worker processes", positiveInt, 4)
+    .option("--concurrency <n>", "jobs per worker at once", positiveInt, 1)
+    .option("--latency <n>", "single jobs one after another (0: skip)", nonNegativeInt, 50)
+    .option("--json", "one JSON object"),
+);
+const JOBS = o.jobs;
+const WORKERS = o.workers;
+const CONCURRENCY = o.concurrency;
+const LATENCY = o.latency;
+const JSON_OUT = o.json ?? false;
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const ROOT = new URL("..", import.meta.url).pathname;
 

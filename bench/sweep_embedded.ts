@@ -2,23 +2,23 @@
  * Embedded coordinator overhead: a sweep of N no-op jobs through the in-process queue, the SQLite store and
  * W local workers (Web Worker threads, or inline on the coordinator thread), reported as jobs/s and
  * milliseconds of overhead per job. Also the same for `sleep` jobs to show the workers run in parallel.
- *   deno run -A bench/sweep_embedded.ts [--jobs 1000] [--workers 2] [--json]
+ *   npx -y deno@2 run -A bench/sweep_embedded.ts [--jobs 1000] [--workers 2] [--json]
  */
-import { parseArgs } from "node:util";
+import { benchCommand, parseBench, positiveInt } from "./cli.ts";
 import { loadSweep } from "../core/sweep/expand.ts";
 import { runSweep } from "../coordinator/run.ts";
 import { MemoryQueue } from "../transport/memory.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    jobs: { type: "string", default: "1000" },
-    workers: { type: "string", default: "2" },
-    json: { type: "boolean", default: false },
-  },
-});
-const jobs = Number(values.jobs);
-const workers = Number(values.workers);
+const { jobs, workers, json } = parseBench<{ jobs: number; workers: number; json?: boolean }>(
+  benchCommand(
+    "sweep_embedded.ts",
+    "embedded coordinator overhead: no-op and sleep sweeps through the in-process queue",
+  )
+    .option("--jobs <n>", "jobs per sweep", positiveInt, 1000)
+    .option("--workers <n>", "local workers", positiveInt, 2)
+    .option("--json", "one JSON object per case"),
+);
+const values = { json: json ?? false };
 
 async function bench(name: string, yaml: string, mode: "thread" | "inline", count: number) {
   const plan = loadSweep(yaml, `${name}.yaml`);

@@ -3,11 +3,14 @@
  * (GFlowNet update + back-and-forth MH negatives + CD update of the energy) and a fixed-energy step, and the
  * cost of one IS-NLL evaluation (Eq. 7) and one MMD. Prints figures; used for docs/table2-profile.md.
  *
- *   deno run -A bench/table2_step.ts [--backend blas] [--steps 10] [--batch 256] [--bits 16] [--alpha 0.5]
- *                                    [--objective atb] [--task 2spirals] [--json]
+ *   npx -y deno@2 run -A bench/table2_step.ts [--backend blas] [--steps 10] [--batch 256] [--bits 16] [--alpha 0.5]
+ *                                            [--objective atb] [--task 2spirals] [--json]
  * The K schedule runs over --steps, so the learned step's mean K is ≈ D/2, as over a whole run.
  */
-import { parseArgs } from "node:util";
+import { InvalidArgumentError, Option } from "commander";
+import { benchCommand, parseBench, positiveInt } from "./cli.ts";
+import { BACKEND_NAMES as BACKENDS } from "../backends/select.ts";
+import { DENSITY_NAMES } from "../core/tasks/densities.ts";
 import { selectGemm } from "../backends/select.ts";
 import { parseTrainConfig } from "../core/train/config.ts";
 import { trainRun } from "../core/train/trainer.ts";
@@ -20,26 +23,44 @@ import { Rng } from "../core/rng.ts";
 import { isLogLikelihoods } from "../core/eval/nll.ts";
 import { mmdExpHamming } from "../core/eval/mmd.ts";
 
-const { values: v } = parseArgs({
-  args: Deno.args,
-  options: {
-    backend: { type: "string", default: "blas" },
-    steps: { type: "string", default: "10" },
-    batch: { type: "string", default: "256" },
-    bits: { type: "string", default: "16" },
-    alpha: { type: "string", default: "0.5" },
-    objective: { type: "string", default: "atb" },
-    task: { type: "string", default: "2spirals" },
-    json: { type: "boolean", default: false },
-  },
-});
+const v = parseBench<
+  {
+    backend: string;
+    steps: number;
+    batch: number;
+    bits: number;
+    alpha: number;
+    objective: string;
+    task: string;
+    json?: boolean;
+  }
+>(
+  benchCommand(
+    "table2_step.ts",
+    "per-step cost of the paper's Table 2 runs (learned and fixed energy), IS NLL and MMD",
+  )
+    .addOption(new Option("--backend <name>", "compute backend").choices(BACKENDS).default("blas"))
+    .option("--steps <n>", "steps measured", positiveInt, 10)
+    .option("--batch <n>", "batch size", positiveInt, 256)
+    .option("--bits <n>", "bits per coordinate (D = 2·bits)", positiveInt, 16)
+    .option("--alpha <x>", "backward ratio α", (x: string) => {
+      const a = Number(x);
+      if (x.trim() === "" || !(a >= 0 && a <= 1)) {
+        throw new InvalidArgumentError(`must be in [0, 1], got "${x}"`);
+      }
+      return a;
+    }, 0.5)
+    .addOption(new Option("--objective <name>", "objective").choices(["atb", "akl"]).default("atb"))
+    .addOption(new Option("--task <name>", "2D density").choices(DENSITY_NAMES).default("2spirals"))
+    .option("--json", "one JSON object"),
+);
 const gemm = await selectGemm(v.backend as "blas");
-const steps = Number(v.steps), batch = Number(v.batch), bits = Number(v.bits);
+const { steps, batch, bits } = v;
 const base = {
   task: v.task,
   bits,
   objective: v.objective,
-  alpha: Number(v.alpha),
+  alpha: v.alpha,
   cv: "learned",
   steps,
   batch,
@@ -86,7 +107,7 @@ const out = {
   D,
   batch,
   steps,
-  alpha: Number(v.alpha),
+  alpha: v.alpha,
   objective: v.objective,
   learned_ms_per_step: learned.ms_per_step,
   fixed_ms_per_step: fixed.ms_per_step,

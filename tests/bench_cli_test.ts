@@ -34,3 +34,25 @@ Deno.test("bench --help lists its flags and cases; unknown flags and cases are o
   assert.equal(steps.code, 2);
   assert.equal(steps.stderr.trim().split("\n").length, 1);
 });
+
+Deno.test("every bench entry point: commander --help (exit 0), an unknown flag or bad value is one line, exit 2", async () => {
+  const cases: [string, string[], RegExp][] = [
+    ["gemm.ts", ["--budget", "0"], /--budget/],
+    ["sweep_embedded.ts", ["--jobs", "x"], /--jobs/],
+    ["table2_step.ts", ["--alpha", "2"], /--alpha/],
+    ["ising_logz.ts", ["x"], /positive integer/],
+    ["nats_jobs.ts", ["--workers", "0"], /--workers/],
+  ];
+  for (const [file, badValue, re] of cases) {
+    const help = await bench(file, ["--help"]);
+    assert.equal(help.code, 0, `${file} --help`);
+    assert.match(help.stdout, /^Usage: /, file);
+    const unknown = await bench(file, ["--nope"]);
+    assert.equal(unknown.code, 2, file);
+    assert.equal(unknown.stderr.trim(), "error: unknown option '--nope'", file);
+    const bad = await bench(file, badValue);
+    assert.equal(bad.code, 2, file);
+    assert.equal(bad.stderr.trim().split("\n").length, 1, `${file}: ${bad.stderr}`);
+    assert.match(bad.stderr, re, file);
+  }
+});
