@@ -81,7 +81,7 @@ Deno.test({
     Deno.writeTextFileSync(
       spec,
       `name: live
-base: {task: ising, L: 3, objective: akl, cv: learned, steps: 6000, batch: 16, hidden: [16], eval_every: 250,
+base: {task: ising, L: 3, objective: akl, cv: learned, steps: 4000, batch: 16, hidden: [16], eval_every: 250,
   eval_samples: 64, lr: 0.005}
 matrix: {beta: [0.2, 0.4]}
 stages:
@@ -134,6 +134,7 @@ report: {title: "E[log w] by beta", rows: [objective], columns: [beta], metric: 
         `(() => { const r = [...document.querySelectorAll("#running tr[data-job]")]
             .find((r) => Number(r.dataset.step) > 0);
           return r && { id: r.dataset.job, step: Number(r.dataset.step) }; })()`,
+        180_000,
       );
       assert.ok(first.step > 0);
       assert.match(await page.eval<string>(`document.querySelector("#running").textContent`), /beta=0\.\d/);
@@ -148,7 +149,7 @@ report: {title: "E[log w] by beta", rows: [objective], columns: [beta], metric: 
       assert.equal(await page.eval("window.__loadedOnce"), true, "the page was not reloaded");
       assert.ok(Number(await page.eval(`document.body.dataset.updates`)) >= 2);
       // the run ends: counts, the table filled in, the failure with its reason — still without a reload
-      await page.waitFor(`document.querySelector('[data-count="done"]')?.dataset.value === "2"`, 120_000);
+      await page.waitFor(`document.querySelector('[data-count="done"]')?.dataset.value === "2"`, 300_000);
       await page.waitFor(`document.querySelector('#tables td') !== null`);
       const failures = await page.eval<string>(`document.querySelector("#failures").textContent`);
       assert.match(failures, /broken on purpose/);
