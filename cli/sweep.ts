@@ -14,7 +14,8 @@ import { checkResume, resumeRefusal } from "../core/sweep/resume.ts";
 import { SpecError } from "../core/sweep/spec.ts";
 import { createProgress, type ProgressMode } from "../coordinator/progress.ts";
 import { defaultRunDir, hasStore } from "../coordinator/rundir.ts";
-import { RunDirError, runSweep, type SweepOutcome } from "../coordinator/run.ts";
+import { newRunId, RunDirError, runSweep, type SweepOutcome } from "../coordinator/run.ts";
+import { engineVersion } from "../workers/version.ts";
 import { openStore } from "../coordinator/store.ts";
 import { MemoryQueue } from "../transport/memory.ts";
 import type { JobQueue, JobSource } from "../transport/types.ts";
@@ -39,6 +40,7 @@ export interface SweepFlags extends NatsCliFlags {
   /** KEY=VALUE overrides of the spec (core/sweep/overrides.ts). */
   overrides?: string[];
   writeBaseline?: string;
+  reuse?: boolean;
 }
 
 export function register(program: Command): void {
@@ -59,6 +61,11 @@ export function register(program: Command): void {
     )
     .option("--extend", "resume a run whose spec was edited to add jobs: the new jobs join the run")
     .option("--rerun-failed", "run only the jobs that failed")
+    .option(
+      "--reuse",
+      "with --nats: take results that other runs on the broker already computed for the same jobs " +
+        "(each is stored with where it came from); by default every new run computes anew",
+    )
     .option("--dry-run", "print the expanded job table and counts; run nothing, write nothing")
     .option("--backend <name>", "compute backend for train jobs", "auto")
     .option("--progress <mode>", "auto | bar | lines | none", "auto")
@@ -260,6 +267,13 @@ export async function sweepCommand(specPath: string, flags: SweepFlags): Promise
     return 0;
   }
 
+  if (flags.reuse && !flags.nats) {
+    throw new UsageError(
+      "--reuse needs --nats (results are reused from other runs on the broker; an embedded run computes anew)",
+    );
+  }
+  // The sweep run's id: scopes this run on a shared broker; a resumed run keeps its own.
+  let runId = newRunId();
   if (hasStore(runDir)) {
     if (!flags.resume && !flags.rerunFailed) {
       throw new UsageError(
@@ -269,7 +283,9 @@ export async function sweepCommand(specPath: string, flags: SweepFlags): Promise
     const st = openStore(runDir, { readOnly: true });
     const meta = st.meta();
     const storedIds = st.jobs().map((j) => j.id);
+    const storedRun = st.value("runId");
     st.close();
+    if (typeof storedRun === "string" && storedRun !== "") runId = storedRun;
     if (meta?.name && meta.name !== plan.name) {
       throw new UsageError(`${runDir} holds sweep "${meta.name}", not "${plan.name}"`);
     }
@@ -291,10 +307,12 @@ export async function sweepCommand(specPath: string, flags: SweepFlags): Promise
     const nats = await import("../transport/nats.ts");
     const conn = natsFlagsFrom({ ...flags, nats: flags.nats });
     const settings = { prefix: flags.prefix, maxAttempts: plan.maxAttempts };
+    const codeVersion = engineVersion();
     try {
       queue = await nats.NatsJobQueue.connect({ ...conn, name: "flowsweep-coordinator" }, {
         ...settings,
         sweep: plan.name,
+        run: runId,
       });
     } catch (err) {
       if (err instanceof nats.NatsFlagError || err instanceof nats.NatsConnectError) {
@@ -310,10 +328,11 @@ export async function sweepCommand(specPath: string, flags: SweepFlags): Promise
         nats.NatsJobSource.connect({ ...conn, name: `flowsweep-worker-${host}-${worker}` }, {
           ...settings,
           worker: `${host}-${worker}`,
+          codeVersion,
         })
       );
   } else {
-    const mq = new MemoryQueue({ maxAttempts: plan.maxAttempts });
+    const mq = new MemoryQueue({ maxAttempts: plan.maxAttempts, codeVersion: engineVersion() });
     queue = mq;
     source = (worker) => mq.source(worker);
   }
@@ -349,6 +368,8 @@ export async function sweepCommand(specPath: string, flags: SweepFlags): Promise
       workers: workers > 0 ? { count: workers, source: source!, backend } : undefined,
       resume: flags.resume,
       rerunFailed: flags.rerunFailed,
+      runId,
+      reuse: flags.reuse,
       signal: ac.signal,
       progress: (p) => display.update(p),
       specText: text,

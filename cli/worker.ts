@@ -17,6 +17,7 @@ import {
   NatsJobSource,
   redactUrl,
 } from "../transport/nats.ts";
+import { engineVersion } from "../workers/version.ts";
 
 export interface WorkerLoopOptions {
   concurrency: number;
@@ -244,6 +245,7 @@ async function workerCommand(o: WorkerCliOptions): Promise<void> {
       ...settings,
       worker: name,
       log,
+      codeVersion: engineVersion(),
     });
   } catch (err) {
     if (err instanceof NatsFlagError || err instanceof NatsConnectError || err instanceof UsageError) {

@@ -8,9 +8,10 @@
  */
 import type { SweepPlan } from "../core/sweep/expand.ts";
 import type { Job } from "../core/sweep/job.ts";
-import type { JobQueue, JobSource } from "../transport/types.ts";
+import type { JobQueue, JobSource, QueueEvent } from "../transport/types.ts";
 import { type Executor, runPool } from "../workers/pool.ts";
 import { DirArtifactStore } from "../transport/artifacts.ts";
+import { batches } from "./batch.ts";
 import { runPaths } from "./rundir.ts";
 import { sweepEtaMs } from "../core/sweep/eta.ts";
 import { openStore, type ResultStore, type StatusCounts, StoreError } from "./store.ts";
@@ -59,6 +60,21 @@ export interface RunSweepOptions {
   onLocked?: () => void;
   /** Lines worth telling the user (rejected messages). */
   log?: (line: string) => void;
+  /**
+   * Id of this sweep run, kept in the run directory (a resumed run keeps the stored one). It scopes the run on
+   * a shared queue (NATS subjects, keys, message ids).
+   */
+  runId?: string;
+  /**
+   * Take results another run already computed for the same job (NATS: any run on the broker) instead of
+   * computing them; each is stored with where it came from. Default: every job of a new run computes anew.
+   */
+  reuse?: boolean;
+}
+
+/** A fresh sweep-run id: 12 hex digits. */
+export function newRunId(): string {
+  return crypto.randomUUID().replaceAll("-", "").slice(0, 12);
 }
 
 export interface SweepOutcome {
@@ -96,7 +112,7 @@ export async function runSweep(opts: RunSweepOptions): Promise<SweepOutcome> {
     if ((err as { code?: string })?.code === "ERR_SQLITE_ERROR") {
       throw new StoreError(
         `cannot write results store ${store.path}: ${(err as Error).message.split("\n")[0]} ` +
-          `(every event is its own transaction: fix the cause and continue with --resume)`,
+          `(each burst of events is one transaction: fix the cause and continue with --resume)`,
       );
     }
     throw err;
@@ -128,6 +144,8 @@ async function coordinate(
       `${opts.runDir} already holds a sweep; pass --resume or --rerun-failed, or another --run-dir`,
     );
   }
+  const runId = (store.value("runId") as string | undefined) ?? opts.runId ?? newRunId();
+  store.setValue("runId", runId);
   store.setMeta({
     name: spec.name,
     layouts: spec.layouts,
@@ -257,64 +275,99 @@ async function coordinate(
     progress();
   }, 1000);
 
+  // Attempts already made (earlier sessions); the queue reports attempts counting on from these.
+  const publishOpts = { priorAttempts: baseAttempts };
+  // Attempt numbers in events are cumulative (the queue counts on from `priorAttempts`).
+  const handle = (ev: QueueEvent, toPublish: Job[]) => {
+    if (ev.type === "start") {
+      const { jobId, worker, attempt } = ev.start;
+      if (!target.has(jobId) || finishedIds.has(jobId)) return;
+      store.markRunning(jobId, worker, attempt);
+      live.set(jobId, { startMs: Date.now() });
+      if (!runningIds.has(jobId)) (runningIds.add(jobId), counts.running++, counts.queued--);
+      return;
+    }
+    if (ev.type === "progress") {
+      const { jobId, worker, attempt, record } = ev.progress;
+      if (!target.has(jobId) || finishedIds.has(jobId)) return;
+      const l = live.get(jobId) ?? live.set(jobId, { startMs: Date.now() }).get(jobId)!;
+      if (typeof record.step === "number") l.step = record.step;
+      if (typeof record.seconds === "number") l.seconds = record.seconds;
+      if (!runningIds.has(jobId)) {
+        store.markRunning(jobId, worker, attempt);
+        runningIds.add(jobId), counts.running++, counts.queued--;
+      }
+      store.appendHistory(jobId, attempt, record);
+      return;
+    }
+    const r = ev.result;
+    if (r.configId !== r.jobId || !plan.has(r.jobId)) {
+      // A result must name one of this sweep's jobs and the hash of the config that ran.
+      opts.log?.(
+        `rejected a result for job ${r.jobId} from worker ${r.worker}: ` +
+          (!plan.has(r.jobId) ? "not a job of this sweep" : "its config hash does not match the job id"),
+      );
+      return;
+    }
+    if (!target.has(r.jobId) || finishedIds.has(r.jobId)) return;
+    finishedIds.add(r.jobId);
+    const l = live.get(r.jobId);
+    if (l) (finishedMs.push(Date.now() - l.startMs), live.delete(r.jobId));
+    if (runningIds.delete(r.jobId)) counts.running--;
+    else counts.queued--;
+    if (r.status === "done") {
+      store.markDone(r.jobId, r.worker, r.attempt, r.final, { code: r.code, origin: { run: runId } });
+      doneIds.add(r.jobId);
+      counts.done++;
+      toPublish.push(...readyJobs(dependents.get(r.jobId) ?? []));
+    } else {
+      store.markFailed(r.jobId, r.worker, r.attempt, r.error ?? "failed");
+      counts.failed++;
+      for (const d of dependents.get(r.jobId) ?? []) {
+        skip(d, `skipped: dependency ${r.jobId} (stage ${plan.get(r.jobId)!.job.stage}) failed`);
+      }
+    }
+  };
+
   try {
     store.setValue("heartbeat", Date.now());
+    if (opts.reuse && queue.findResults) {
+      // Results computed by other runs, stored with where they came from; the rest computes anew.
+      const found = await queue.findResults([...target]);
+      store.transaction(() => {
+        for (const id of target) {
+          const hit = found.get(id);
+          if (!hit || finishedIds.has(id)) continue;
+          const r = hit.result;
+          store.markDone(id, r.worker, Math.max(r.attempt, baseAttempts.get(id) ?? 0), r.final, {
+            code: r.code,
+            origin: { reused: true, ...hit.from },
+          });
+          finishedIds.add(id);
+          doneIds.add(id);
+          counts.queued--;
+          counts.done++;
+        }
+      });
+    }
     const first = readyJobs(target);
-    if (first.length) await queue.publish(first);
+    if (first.length) await queue.publish(first, publishOpts);
     progress();
     if (finishedIds.size < target.size) {
-      for await (const ev of queue.events(loopSignal)) {
-        if (ev.type === "start") {
-          const { jobId, worker, attempt } = ev.start;
-          if (!target.has(jobId) || finishedIds.has(jobId)) continue;
-          store.markRunning(jobId, worker, (baseAttempts.get(jobId) ?? 0) + attempt);
-          live.set(jobId, { startMs: Date.now() });
-          if (!runningIds.has(jobId)) (runningIds.add(jobId), counts.running++, counts.queued--);
-        } else if (ev.type === "progress") {
-          const { jobId, worker, attempt, record } = ev.progress;
-          if (!target.has(jobId) || finishedIds.has(jobId)) continue;
-          const a = (baseAttempts.get(jobId) ?? 0) + attempt;
-          const l = live.get(jobId) ?? live.set(jobId, { startMs: Date.now() }).get(jobId)!;
-          if (typeof record.step === "number") l.step = record.step;
-          if (typeof record.seconds === "number") l.seconds = record.seconds;
-          if (!runningIds.has(jobId)) {
-            store.markRunning(jobId, worker, a);
-            runningIds.add(jobId), counts.running++, counts.queued--;
+      const after = Number(store.value("eventsCursor") ?? 0);
+      for await (const batch of batches(queue.events(loopSignal, { after }))) {
+        const toPublish: Job[] = [];
+        // One transaction per burst of events, with the position reached: a restarted coordinator resumes
+        // the event log after it (nothing applied twice) and nothing applied is lost.
+        store.transaction(() => {
+          let cursor: number | undefined;
+          for (const ev of batch) {
+            handle(ev, toPublish);
+            if (ev.cursor !== undefined) cursor = ev.cursor;
           }
-          store.appendHistory(jobId, a, record);
-        } else {
-          const r = ev.result;
-          if (r.configId !== r.jobId || !plan.has(r.jobId)) {
-            // A result must name one of this sweep's jobs and the hash of the config that ran.
-            opts.log?.(
-              `rejected a result for job ${r.jobId} from worker ${r.worker}: ` +
-                (!plan.has(r.jobId)
-                  ? "not a job of this sweep"
-                  : "its config hash does not match the job id"),
-            );
-            continue;
-          }
-          if (!target.has(r.jobId) || finishedIds.has(r.jobId)) continue;
-          const a = (baseAttempts.get(r.jobId) ?? 0) + r.attempt;
-          finishedIds.add(r.jobId);
-          const l = live.get(r.jobId);
-          if (l) (finishedMs.push(Date.now() - l.startMs), live.delete(r.jobId));
-          if (runningIds.delete(r.jobId)) counts.running--;
-          else counts.queued--;
-          if (r.status === "done") {
-            store.markDone(r.jobId, r.worker, a, r.final);
-            doneIds.add(r.jobId);
-            counts.done++;
-            const next = readyJobs(dependents.get(r.jobId) ?? []);
-            if (next.length) await queue.publish(next);
-          } else {
-            store.markFailed(r.jobId, r.worker, a, r.error ?? "failed");
-            counts.failed++;
-            for (const d of dependents.get(r.jobId) ?? []) {
-              skip(d, `skipped: dependency ${r.jobId} (stage ${plan.get(r.jobId)!.job.stage}) failed`);
-            }
-          }
-        }
+          if (cursor !== undefined) store.setValue("eventsCursor", cursor);
+        });
+        if (toPublish.length) await queue.publish(toPublish, publishOpts);
         progress();
         if (finishedIds.size >= target.size) break;
       }

@@ -28,6 +28,10 @@ export interface StoredJob extends JobRecord {
   seq: number;
   startedAt?: number;
   finishedAt?: number;
+  /** Engine version (content hash, `workers/version.ts`) that computed the result. */
+  code?: string;
+  /** Where the result came from: `{ run }` computed by that run, or `{ reused: true, sweep, run, at }`. */
+  origin?: Record<string, unknown>;
 }
 
 /** Sweep-level metadata kept in the store. */
@@ -153,6 +157,8 @@ interface JobRow {
   final: string | null;
   started_at: number | null;
   finished_at: number | null;
+  code?: string | null;
+  origin?: string | null;
 }
 
 /** JSON that keeps non-finite numbers (NaN, ±Infinity) as strings so metrics survive a round trip. */
@@ -195,6 +201,7 @@ export class ResultStore {
         this.#db.exec("PRAGMA journal_mode = WAL");
         this.#db.exec("PRAGMA synchronous = NORMAL");
         this.#db.exec(SCHEMA);
+        this.#migrate();
         if (!existed) this.#check();
       } else if (!existed) throw new Error("no jobs table (not a flowsweep results store)");
     } catch (err) {
@@ -203,6 +210,15 @@ export class ResultStore {
       } catch { /* already unusable */ }
       throw new StoreError(`results store ${path} is unreadable: ${reason(err)}`);
     }
+  }
+
+  /** Columns and indexes added after the first schema (older stores gain them when opened for writing). */
+  #migrate(): void {
+    const cols = new Set(this.#tableColumns("jobs"));
+    // code: the engine version that produced the result; origin: where the result came from (JSON).
+    if (!cols.has("code")) this.#db.exec("ALTER TABLE jobs ADD COLUMN code TEXT");
+    if (!cols.has("origin")) this.#db.exec("ALTER TABLE jobs ADD COLUMN origin TEXT");
+    this.#db.exec("CREATE INDEX IF NOT EXISTS executions_job ON executions (job_id, attempt)");
   }
 
   #tableColumns(table: string): string[] {
@@ -369,12 +385,11 @@ export class ResultStore {
        error = NULL WHERE id = ? AND status != 'done'`,
     ).run(worker, attempt, now, now, id);
     this.#stmt("DELETE FROM history WHERE job_id = ? AND attempt < ?").run(id, attempt);
-    this.#stmt("INSERT INTO executions (job_id, attempt, worker, started_at) VALUES (?, ?, ?, ?)").run(
-      id,
-      attempt,
-      worker,
-      now,
-    );
+    // One row per execution start: a start record seen again (a replayed event log) adds none.
+    this.#stmt(
+      `INSERT INTO executions (job_id, attempt, worker, started_at) SELECT ?, ?, ?, ?
+       WHERE NOT EXISTS (SELECT 1 FROM executions WHERE job_id = ? AND attempt = ?)`,
+    ).run(id, attempt, worker, now, id, attempt);
   }
 
   /** Appends one metric record of attempt `attempt`. */
@@ -391,12 +406,32 @@ export class ResultStore {
     );
   }
 
-  markDone(id: string, worker: string, attempt: number, final: MetricRecord | undefined): void {
+  /**
+   * A job finished ok. `code`: the engine version that computed it; `origin`: where the result came from
+   * (`{ run }` of the run that computed it, or `{ reused: true, sweep, run, at }` for a result taken from an
+   * earlier run by `sweep --reuse`).
+   */
+  markDone(
+    id: string,
+    worker: string,
+    attempt: number,
+    final: MetricRecord | undefined,
+    extra: { code?: string; origin?: Record<string, unknown> } = {},
+  ): void {
     const now = Date.now();
     this.#stmt(
       `UPDATE jobs SET status = 'done', worker = ?, attempts = MAX(attempts, ?), final = ?, error = NULL,
-       finished_at = ?, updated_at = ? WHERE id = ?`,
-    ).run(worker, attempt, toJson(final ?? {}), now, now, id);
+       finished_at = ?, updated_at = ?, code = ?, origin = ? WHERE id = ?`,
+    ).run(
+      worker,
+      attempt,
+      toJson(final ?? {}),
+      now,
+      now,
+      extra.code ?? null,
+      extra.origin ? JSON.stringify(extra.origin) : null,
+      id,
+    );
   }
 
   markFailed(id: string, worker: string | null, attempt: number, error: string): void {
@@ -474,6 +509,8 @@ export class ResultStore {
     if (r.final !== null) out.final = fromJsonMetrics(r.final);
     if (r.started_at !== null) out.startedAt = Number(r.started_at);
     if (r.finished_at !== null) out.finishedAt = Number(r.finished_at);
+    if (r.code != null) out.code = r.code;
+    if (r.origin != null) out.origin = JSON.parse(r.origin);
     return out;
   }
 

@@ -68,13 +68,15 @@ Deno.test("faults: forged results are rejected by the coordinator; the real resu
     });
     const id = running.id;
     const forged = { jobId: id, worker: "evil", attempt: 1, status: "done", final: { forged: 1 }, run: 1 };
-    const subject = resultSubject("flowsweep", "forge", id);
+    // On the run's own subjects (the wire is scoped by sweep run: `<sweep>=<run id>`).
+    const scope = running.scope ?? "forge";
+    const subject = resultSubject("flowsweep", scope, id);
     await publishRaw(srv.url, subject, forged, "forged-1"); // no config hash
     await publishRaw(srv.url, subject, { ...forged, configId: "0".repeat(16) }, "forged-2"); // wrong hash
     const other = "f".repeat(16);
     await publishRaw(
       srv.url,
-      resultSubject("flowsweep", "forge", other),
+      resultSubject("flowsweep", scope, other),
       { ...forged, jobId: other, configId: other },
       "forged-3",
     ); // not a job of the sweep

@@ -4,17 +4,28 @@
  * redelivery (`fail(reason, true)` requeues until `maxAttempts` deliveries), events buffered until read.
  */
 import type { Job } from "../core/sweep/job.ts";
-import type { JobQueue, JobSource, LeasedJob, QueueEvent } from "./types.ts";
+import type { JobQueue, JobResult, JobSource, LeasedJob, PublishOptions, QueueEvent } from "./types.ts";
+
 type State = "queued" | "running" | "done" | "failed";
 
 export interface MemoryQueueOptions {
   /** Deliveries per job before a retried failure becomes final. Default 3. */
   maxAttempts?: number;
+  /** Code version of the in-process workers (`workers/version.ts`), recorded with each result. */
+  codeVersion?: string;
+}
+
+/** A queued delivery: `attempt` counts on from the job's prior attempts; `delivery` is 1 on the first. */
+interface Pending {
+  job: Job;
+  attempt: number;
+  delivery: number;
 }
 
 export class MemoryQueue implements JobQueue {
   readonly maxAttempts: number;
-  #pending: { job: Job; attempt: number }[] = [];
+  readonly codeVersion?: string;
+  #pending: Pending[] = [];
   #head = 0;
   #state = new Map<string, State>();
   #events: QueueEvent[] = [];
@@ -24,6 +35,7 @@ export class MemoryQueue implements JobQueue {
 
   constructor(opts: MemoryQueueOptions = {}) {
     this.maxAttempts = opts.maxAttempts ?? 3;
+    this.codeVersion = opts.codeVersion;
   }
 
   /** Jobs waiting for a worker. */
@@ -35,7 +47,7 @@ export class MemoryQueue implements JobQueue {
     return this.#state.get(id);
   }
 
-  publish(jobs: Job[]): Promise<{ published: number; skipped: number }> {
+  publish(jobs: Job[], opts: PublishOptions = {}): Promise<{ published: number; skipped: number }> {
     if (this.#closed) return Promise.reject(new Error("queue is closed"));
     let published = 0, skipped = 0;
     for (const job of jobs) {
@@ -45,7 +57,7 @@ export class MemoryQueue implements JobQueue {
         continue;
       }
       this.#state.set(job.id, "queued");
-      this.#pending.push({ job, attempt: 1 });
+      this.#pending.push({ job, attempt: (opts.priorAttempts?.get(job.id) ?? 0) + 1, delivery: 1 });
       published++;
     }
     this.#wakeLeases();
@@ -65,7 +77,7 @@ export class MemoryQueue implements JobQueue {
     w?.();
   }
 
-  #take(): { job: Job; attempt: number } | undefined {
+  #take(): Pending | undefined {
     if (this.#head >= this.#pending.length) return undefined;
     const item = this.#pending[this.#head++];
     if (this.#head > 1024 && this.#head * 2 > this.#pending.length) {
@@ -119,14 +131,15 @@ export class MemoryQueue implements JobQueue {
             continue;
           }
           q.#state.set(item.job.id, "running");
-          yield q.#lease(item.job, item.attempt, worker);
+          yield q.#lease(item, worker);
         }
       },
       close: () => Promise.resolve(),
     };
   }
 
-  #lease(job: Job, attempt: number, worker: string): LeasedJob {
+  #lease(item: Pending, worker: string): LeasedJob {
+    const { job, attempt, delivery } = item;
     let settled = false;
     const settle = (what: string) => {
       if (settled) throw new Error(`job ${job.id}: ${what} after the lease was already settled`);
@@ -147,10 +160,9 @@ export class MemoryQueue implements JobQueue {
       complete: (final) => {
         settle("complete");
         this.#state.set(job.id, "done");
-        this.#emit({
-          type: "result",
-          result: { jobId: job.id, configId: job.id, worker, attempt, status: "done", final },
-        });
+        const result: JobResult = { jobId: job.id, configId: job.id, worker, attempt, status: "done", final };
+        if (this.codeVersion !== undefined) result.code = this.codeVersion;
+        this.#emit({ type: "result", result });
         return Promise.resolve();
       },
       release: () => {
@@ -158,21 +170,29 @@ export class MemoryQueue implements JobQueue {
         settle("release");
         if (this.#closed) return Promise.resolve();
         this.#state.set(job.id, "queued");
-        this.#pending.push({ job, attempt });
+        this.#pending.push({ job, attempt, delivery });
         this.#wakeLeases();
         return Promise.resolve();
       },
       fail: (reason, retry) => {
         settle("fail");
-        if (retry && attempt < this.maxAttempts && !this.#closed) {
+        if (retry && delivery < this.maxAttempts && !this.#closed) {
           this.#state.set(job.id, "queued");
-          this.#pending.push({ job, attempt: attempt + 1 });
+          this.#pending.push({ job, attempt: attempt + 1, delivery: delivery + 1 });
           this.#wakeLeases();
         } else {
           this.#state.set(job.id, "failed");
           this.#emit({
             type: "result",
-            result: { jobId: job.id, configId: job.id, worker, attempt, status: "failed", error: reason },
+            result: {
+              jobId: job.id,
+              configId: job.id,
+              worker,
+              attempt,
+              status: "failed",
+              error: reason,
+              ...(this.codeVersion !== undefined ? { code: this.codeVersion } : {}),
+            },
           });
         }
         return Promise.resolve();

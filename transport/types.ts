@@ -34,6 +34,20 @@ export interface JobResult {
   final?: MetricRecord;
   /** Failure reason (failed). */
   error?: string;
+  /** Code version (content hash of the engine, `workers/version.ts`) of the worker that ran it. */
+  code?: string;
+}
+
+/** A stored result found for a job in an earlier sweep run (`JobQueue.findResults`, `sweep --reuse`). */
+export interface ReusableResult {
+  result: JobResult;
+  /** Where it came from: the sweep name and the run id of the run that computed it, and when. */
+  from: { sweep: string; run?: string; at?: string };
+}
+
+export interface PublishOptions {
+  /** Attempts each job already made (stored by an earlier session); reported attempts count on from these. */
+  priorAttempts?: ReadonlyMap<string, number>;
 }
 
 /**
@@ -58,16 +72,36 @@ export interface LeasedJob {
 
 /** What a JobQueue yields to the coordinator. */
 export type QueueEvent =
-  | { type: "start"; start: JobStart }
-  | { type: "progress"; progress: JobProgress }
-  | { type: "result"; result: JobResult };
+  & (
+    | { type: "start"; start: JobStart }
+    | { type: "progress"; progress: JobProgress }
+    | { type: "result"; result: JobResult }
+  )
+  & {
+    /**
+     * Position of the event in a durable event log (NATS: the events stream sequence). A coordinator that
+     * stores it with the event's effects resumes `events({ after })` past it: nothing replayed twice.
+     */
+    cursor?: number;
+  };
 
 /** Coordinator side of the queue. */
 export interface JobQueue {
-  /** Enqueue jobs; a job whose id is already queued, running or done is skipped (dedupe). */
-  publish(jobs: Job[]): Promise<{ published: number; skipped: number }>;
-  /** Events from workers: progress and results, for the coordinator to persist. Ends when `signal` aborts. */
-  events(signal: AbortSignal): AsyncIterable<QueueEvent>;
+  /**
+   * Enqueue jobs; a job whose id is already queued, running or done is skipped (dedupe). Attempt numbers in
+   * events are cumulative: `priorAttempts` + deliveries on this queue.
+   */
+  publish(jobs: Job[], opts?: PublishOptions): Promise<{ published: number; skipped: number }>;
+  /**
+   * Events from workers: progress and results, for the coordinator to persist. Ends when `signal` aborts.
+   * `after`: skip events at or before this cursor (see `QueueEvent.cursor`).
+   */
+  events(signal: AbortSignal, opts?: { after?: number }): AsyncIterable<QueueEvent>;
+  /**
+   * Results of these jobs already computed by other sweep runs on the same queue (NATS: any run on the
+   * broker), for `sweep --reuse`. Queues without memory across runs omit it.
+   */
+  findResults?(jobIds: string[]): Promise<Map<string, ReusableResult>>;
   close(): Promise<void>;
 }
 

@@ -1,4 +1,15 @@
-/** Worker side: the `JobSource` pulling from the shared durable consumer, and its leases. */
+/**
+ * Worker side: the `JobSource` pulling from the shared durable consumer, and its leases.
+ *
+ * Pulls are batched: every lease loop waiting for a job shares one pull request for (waiting loops +
+ * prefetch) messages; messages that arrive beyond the waiting loops wait in a small buffer, kept alive with
+ * `working()` and handed back (nak) when the worker stops. Prefetch adapts to the work: it is off while jobs
+ * take long (a buffered job would wait behind a long one while other workers idle), on while they are short.
+ *
+ * A claim is one revision-checked KV write: the job message names the revision of its `queued` state
+ * (`JOB_HEADERS`), so a first delivery goes `queued → running` without a read. Anything else (redelivery,
+ * a conflict, a message without headers) takes the careful path: read the state, decide.
+ */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type Consumer, jetstream, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
@@ -12,8 +23,10 @@ import {
   type Resolved,
   resultSubject,
   runMsgId,
+  scopeOfJobSubject,
   statusKey,
 } from "./names.ts";
+import { JOB_HEADERS } from "./queue.ts";
 import { isConflict, retryTransient, sleep } from "./retry.ts";
 import { getState, isTerminal, type NatsJobState, resultOf, writeState } from "./state.ts";
 import { ensureNatsTopology } from "./topology.ts";
@@ -27,6 +40,13 @@ export interface NatsSourceOptions extends NatsSettings {
   pullExpiresMs?: number;
   /** Heartbeat (`working()`) period; default a third of the consumer's ack wait. */
   heartbeatMs?: number;
+  /**
+   * Messages pulled beyond the lease loops waiting for one. Default `auto`: up to 8 while recent jobs took
+   * under 50 ms, else none.
+   */
+  prefetch?: number | "auto";
+  /** Code version of this worker (`workers/version.ts`), recorded with each result. */
+  codeVersion?: string;
   /** Close the connection in `close()` (default true). */
   ownsConnection?: boolean;
   /** Called with notable events (claims dropped as duplicates, exhausted jobs, transient errors). */
@@ -39,6 +59,9 @@ export interface ReleasableLease extends LeasedJob {
   release(): Promise<void>;
 }
 
+const SHORT_JOB_MS = 50;
+const AUTO_PREFETCH = 8;
+
 /** Worker-side JobSource: pulls from the shared durable consumer. */
 export class NatsJobSource implements JobSource {
   private constructor(
@@ -50,6 +73,17 @@ export class NatsJobSource implements JobSource {
     readonly ackWaitMs: number,
     readonly maxAttempts: number,
   ) {}
+
+  /** Pulled messages no lease loop has taken yet. */
+  private readonly buffer: JsMsg[] = [];
+  /** Lease loops waiting for a message. */
+  private readonly waiters: ((m: JsMsg) => void)[] = [];
+  private pulling = false;
+  private stopped = false;
+  private consumer: Consumer | null = null;
+  private bufferBeat: ReturnType<typeof setInterval> | undefined;
+  /** Moving average of recent job durations (ms), for the automatic prefetch. */
+  private jobMs = Infinity;
 
   static async open(nc: NatsConnection, opts: NatsSourceOptions): Promise<NatsJobSource> {
     const r = resolve(opts);
@@ -73,35 +107,116 @@ export class NatsJobSource implements JobSource {
     this.opts.log?.(line);
   }
 
-  /** Leases jobs one at a time until `signal` aborts. Each iterator pulls only when asked for the next job. */
+  private get prefetch(): number {
+    const p = this.opts.prefetch ?? "auto";
+    if (p !== "auto") return p;
+    return this.jobMs < SHORT_JOB_MS ? AUTO_PREFETCH : 0;
+  }
+
+  /** @internal A lease ended after `ms`: feeds the automatic prefetch. */
+  noteJobTime(ms: number): void {
+    this.jobMs = this.jobMs === Infinity ? ms : 0.8 * this.jobMs + 0.2 * ms;
+  }
+
+  /** Leases jobs until `signal` aborts. Each iterator takes a message only when asked for the next job. */
   async *leases(signal: AbortSignal): AsyncIterable<ReleasableLease> {
-    const { jobsStream, consumer: durable } = this.r.names;
     const aborted = new Promise<null>((res) => {
       if (signal.aborted) res(null);
       signal.addEventListener("abort", () => res(null), { once: true });
     });
-    let consumer: Consumer | null = null;
-    while (!signal.aborted) {
-      try {
-        consumer ??= await this.js.consumers.get(jobsStream, durable);
-        const pending = consumer.next({ expires: this.opts.pullExpiresMs ?? 5000 });
-        const msg = await Promise.race([pending, aborted]);
+    try {
+      while (!signal.aborted && !this.stopped) {
+        const msg = await this.take(aborted);
+        if (!msg) break;
         if (signal.aborted) {
-          // a message that arrives after shutdown goes back at once
-          pending.then((m) => m?.nak(), () => {});
-          if (msg) msg.nak();
+          msg.nak(); // arrived after shutdown: back at once
           break;
         }
-        if (!msg) continue;
-        const lease = await this.claim(msg);
+        let lease: ReleasableLease | null;
+        try {
+          lease = await this.claim(msg);
+        } catch (err) {
+          if (signal.aborted || this.nc.isClosed()) break;
+          this.log(`claim failed (${(err as Error).message}); the job will be delivered again`);
+          continue;
+        }
         if (lease) yield lease;
-      } catch (err) {
-        if (signal.aborted || this.nc.isClosed()) break;
-        this.log(`pull failed (${(err as Error).message}); retrying`);
-        consumer = null;
-        await Promise.race([sleep(1000), aborted]);
       }
+    } finally {
+      if (signal.aborted) this.stop();
     }
+  }
+
+  /** The next pulled message, or null once `aborted` resolves. */
+  private async take(aborted: Promise<null>): Promise<JsMsg | null> {
+    const m = this.buffer.shift();
+    if (m) return m;
+    let resolveTake!: (m: JsMsg) => void;
+    const got = new Promise<JsMsg>((res) => (resolveTake = res));
+    this.waiters.push(resolveTake);
+    this.pull();
+    const r = await Promise.race([got, aborted]);
+    if (r === null) {
+      const i = this.waiters.indexOf(resolveTake);
+      if (i >= 0) this.waiters.splice(i, 1);
+      else got.then((msg) => msg.nak()); // handed to us as we stopped
+    }
+    return r;
+  }
+
+  private deliver(m: JsMsg): void {
+    if (this.stopped) {
+      m.nak();
+      return;
+    }
+    const w = this.waiters.shift();
+    if (w) w(m);
+    else {
+      this.buffer.push(m);
+      this.bufferBeat ??= setInterval(() => {
+        for (const b of this.buffer) b.working();
+        if (this.buffer.length === 0) {
+          clearInterval(this.bufferBeat);
+          this.bufferBeat = undefined;
+        }
+      }, this.heartbeatMs);
+    }
+  }
+
+  /** Keeps one pull request open while lease loops wait: batches of (waiting + prefetch) messages. */
+  private pull(): void {
+    if (this.pulling) return;
+    this.pulling = true;
+    (async () => {
+      const { jobsStream, consumer: durable } = this.r.names;
+      while (!this.stopped && this.waiters.length > 0) {
+        try {
+          this.consumer ??= await this.js.consumers.get(jobsStream, durable);
+          const want = Math.max(1, this.waiters.length + this.prefetch - this.buffer.length);
+          const batch = await this.consumer.fetch({
+            max_messages: want,
+            expires: this.opts.pullExpiresMs ?? 5000,
+          });
+          for await (const m of batch) this.deliver(m);
+        } catch (err) {
+          if (this.stopped || this.nc.isClosed()) break;
+          this.log(`pull failed (${(err as Error).message}); retrying`);
+          this.consumer = null;
+          await sleep(1000);
+        }
+      }
+    })().finally(() => {
+      this.pulling = false;
+      if (!this.stopped && this.waiters.length > 0) this.pull();
+    });
+  }
+
+  /** No more pulls; buffered messages go back to the queue at once. */
+  private stop(): void {
+    this.stopped = true;
+    for (const m of this.buffer.splice(0)) m.nak();
+    clearInterval(this.bufferBeat);
+    this.bufferBeat = undefined;
   }
 
   /** Decide what a delivered message means given the job's KV state; returns a lease or null (handled). */
@@ -128,16 +243,57 @@ export class NatsJobSource implements JobSource {
       msg.term();
       return null;
     }
-    const key = statusKey(job.sweep, job.id);
+    const scope = scopeOfJobSubject(msg.subject);
+    const key = statusKey(scope, job.id);
     const seq = msg.seq;
     const delivery = msg.info.deliveryCount;
+    const header = (name: string) => {
+      const v = Number(msg.headers?.get(name) || 0);
+      return Number.isInteger(v) && v > 0 ? v : 0;
+    };
+    const hRev = header(JOB_HEADERS.rev);
+    const hRun = header(JOB_HEADERS.run) || 1;
+    const hPrior = header(JOB_HEADERS.prior);
+    const hMax = header(JOB_HEADERS.max);
+    // Attempts count executions: a claim adds one to the state's count (a queued state holds the attempts of
+    // earlier runs); deliveries that never started the job (prefetched, then handed back) add none.
+    const running = (state: NatsJobState | null): NatsJobState => {
+      const prior = state?.prior ?? hPrior;
+      return {
+        id: job.id,
+        sweep: job.sweep,
+        scope,
+        stage: job.stage,
+        kind: job.kind,
+        status: "running",
+        attempts: Math.max(state?.attempts ?? 0, prior) + 1,
+        prior,
+        run: state?.run ?? hRun,
+        seq,
+        configId,
+        // The publisher's bound for this job (its queue raised the consumer's max_deliver to fit it).
+        maxAttempts: state?.maxAttempts ?? (hMax || this.maxAttempts),
+        worker: this.opts.worker,
+        updated: "",
+      };
+    };
+    if (delivery === 1 && hRev > 0) {
+      // First delivery of a message whose queued state's revision we know: claim it in one write.
+      const base = running(null);
+      try {
+        const rev = await retryTransient(this.nc, () => writeState(this.kv, key, base, hRev));
+        return new NatsLease(this, msg, job, key, base, rev);
+      } catch (err) {
+        if (!isConflict(err)) throw err;
+      }
+    }
     for (let tries = 0; tries < 10; tries++) {
       const { state, revision } = await retryTransient(this.nc, () => getState(this.kv, key));
       if (state) {
         if (isTerminal(state.status)) {
           if (state.seq === seq || state.seq === 0) {
             // Recorded but not acked (worker died in between): make sure the result is out, then ack.
-            await this.publishResult(state);
+            await this.publishResult(key, state);
           } else {
             this.log(`job ${job.id}: duplicate message seq ${seq} of a finished job, dropped`);
           }
@@ -154,41 +310,30 @@ export class NatsJobSource implements JobSource {
           return null;
         }
       }
-      // The publisher's bound for this job (its queue raised the consumer's max_deliver to fit it).
-      const limit = state?.maxAttempts ?? this.maxAttempts;
-      const base: NatsJobState = {
-        id: job.id,
-        sweep: job.sweep,
-        stage: job.stage,
-        kind: job.kind,
-        status: "running",
-        attempts: delivery,
-        run: state?.run ?? 1,
-        seq,
-        configId,
-        maxAttempts: limit,
-        worker: this.opts.worker,
-        updated: "",
-      };
+      const base = running(state);
+      const limit = base.maxAttempts!;
       try {
-        if (delivery > limit) {
-          // Every attempt so far ended without a result (workers killed / leases lost): give up.
+        // Every attempt of this run so far ended without a result (workers killed / leases lost), or this
+        // is the consumer's last delivery (max_deliver = limit + 1 at least): give up rather than run a job
+        // that could not be delivered again.
+        const used = (state?.attempts ?? base.prior!) - base.prior!;
+        if (used >= limit || delivery > limit) {
           const failed: NatsJobState = {
             ...base,
             status: "failed",
-            attempts: state?.attempts ?? limit,
+            attempts: state?.attempts ?? base.prior!,
             worker: state?.worker ?? this.opts.worker,
             error: `gave up after ${delivery - 1} deliveries without a result` +
               (state?.error ? ` (last error: ${state.error})` : ""),
           };
           await retryTransient(this.nc, () => writeState(this.kv, key, failed, revision));
-          await this.publishResult(failed);
+          await this.publishResult(key, failed);
           msg.term();
           this.log(`job ${job.id}: ${failed.error}`);
           return null;
         }
         const rev = await retryTransient(this.nc, () => writeState(this.kv, key, base, revision));
-        return new NatsLease(this, msg, job, base, rev);
+        return new NatsLease(this, msg, job, key, base, rev);
       } catch (err) {
         if (isConflict(err)) continue;
         throw err;
@@ -200,24 +345,21 @@ export class NatsJobSource implements JobSource {
   }
 
   /** @internal */
-  async publishResult(state: NatsJobState): Promise<void> {
-    const subject = resultSubject(this.r.names.prefix, state.sweep, state.id);
+  async publishResult(key: string, state: NatsJobState): Promise<void> {
+    const scope = state.scope ?? key.slice(0, key.lastIndexOf("."));
+    const subject = resultSubject(this.r.names.prefix, scope, state.id);
     const body = toWire({ ...resultOf(state), run: state.run });
     await retryTransient(
       this.nc,
-      () => this.js.publish(subject, body, { msgID: runMsgId(state.id, state.run) }),
+      () => this.js.publish(subject, body, { msgID: runMsgId(scope, state.id, state.run) }),
     );
   }
 
-  /** @internal */
-  async publishProgress(job: Job, run: number, p: JobProgress): Promise<void> {
-    const subject = progressSubject(this.r.names.prefix, job.sweep, job.id);
-    const body = { ...p, run };
-    await retryTransient(
-      this.nc,
-      () => this.js.publish(subject, toWire(body)),
-      this.ackWaitMs,
-    );
+  /** @internal Progress is sent at once (one connection keeps the order); the promise settles on its ack. */
+  publishProgress(scope: string, job: Job, run: number, p: JobProgress): Promise<unknown> {
+    const subject = progressSubject(this.r.names.prefix, scope, job.id);
+    const body = toWire({ ...p, run });
+    return retryTransient(this.nc, () => this.js.publish(subject, body), this.ackWaitMs);
   }
 
   /**
@@ -249,8 +391,12 @@ export class NatsJobSource implements JobSource {
   get workerName(): string {
     return this.opts.worker;
   }
+  get codeVersion(): string | undefined {
+    return this.opts.codeVersion;
+  }
 
   async close(): Promise<void> {
+    this.stop();
     if (this.opts.ownsConnection ?? true) {
       if (!this.nc.isClosed()) await this.nc.drain().catch(() => this.nc.close());
     }
@@ -261,17 +407,19 @@ class NatsLease implements ReleasableLease {
   readonly attempt: number;
   private timer: ReturnType<typeof setInterval> | undefined;
   private settled = false;
-  private readonly key: string;
+  private readonly t0 = performance.now();
+  /** Progress publishes not yet acknowledged (waited for, at most, before the result goes out). */
+  private readonly sending = new Set<Promise<unknown>>();
 
   constructor(
     private readonly src: NatsJobSource,
     private readonly msg: JsMsg,
     readonly job: Job,
+    private readonly key: string,
     private readonly state: NatsJobState,
     private readonly revision: number,
   ) {
     this.attempt = state.attempts;
-    this.key = statusKey(job.sweep, job.id);
     this.timer = setInterval(() => this.heartbeat(), src.heartbeatMs);
   }
 
@@ -280,22 +428,28 @@ class NatsLease implements ReleasableLease {
   }
 
   /** On the wire the start marker is the progress record START_RECORD; the queue turns it into a start event. */
-  async start(): Promise<void> {
-    await this.progress({ ...START_RECORD });
+  start(): Promise<void> {
+    return this.send({ ...START_RECORD });
   }
 
-  async progress(record: JobProgress["record"]): Promise<void> {
+  progress(record: JobProgress["record"]): Promise<void> {
     this.heartbeat();
-    try {
-      await this.src.publishProgress(this.job, this.state.run, {
-        jobId: this.job.id,
-        worker: this.src.workerName,
-        attempt: this.attempt,
-        record,
-      });
-    } catch {
+    return this.send(record);
+  }
+
+  /** Sent at once, not awaited (one connection keeps the order); the result waits for these acks. */
+  private send(record: JobProgress["record"]): Promise<void> {
+    if (this.settled) return Promise.resolve();
+    const p = this.src.publishProgress(this.state.scope!, this.job, this.state.run, {
+      jobId: this.job.id,
+      worker: this.src.workerName,
+      attempt: this.attempt,
+      record,
+    }).catch(() => {
       // progress is best effort while the broker is away; the result is not
-    }
+    }).finally(() => this.sending.delete(p));
+    this.sending.add(p);
+    return Promise.resolve();
   }
 
   private begin(): void {
@@ -305,6 +459,7 @@ class NatsLease implements ReleasableLease {
 
   private end(): void {
     clearInterval(this.timer);
+    this.src.noteJobTime(performance.now() - this.t0);
   }
 
   async complete(final: JobResult["final"]): Promise<void> {
@@ -312,8 +467,13 @@ class NatsLease implements ReleasableLease {
     const keepAlive = setInterval(() => this.msg.working(), this.src.heartbeatMs);
     try {
       const done: NatsJobState = { ...this.state, status: "done", final, error: undefined };
-      const recorded = await this.src.settle(this.key, done, this.revision);
-      await this.src.publishResult(recorded);
+      if (this.src.codeVersion !== undefined) done.code = this.src.codeVersion;
+      // The terminal state and the last progress acks travel together; the result follows both.
+      const [recorded] = await Promise.all([
+        this.src.settle(this.key, done, this.revision),
+        Promise.all(this.sending),
+      ]);
+      await this.src.publishResult(this.key, recorded);
       this.msg.ack();
     } finally {
       clearInterval(keepAlive);
@@ -325,7 +485,10 @@ class NatsLease implements ReleasableLease {
     this.begin();
     const keepAlive = setInterval(() => this.msg.working(), this.src.heartbeatMs);
     try {
-      if (retry && this.attempt < (this.state.maxAttempts ?? this.src.maxAttempts)) {
+      if (
+        retry &&
+        this.state.attempts - (this.state.prior ?? 0) < (this.state.maxAttempts ?? this.src.maxAttempts)
+      ) {
         const queued: NatsJobState = { ...this.state, status: "queued", error: reason };
         const recorded = await this.src.settle(this.key, queued, this.revision);
         if (isTerminal(recorded.status)) this.msg.ack();
@@ -333,8 +496,12 @@ class NatsLease implements ReleasableLease {
         return;
       }
       const failed: NatsJobState = { ...this.state, status: "failed", error: reason };
-      const recorded = await this.src.settle(this.key, failed, this.revision);
-      await this.src.publishResult(recorded);
+      if (this.src.codeVersion !== undefined) failed.code = this.src.codeVersion;
+      const [recorded] = await Promise.all([
+        this.src.settle(this.key, failed, this.revision),
+        Promise.all(this.sending),
+      ]);
+      await this.src.publishResult(this.key, recorded);
       this.msg.term();
     } finally {
       clearInterval(keepAlive);
