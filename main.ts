@@ -6,6 +6,7 @@ import { Command, CommanderError } from "commander";
 import { UsageError } from "./cli/usage.ts";
 import { LockError, StoreError } from "./coordinator/store.ts";
 import { RunDirError } from "./coordinator/run.ts";
+import { tlsFailureLine } from "./transport/nats.ts";
 import { register as registerTrain } from "./cli/train.ts";
 import { register as registerData } from "./cli/data.ts";
 import { register as registerReport } from "./cli/report.ts";
@@ -34,6 +35,15 @@ export function buildProgram(): Command {
 }
 
 if (import.meta.main) {
+  // A TLS alert from the broker after the handshake (a refused client certificate) escapes as an uncaught
+  // socket error: one line and exit 2, like every other connection failure.
+  globalThis.addEventListener("error", (e) => {
+    const line = tlsFailureLine(e.error ?? e.message);
+    if (line === null) return;
+    e.preventDefault();
+    console.error(`error: ${line}`);
+    Deno.exit(2);
+  });
   try {
     await buildProgram().parseAsync(Deno.args, { from: "user" });
   } catch (err) {

@@ -197,8 +197,23 @@ export function checkRunDir(runDir: string): string {
   try {
     info = Deno.statSync(runDir);
   } catch (err) {
+    if (err instanceof Deno.errors.NotADirectory) {
+      // Some ancestor is a file: name it.
+      let p = runDir.replace(/\/+$/, "");
+      while (p.includes("/")) {
+        p = p.slice(0, p.lastIndexOf("/")) || "/";
+        try {
+          if (Deno.statSync(p).isFile) {
+            throw new UsageError(`--run-dir ${runDir}: ${p} is a file, not a directory`);
+          }
+        } catch (e) {
+          if (e instanceof UsageError) throw e;
+        }
+        if (p === "/") break;
+      }
+    }
     if (!(err instanceof Deno.errors.NotFound)) {
-      throw new UsageError(`--run-dir ${runDir}: ${err instanceof Error ? err.message : err}`);
+      throw new UsageError(`--run-dir ${runDir}: ${err instanceof Error ? err.message.split(":")[0] : err}`);
     }
   }
   if (info && !info.isDirectory) throw new UsageError(`--run-dir ${runDir} is a file, not a directory`);

@@ -137,6 +137,15 @@ export interface LockHolder {
   heartbeat: number;
 }
 
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function reason(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).split("\n")[0];
 }
@@ -188,6 +197,9 @@ export class ResultStore {
 
   constructor(path: string, opts: { readOnly?: boolean } = {}) {
     this.path = path;
+    // SQLite creates the -wal and -shm files of a WAL database on open, even read-only: when the store turns
+    // out to be unreadable, the ones this open created are removed again (bad input writes nothing).
+    const sidecars = [`${path}-wal`, `${path}-shm`].filter((p) => !exists(p));
     try {
       this.#db = new DatabaseSync(path, { readOnly: opts.readOnly ?? false });
     } catch (err) {
@@ -208,6 +220,11 @@ export class ResultStore {
       try {
         this.#db.close();
       } catch { /* already unusable */ }
+      for (const p of sidecars) {
+        try {
+          Deno.removeSync(p);
+        } catch { /* not created */ }
+      }
       throw new StoreError(`results store ${path} is unreadable: ${reason(err)}`);
     }
   }

@@ -38,6 +38,7 @@ export {
   NatsFlagError,
   type NatsFlags,
   redactUrl,
+  tlsFailureLine,
 } from "./nats/connection.ts";
 export {
   jobSubject,

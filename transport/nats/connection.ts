@@ -130,6 +130,7 @@ export function natsConnectOptions(flags: NatsFlags): NodeConnectionOptions {
 export async function connectNats(flags: NatsFlags): Promise<NatsConnection> {
   const opts = natsConnectOptions(flags);
   const where = redactUrl(flags.nats);
+  lastServer = where;
   const limit = flags.connectTimeoutMs ?? CONNECT_TIMEOUT_MS;
   const end = Date.now() + limit;
   let last = "";
@@ -158,4 +159,16 @@ export async function connectNats(flags: NatsFlags): Promise<NatsConnection> {
   throw new NatsConnectError(
     `cannot reach NATS at ${where} within ${(limit / 1000).toFixed(0)} s (${last || "no answer"})`,
   );
+}
+
+let lastServer = "";
+
+/**
+ * The one line for an error that escaped every caller: a TLS alert the broker sends after the handshake (a
+ * client certificate it refuses) surfaces as an uncaught socket error. Null when `err` is not such an error.
+ */
+export function tlsFailureLine(err: unknown): string | null {
+  const msg = err instanceof Error ? err.message : String(err);
+  if (!/fatal alert|certificate|tls|ssl/i.test(msg)) return null;
+  return `TLS with NATS at ${lastServer || "the broker"} failed: ${redactUrl(msg.split("\n")[0])}`;
 }
