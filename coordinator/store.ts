@@ -220,10 +220,14 @@ export class ResultStore {
       try {
         this.#db.close();
       } catch { /* already unusable */ }
-      for (const p of sidecars) {
-        try {
-          Deno.removeSync(p);
-        } catch { /* not created */ }
+      // Only for a damaged file: a store that is merely new (no tables yet) may be one a coordinator is
+      // creating right now, and its -wal is not ours to remove.
+      if (/not a database|malformed|wrong schema|lacks column|damaged/i.test(reason(err))) {
+        for (const p of sidecars) {
+          try {
+            Deno.removeSync(p);
+          } catch { /* not created */ }
+        }
       }
       throw new StoreError(`results store ${path} is unreadable: ${reason(err)}`);
     }

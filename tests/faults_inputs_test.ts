@@ -31,7 +31,7 @@ const SWEEP = (...more: string[]) => ["sweep", "$D/bad.yaml", "--run-dir", "$D/n
 const GOOD_SWEEP = (
   ...more: string[]
 ) => ["sweep", "$D/good.yaml", "--run-dir", "$D/new", "--no-report", ...more];
-const WORKER = (...more: string[]) => ["worker", "--nats", "$PLAIN", "--connect-timeout", "2", ...more];
+const WORKER = (...more: string[]) => ["worker", "--nats", "$PLAIN", "--connect-timeout", "20", ...more];
 
 const ROWS: Row[] = [
   // ---- specs: structure (file:line:col)
@@ -312,12 +312,12 @@ const ROWS: Row[] = [
   },
   {
     what: "TLS broker without its CA",
-    args: ["worker", "--nats", "$MTLS", "--connect-timeout", "2"],
+    args: ["worker", "--nats", "$MTLS", "--connect-timeout", "20"],
     err: /TLS with NATS at tls:\/\/127\.0\.0\.1:\d+ failed/,
   },
   {
     what: "mTLS without a client certificate",
-    args: ["worker", "--nats", "$MTLS", "--tls-ca", "$D/ca.pem", "--connect-timeout", "2"],
+    args: ["worker", "--nats", "$MTLS", "--tls-ca", "$D/ca.pem", "--connect-timeout", "20"],
     err: /TLS with NATS at tls:\/\/127\.0\.0\.1:\d+ failed: .*(BadCertificate|certificate)/,
   },
   { what: "--user without password", args: WORKER("--user", "u"), err: /--user and --password go together/ },
