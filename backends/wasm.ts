@@ -1,7 +1,7 @@
 /**
  * tfjs-backend-wasm (XNNPACK) GEMM.
  *
- * Measured facts this file is built around (DESIGN.md §7): the wasm matmul is fast (~20 GFLOP/s) only when
+ * Measured facts this file is built around (docs/math.md §"Backends"): the wasm matmul is fast (~20 GFLOP/s) only when
  * neither operand is transposed, and threads do not work under Deno. So transposed operands are transposed in
  * JS straight into the wasm heap, and the plain (no-transpose) BatchMatMul kernel is called directly on the
  * wasm backend instance — no tf.Tensor objects, no engine bookkeeping, no dataSync copy. That also means the

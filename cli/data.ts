@@ -1,5 +1,5 @@
 /**
- * `flowsweep data`: the 2D toy densities and their discretisation (DESIGN.md §4).
+ * `flowsweep data`: the 2D toy densities and their discretisation (docs/math.md §"Tasks").
  *
  *   deno task data --task 2spirals --encode 1.0,-0.5        bit string (0/1, D chars)
  *   deno task data --task 2spirals --decode 0101…           the cell's centre "x,y"

@@ -13,6 +13,7 @@ import { Rng } from "../core/rng.ts";
 import { logSumExp } from "../core/math.ts";
 import { parseTrainConfig } from "../core/train/config.ts";
 import { trainRun } from "../core/train/trainer.ts";
+import { slowTest } from "./helpers/slow.ts";
 
 const std = { d: 2, H: 8, R0: 1e-3, R1: 0.5, R2: 2 };
 
@@ -111,32 +112,35 @@ for (
     ["pg", {}],
   ] as const
 ) {
-  Deno.test(`hypergrid d=2 H=8 (R0 = 0.01): ${objective} reaches exact TV(Q_T, π) < 0.05 and finds all 4 modes`, async () => {
-    const config = parseTrainConfig({
-      task: "hypergrid",
-      grid_dim: 2,
-      grid_size: 8,
-      r0: 0.01,
-      objective,
-      ...extra,
-      steps: 1000,
-      batch: 64,
-      hidden: [32, 32],
-      lr: 0.004,
-      lr_logz: 0.3,
-      eval_every: 1000,
-      eval_samples: 64,
-      seed: 2,
-    });
-    const first: number[] = [];
-    const s = await trainRun(config, { gemm: jsGemm, onEval: (r) => void first.push(r.exact_tv!) });
-    console.log(
-      `  ${objective}: TV ${first[0].toFixed(3)} → ${s.exact_tv!.toFixed(4)}, JSD ${
-        (s.exact_jsd as number).toFixed(5)
-      }, ` +
-        `KL(Q_T‖π) ${s.exact_kl_terminal!.toFixed(4)}, modes ${s.modes_found}/${s.modes_total}`,
-    );
-    assert.ok(s.exact_tv! < 0.05, `TV ${s.exact_tv}`);
-    assert.equal(s.modes_found, 4);
-  });
+  slowTest(
+    `hypergrid d=2 H=8 (R0 = 0.01): ${objective} reaches exact TV(Q_T, π) < 0.05 and finds all 4 modes`,
+    async () => {
+      const config = parseTrainConfig({
+        task: "hypergrid",
+        grid_dim: 2,
+        grid_size: 8,
+        r0: 0.01,
+        objective,
+        ...extra,
+        steps: 500,
+        batch: 64,
+        hidden: [32, 32],
+        lr: 0.004,
+        lr_logz: 0.3,
+        eval_every: 500,
+        eval_samples: 64,
+        seed: 2,
+      });
+      const first: number[] = [];
+      const s = await trainRun(config, { gemm: jsGemm, onEval: (r) => void first.push(r.exact_tv!) });
+      console.log(
+        `  ${objective}: TV ${first[0].toFixed(3)} → ${s.exact_tv!.toFixed(4)}, JSD ${
+          (s.exact_jsd as number).toFixed(5)
+        }, ` +
+          `KL(Q_T‖π) ${s.exact_kl_terminal!.toFixed(4)}, modes ${s.modes_found}/${s.modes_total}`,
+      );
+      assert.ok(s.exact_tv! < 0.05, `TV ${s.exact_tv}`);
+      assert.equal(s.modes_found, 4);
+    },
+  );
 }

@@ -1,5 +1,5 @@
 /**
- * NATS JetStream transport (DESIGN §6): the coordinator-side `JobQueue`, the worker-side `JobSource` and the
+ * NATS JetStream transport (docs/spec.md): the coordinator-side `JobQueue`, the worker-side `JobSource` and the
  * object-store `ArtifactStore`.
  *
  * Topology (prefix `flowsweep`, all names derive from it — see `natsNames`). Every subject, KV key and

@@ -1,6 +1,6 @@
 /**
  * Control variates for the score-function (reverse-KL) gradient  g = mean_s (b_s − log w_s) h_s,
- * h_s = ∇_φ log q_φ(τ_s)  (DESIGN §3, paper §2.2.1). Any b_s that does not depend on τ_s leaves g unbiased.
+ * h_s = ∇_φ log q_φ(τ_s)  (docs/math.md §"Control variates", paper §2.2.1). Any b_s that does not depend on τ_s leaves g unbiased.
  */
 import { logSumExp } from "../math.ts";
 

@@ -26,7 +26,7 @@ export function addScalarBaselineGradient(
 }
 
 /** ‖h_s‖² per sample (the optimal scalar baseline's weights). */
-export function scoreNorms2(batch: Batch, S: number): Float64Array {
+function scoreNorms2(batch: Batch, S: number): Float64Array {
   const norms2 = new Float64Array(S);
   const K = kernelsOf(batch.gemm);
   batch.forEachScore((s, h) => {

@@ -1,6 +1,6 @@
 /**
  * Back-and-forth Metropolis–Hastings chains with GFlowNet proposals (GFlowNet-EBM, Zhang et al. 2022; the
- * negative samples of contrastive divergence, DESIGN §4).
+ * negative samples of contrastive divergence, docs/math.md §"Tasks").
  *
  * One step from x: delete K uniformly chosen entries (a uniformly random ordered K-subset σ — K backward steps
  * of the uniform P_B) to get s; re-add them with the forward policy along a sampled order ρ, giving x'. Accept

@@ -1,5 +1,5 @@
 /**
- * The learned energy ξ_θ of the 2D-density tasks (DESIGN §4): an MLP D → 256 → 256 → 256 → 1 with ELU whose
+ * The learned energy ξ_θ of the 2D-density tasks (docs/math.md §"Tasks"): an MLP D → 256 → 256 → 256 → 1 with ELU whose
  * output is read as log π̃(x) (an unnormalised log-probability; the paper's ξ is its negative). Inputs are the
  * terminal states x ∈ {−1, +1}^D as they are.
  *
@@ -16,7 +16,6 @@ import { allocRaw } from "../nn/arena.ts";
 import type { Rng } from "../rng.ts";
 import { logSumExp } from "../math.ts";
 
-export const DEFAULT_ENERGY_HIDDEN = [256, 256, 256];
 export const ENERGY_ACTIVATION = "elu";
 
 /** A fresh energy network [D, ...hidden, 1] (ELU, He-uniform weights, zero biases). */

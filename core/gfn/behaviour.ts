@@ -100,7 +100,7 @@ export function behaviourProbs(
 }
 
 /**
- * The bit-vector value choice (DESIGN §3): the training policy's p₊ = σ(l₊ − l₋); the behaviour's
+ * The bit-vector value choice (docs/math.md §"Bit vectors"): the training policy's p₊ = σ(l₊ − l₋); the behaviour's
  * β₊ = (1 − ε)·σ((l₊ − l₋)/T) + ε/2. (The position is uniform under both, so its factor cancels in ρ.)
  */
 export function behaviourPlus(diff: number, b: StepBehaviour): number {

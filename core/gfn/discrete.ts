@@ -297,7 +297,7 @@ function logitGrad(
 }
 
 /** The rows of each trajectory, in step order. */
-export function trajectoryRows(batch: DiscreteBatch): Int32Array[] {
+function trajectoryRows(batch: DiscreteBatch): Int32Array[] {
   return Array.from(
     { length: batch.B },
     (_, b) => batch.rowOf.subarray(b * batch.maxSteps, b * batch.maxSteps + batch.len[b]),

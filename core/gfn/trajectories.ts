@@ -1,5 +1,5 @@
 /**
- * The bit-vector GFlowNet (DESIGN §3): states s ∈ {−1,0,+1}^D, one entry set per step, the position chosen
+ * The bit-vector GFlowNet (docs/math.md §"Bit vectors"): states s ∈ {−1,0,+1}^D, one entry set per step, the position chosen
  * uniformly among unset entries and its value v ∈ {−1,+1} from softmax(f_φ(s)_d). All B trajectories of a batch
  * advance together, so each step is one B-row pass through the network.
  *
@@ -54,7 +54,7 @@ export interface TrajBatch {
   B: number;
   /** Terminal states x (B × D, entries ±1). */
   x: Int8Array;
-  /** log q_φ(τ) = Σ_t log p_φ(v_t | s_t, d_t) (the ordering terms −log(D−t) are not included; DESIGN §3). */
+  /** log q_φ(τ) = Σ_t log p_φ(v_t | s_t, d_t) (the ordering terms −log(D−t) are not included; docs/math.md §"Bit vectors"). */
   logq: Float64Array;
   /** Σ_t log β(v_t | s_t, d_t) of the per-step behaviour (core/gfn/behaviour.ts), when it is not P_F. */
   logb?: Float64Array;
@@ -266,7 +266,7 @@ export function logSigmoid(z: number): number {
   return z >= 0 ? -Math.log1p(Math.exp(-z)) : z - Math.log1p(Math.exp(z));
 }
 
-/** Backward trajectories from terminal states x: uniformly random deletion orders (DESIGN §3). */
+/** Backward trajectories from terminal states x: uniformly random deletion orders (docs/math.md §"Bit vectors"). */
 export function randomOrders(B: number, D: number, rng: Rng): Int32Array {
   const order = new Int32Array(B * D);
   const perm = new Int32Array(D);
@@ -274,7 +274,7 @@ export function randomOrders(B: number, D: number, rng: Rng): Int32Array {
   return order;
 }
 
-/** log w(τ) = log R(x) − log q_φ(τ) (the P_B and ordering terms cancel; DESIGN §3). */
+/** log w(τ) = log R(x) − log q_φ(τ) (the P_B and ordering terms cancel; docs/math.md §"Bit vectors"). */
 export function logWeights(batch: TrajBatch, task: BitTask): { logR: Float64Array; logw: Float64Array } {
   const logR = task.logReward(batch.x, batch.B);
   const logw = new Float64Array(batch.B);

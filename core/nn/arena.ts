@@ -99,6 +99,8 @@ export class Arena {
   }
 }
 
+// The arena of the training step in progress (set only inside `Arena.run`, restored after it): the one piece of
+// module-level state of core/nn, explicit and documented — allocation inside a step reuses the step's memory.
 let active: Arena | null = null;
 
 /** The arena of the step in progress, if any. */

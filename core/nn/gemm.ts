@@ -33,17 +33,9 @@ export interface Gemm {
   ): void;
 }
 
-// Scratch for transposed operands, reused across calls (grown on demand, one per element type).
-let scratch32 = new Float32Array(0);
-let scratch64 = new Float64Array(0);
-
+/** Room for the transposed operands of one call (no module-level scratch: calls share no state). */
 function scratch(f64: boolean, len: number): Vec {
-  if (f64) {
-    if (scratch64.length < len) scratch64 = new Float64Array(len);
-    return scratch64;
-  }
-  if (scratch32.length < len) scratch32 = new Float32Array(len);
-  return scratch32;
+  return f64 ? new Float64Array(len) : new Float32Array(len);
 }
 
 /** dst[dstOff + j*rows + i] = src[i*cols + j]: transpose of a rows×cols matrix, in 32×32 tiles. */

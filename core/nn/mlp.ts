@@ -14,7 +14,7 @@
  */
 import type { Gemm, Vec } from "./gemm.ts";
 import type { Rng } from "../rng.ts";
-import { jsKernels, kernelsOf } from "./kernels.ts";
+import { kernelsOf } from "./kernels.ts";
 import { alloc, allocRaw } from "./arena.ts";
 
 import { type Activation, ACTIVATIONS } from "./activation.ts";
@@ -70,20 +70,6 @@ export function zerosLike(
 
 export function numParams(m: Mlp): number {
   return params(m).reduce((n, p) => n + p.length, 0);
-}
-
-export function cloneMlp(m: Mlp): Mlp {
-  return {
-    sizes: [...m.sizes],
-    activation: m.activation,
-    W: m.W.map((w) => w.slice()),
-    b: m.b.map((v) => v.slice()),
-  };
-}
-
-/** a = act(z) and its derivative da = act'(z), elementwise over z[0..n) (the TypeScript kernel). */
-export function activate(kind: Activation, z: Vec, a: Vec, da: Vec | null, n: number): void {
-  jsKernels.biasAct(kind, z, null, a, da, 1, n);
 }
 
 /**

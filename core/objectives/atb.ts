@@ -30,7 +30,7 @@ export function tbTerm(logZ: number, logw: Float64Array, weight: number): TbTerm
   return { loss, dLogZ, coef };
 }
 
-/** α at a given step: constant, or `anneal` = α for the first half of training then linearly to 0 (DESIGN §3). */
+/** α at a given step: constant, or `anneal` = α for the first half of training then linearly to 0 (docs/math.md §"Objectives"). */
 export function scheduledAlpha(
   alpha: number,
   schedule: "constant" | "anneal",

@@ -1,5 +1,5 @@
 /**
- * Rényi-α divergence between forward and backward trajectory models (companion paper on divergences; DESIGN §3):
+ * Rényi-α divergence between forward and backward trajectory models (companion paper on divergences; docs/math.md §"Objectives"):
  *   D_α(Q‖P) = 1/(α−1) · log E_Q[(w/Z)^{1−α}],   w = P̃/Q, log w = log R(x) + log P_B(τ|x) − log Q(τ).
  * Since ∇_φ log w = −∇_φ log Q =: −h,  ∇_φ E_Q[w^{1−α}] = E_Q[w^{1−α} h] − (1−α)·E_Q[w^{1−α} h] = α·E_Q[w^{1−α} h],
  *   ∇_φ D_α = α/(α−1) · E_Q[w^{1−α} h] / E_Q[w^{1−α}]          (Z cancels in the ratio).

@@ -1,5 +1,5 @@
 /**
- * Tsallis-α divergence (companion paper on divergences; DESIGN §3):
+ * Tsallis-α divergence (companion paper on divergences; docs/math.md §"Objectives"):
  *   T_α(Q‖P) = 1/(α−1) · (E_Q[(w/Z)^{1−α}] − 1),
  *   ∇_φ T_α = α/(α−1) · Z^{α−1} · E_Q[w^{1−α} h],   h = ∇_φ log Q(τ)    (same derivation as Rényi-α, no ratio).
  * Z is unknown: with an estimate Ẑ the gradient α/(α−1)·E_Q[(w/Ẑ)^{1−α} h] is (Z/Ẑ)^{1−α} > 0 times ∇T_α —

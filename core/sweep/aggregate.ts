@@ -1,5 +1,5 @@
 /**
- * Aggregation of stored job records into what the reports show (DESIGN §6). Pure: no I/O.
+ * Aggregation of stored job records into what the reports show (docs/spec.md). Pure: no I/O.
  *
  * - Groups: records that share every varying config axis except the ignored ones (by default only `seed`, and
  *   axes derived one-to-one from it such as a per-seed test seed) form one group; a group's final metrics are summarised as mean ± sample std (n − 1) over its finished seeds.

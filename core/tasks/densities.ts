@@ -5,7 +5,7 @@
  * Pure: randomness comes from the `Rng` passed in; no I/O.
  *
  * Faithfulness to the reference generators (see docs/data.md):
- * - 8gaussians and 2spirals follow DESIGN.md §4 exactly (2spirals uses n = √U·3π, which equals the
+ * - 8gaussians and 2spirals follow docs/math.md §"Tasks" exactly (2spirals uses n = √U·3π, which equals the
  *   reference's √U·540·2π/360).
  * - Where the reference splits a batch into equal groups (2spirals' two arms, circles' two circles, moons' two
  *   moons, rings' four rings, pinwheel's five arms) row i belongs to group i mod K, so every batch is balanced
@@ -219,11 +219,6 @@ export function normalTail(z: number): number {
   return 0.5 * erfc(z * INV_SQRT2);
 }
 
-/** Standard normal CDF Φ(z). */
-export function normalCdf(z: number): number {
-  return 0.5 * erfc(-z * INV_SQRT2);
-}
-
 /**
  * P(a < Z ≤ b) for Z ~ N(0, 1), computed from the tail on the side that avoids cancellation (small relative
  * error also when both ends are deep in one tail). a may be −Infinity and b +Infinity.
@@ -360,17 +355,13 @@ function makeCurve(
   return { cx, cy, w };
 }
 
+// Cache (explicit, the module's only state): the quadrature tables of each curve density, built on first use
+// from constants only, so every caller sees the same values whatever the order of calls.
 let spiralTables: CurveTable[] | null = null;
 let moonTables: CurveTable[] | null = null;
 let swissTables: CurveTable[] | null = null;
 /** Simpson nodes per curve (even). Chosen so that the max |error| of log p is below ~1e-5 (docs/data.md). */
-const QUAD_NODES: Record<string, number> = { "2spirals": 2048, "moons": 512, "swissroll": 1024 };
-
-/** Testing hook: change the quadrature resolution (nodes per curve, even) of a quadrature density. */
-export function _setQuadratureNodes(name: "2spirals" | "moons" | "swissroll", nodes: number): void {
-  QUAD_NODES[name] = nodes;
-  spiralTables = moonTables = swissTables = null;
-}
+const QUAD_NODES: Readonly<Record<string, number>> = { "2spirals": 2048, "moons": 512, "swissroll": 1024 };
 
 /** Σ over curves and nodes of w · kernel(x − c), skipping nodes farther than `cut` in either coordinate. */
 function curveSum(

@@ -1,5 +1,5 @@
 /**
- * Discretisation of 2D points into bit vectors (DESIGN.md §4), pure.
+ * Discretisation of 2D points into bit vectors (docs/math.md §"Tasks"), pure.
  *
  * Per coordinate `bits` bits: a sign bit (1 when the value is negative), then the (bits−1)-bit Gray code
  * g = i XOR (i >> 1) of i = floor(|v| · intScale), most significant bit first, with i clipped to
@@ -13,7 +13,7 @@ import { DENSITY_NAMES, type DensityName, isDensityName } from "./densities.ts";
 
 /**
  * int_scale at 16 bits per coordinate: 2^15 / (max|v| + 2) over 5000 seeded samples. 2spirals and 8gaussians
- * are the reference implementation's constants (DESIGN.md §4); the others come from
+ * are the reference implementation's constants (docs/math.md §"Tasks"); the others come from
  * `sampleDensity(name, 5000, new Rng(0))` here (see `deriveIntScale16`, checked by tests/data_test.ts).
  */
 export const INT_SCALE_16: Readonly<Record<DensityName, number>> = {

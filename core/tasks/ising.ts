@@ -201,6 +201,7 @@ export function isingLogZKaufman(L: number, beta: number): number {
   return -Math.LN2 + (L * L / 2) * Math.log(2 * Math.sinh(2 * beta)) + mx + Math.log(s);
 }
 
+// Cache (explicit, the module's only state): exact log Z per (L, β), a pure function of its key.
 const logZCache = new Map<string, number>();
 
 /** Cached exact log Z for (L, β) via the transfer matrix. */

@@ -32,7 +32,6 @@ export const OBJECTIVES: readonly string[] = OBJECTIVE_NAMES;
 export const CONTROL_VARIATES: readonly string[] = CONTROL_VARIATE_NAMES;
 
 export const ALPHA_SCHEDULES = ["constant", "anneal"] as const;
-export type AlphaSchedule = typeof ALPHA_SCHEDULES[number];
 
 /** `ising` and the 2D densities of core/tasks/densities.ts (with `bits`, `energy`, … below). */
 export const TASKS = ["ising", "hypergrid", ...DENSITY_NAMES] as const;

@@ -1,6 +1,7 @@
 /**
  * Training-convergence check shared by the two convergence test files (split so `deno test --parallel` runs them
- * on both cores): Ising L = 3, β = 0.4 (D = 9, exact mode), a small MLP, 1000 steps of B = 128.
+ * on both cores): Ising L = 3, β = 0.4 (D = 9, exact mode), a small MLP, 800 steps of B = 128 (the same
+ * assertions held at 1000 steps; at 600 the learned control variate's KL(Q_T‖π) was 0.0097, too close).
  * Must reach exact KL(Q_T‖π) < 0.01 nats; the trajectory-level KL(Q‖P) = log Z − E_Q[log w] is reported and
  * must be below 0.05 nats.
  */
@@ -8,8 +9,9 @@ import assert from "node:assert/strict";
 import { jsGemm } from "../../core/nn/gemm.ts";
 import { trainRun } from "../../core/train/trainer.ts";
 import { parseTrainConfig } from "../../core/train/config.ts";
+import { slowTest } from "./slow.ts";
 
-/** The shared budget: Ising 3×3, β = 0.4, α = 0, MLP 64×64, 1000 steps of B = 128 at lr 5e-3, seed 1. */
+/** The shared budget: Ising 3×3, β = 0.4, α = 0, MLP 64×64, 800 steps of B = 128 at lr 5e-3, seed 1. */
 function convergenceConfig(objective: string, cv: string) {
   return parseTrainConfig({
     task: "ising",
@@ -18,7 +20,7 @@ function convergenceConfig(objective: string, cv: string) {
     objective,
     cv,
     alpha: 0,
-    steps: 1000,
+    steps: 800,
     batch: 128,
     hidden: [64, 64],
     lr: 5e-3,
@@ -29,7 +31,7 @@ function convergenceConfig(objective: string, cv: string) {
 }
 
 export function convergenceTest(objective: string, cv: string): void {
-  Deno.test(`training converges: Ising L=3 β=0.4, ${objective} with cv=${cv} → KL(Q_T‖π) < 0.01`, async () => {
+  slowTest(`training converges: Ising L=3 β=0.4, ${objective} with cv=${cv} → KL(Q_T‖π) < 0.01`, async () => {
     const config = convergenceConfig(objective, cv);
     const records: number[] = [];
     const s = await trainRun(config, {
@@ -53,7 +55,7 @@ export function convergenceTest(objective: string, cv: string): void {
  * budget leaves the model far from the target — the control variates are what make the 0.01 reachable.
  */
 export function noBaselineContrastTest(): void {
-  Deno.test("without a control variate the same budget stalls: KL(Q_T‖π) stays above 0.03", async () => {
+  slowTest("without a control variate the same budget stalls: KL(Q_T‖π) stays above 0.03", async () => {
     const config = convergenceConfig("akl", "none");
     const s = await trainRun(config, { gemm: jsGemm });
     console.log(
