@@ -10,7 +10,7 @@ const ROOT = new URL("../", import.meta.url);
 const DIRS = ["core", "cli", "coordinator", "workers", "transport", "report", "backends", "bench"];
 /**
  * Packages core/ may use: pure, without I/O (zod: the config schema; yaml: parsing spec text; node:crypto: SHA-256
- * of job ids, core/sweep/sha256.ts).
+ * of job ids, core/sha256.ts).
  */
 const CORE_PACKAGES = new Set(["zod", "yaml", "node:crypto"]);
 
@@ -67,6 +67,19 @@ Deno.test("import graph: core/ imports nothing outside core/ (except the pure np
     if (!f.startsWith("core/")) continue;
     for (const d of deps) if (!d.startsWith("core/")) bad.push(`${f} → ${d}`);
     for (const p of external.get(f)!) if (!CORE_PACKAGES.has(p)) bad.push(`${f} → ${p}`);
+  }
+  assert.deepEqual(bad, []);
+});
+
+Deno.test("import graph: the lower layers of core/ import neither the config hub nor the sweep domain", () => {
+  // nn, gfn, tasks, energy, eval, objectives, baselines: the engine's parts, configured by values, not by a config
+  const lower = /^core\/(nn|gfn|tasks|energy|eval|objectives|baselines)\//;
+  const bad: string[] = [];
+  for (const [f, deps] of graph) {
+    if (!lower.test(f)) continue;
+    for (const d of deps) {
+      if (d.startsWith("core/train/") || d.startsWith("core/sweep/")) bad.push(`${f} → ${d}`);
+    }
   }
   assert.deepEqual(bad, []);
 });

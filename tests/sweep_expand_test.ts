@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { jobId, loadSweep } from "../core/sweep/expand.ts";
 import { SpecError } from "../core/sweep/spec.ts";
-import { sha256Hex } from "../core/sweep/sha256.ts";
+import { sha256Hex } from "../core/sha256.ts";
 import { canonicalJson } from "../core/canonical.ts";
 import { jobConfig, parseTrainConfig, TrainConfigSchema } from "../core/train/config.ts";
 

@@ -5,7 +5,7 @@
  */
 import { type Activation, ACTIVATIONS, type Mlp } from "../nn/mlp.ts";
 import { canonicalJson } from "../canonical.ts";
-import { sha256Hex } from "../sweep/sha256.ts";
+import { sha256Hex } from "../sha256.ts";
 
 export const ENERGY_FORMAT = "flowsweep-energy";
 export const ENERGY_FORMAT_VERSION = 1;

@@ -9,7 +9,7 @@ import { canonicalJson } from "../canonical.ts";
 import { jobConfig, TrainConfigSchema } from "../train/config.ts";
 import { jobMetrics } from "../train/metrics.ts";
 import { applyOverrides, type Override } from "./overrides.ts";
-import { sha256Hex } from "./sha256.ts";
+import { sha256Hex } from "../sha256.ts";
 import { defaultTimeoutS } from "./limits.ts";
 import { type GateSpec, specHash } from "./gate.ts";
 import {

@@ -19,7 +19,7 @@
 import type { JobRecord } from "./job.ts";
 import type { SweepSpec } from "./spec.ts";
 import { canonicalJson } from "../canonical.ts";
-import { sha256Hex } from "./sha256.ts";
+import { sha256Hex } from "../sha256.ts";
 import { formatAxisValue, varyingAxes } from "./aggregate.ts";
 import { holmAdjust } from "../stats/holm.ts";
 import { cohensD, type Sample, sample, welchGreater } from "../stats/welch.ts";

@@ -14,7 +14,7 @@ export type JobKind = "train" | "noop" | "sleep" | "fail";
 
 /** A job is one fully resolved training config plus the sweep bookkeeping around it. */
 export interface Job {
-  /** Hash of the canonical form of `config` (see core/train/config.ts `canonicalJson`). Dedupe key. */
+  /** Hash of the canonical form of `config` (core/canonical.ts `canonicalJson`). Dedupe key. */
   id: string;
   sweep: string;
   stage: string;
