@@ -173,6 +173,15 @@ async function writeReportIfAvailable(runDir: string): Promise<boolean> {
   }
 }
 
+function readStored(runDir: string) {
+  const st = openStore(runDir, { readOnly: true });
+  try {
+    return { meta: st.meta(), ids: st.jobs().map((j) => j.id), runId: st.value("runId") };
+  } finally {
+    st.close();
+  }
+}
+
 /** A JobSource that connects on first use (the pool's source factory is synchronous). */
 function lazySource(open: () => Promise<JobSource>): JobSource {
   let src: JobSource | null = null;
@@ -289,17 +298,15 @@ export async function sweepCommand(specPath: string, flags: SweepFlags): Promise
   }
   // The sweep run's id: scopes this run on a shared broker; a resumed run keeps its own.
   let runId = newRunId();
-  if (hasStore(runDir)) {
+  // A store without a sweep in it (a first run that could not even store its jobs: disk full) is empty.
+  const stored = hasStore(runDir) ? readStored(runDir) : null;
+  if (stored && (stored.meta?.name || stored.ids.length > 0)) {
     if (!flags.resume && !flags.rerunFailed) {
       throw new UsageError(
         `${runDir} already holds a sweep; pass --resume or --rerun-failed, or another --run-dir`,
       );
     }
-    const st = openStore(runDir, { readOnly: true });
-    const meta = st.meta();
-    const storedIds = st.jobs().map((j) => j.id);
-    const storedRun = st.value("runId");
-    st.close();
+    const { meta, ids: storedIds, runId: storedRun } = stored;
     if (typeof storedRun === "string" && storedRun !== "") runId = storedRun;
     if (meta?.name && meta.name !== plan.name) {
       throw new UsageError(`${runDir} holds sweep "${meta.name}", not "${plan.name}"`);

@@ -146,20 +146,23 @@ async function coordinate(
   }
   const runId = (store.value("runId") as string | undefined) ?? opts.runId ?? newRunId();
   store.setValue("runId", runId);
-  store.setMeta({
-    name: spec.name,
-    layouts: spec.layouts,
-    specPath: opts.specPath,
-    specText: opts.specText,
-    createdAt: meta?.createdAt ?? t0,
-  });
-  // What the user varied: reports group by these only (report/index.ts writeReport).
-  store.setValue("varied", spec.varied);
-  // What the regression gate checks a baseline against (cli/gate.ts).
-  store.setValue("spec_hash", spec.specHash);
-  if (spec.gate) store.setValue("gate", spec.gate);
   if (opts.specText !== undefined) await Deno.writeTextFile(specFile, opts.specText);
-  store.addJobs(spec.jobs.map((p, seq) => ({ job: p.job, deps: p.deps, seq })));
+  // The sweep's metadata and its jobs are stored together or not at all (a full disk leaves no half-made run).
+  store.transaction(() => {
+    store.setMeta({
+      name: spec.name,
+      layouts: spec.layouts,
+      specPath: opts.specPath,
+      specText: opts.specText,
+      createdAt: meta?.createdAt ?? t0,
+    });
+    // What the user varied: reports group by these only (report/index.ts writeReport).
+    store.setValue("varied", spec.varied);
+    // What the regression gate checks a baseline against (cli/gate.ts).
+    store.setValue("spec_hash", spec.specHash);
+    if (spec.gate) store.setValue("gate", spec.gate);
+    store.addJobs(spec.jobs.map((p, seq) => ({ job: p.job, deps: p.deps, seq })));
+  });
 
   // Which jobs run this session.
   const status = new Map(store.jobs().map((j) => [j.id, j]));

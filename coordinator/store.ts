@@ -265,8 +265,9 @@ export class ResultStore {
     return this.#stmts[sql] ??= this.#db.prepare(sql);
   }
 
-  /** Runs `fn` in one transaction. */
+  /** Runs `fn` in one transaction (inside another one, `fn` joins it). */
   transaction<T>(fn: () => T, mode: "DEFERRED" | "IMMEDIATE" = "DEFERRED"): T {
+    if (this.#db.isTransaction) return fn(); // nested: part of the enclosing transaction
     this.#db.exec(`BEGIN ${mode}`);
     try {
       const out = fn();
