@@ -64,7 +64,7 @@ RUN deno install --frozen --entrypoint main.ts \
 # binding (napi-v8, GPU-linux-4.22.0.tar.gz) from storage.googleapis.com, and builds the binding with node-gyp if
 # no prebuilt one matches. Node is needed only for that install, so it lives in this stage alone.
 FROM ${CUDA_IMAGE} AS tfjs
-ARG NODE_VERSION=20.19.5
+ARG NODE_VERSION=20.20.2
 ARG TFJS_VERSION=4.22.0
 ARG NPM_REGISTRY
 SHELL ["/bin/bash", "-o", "pipefail", "-euc"]
