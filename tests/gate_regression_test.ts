@@ -9,6 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { runMain } from "./helpers/cli.ts";
+import { FAST } from "./helpers/slow.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 const LR_DEFAULT = "lr: z.number().positive().default(1e-3)";
@@ -35,10 +36,9 @@ async function copyCheckout(dir: string): Promise<void> {
 
 Deno.test({
   name:
-    "gate: the regression spec run by a build with lr × 0.05 exits 1 against the committed baseline, naming the cells",
-  ignore: (await new Deno.Command("git", { args: ["--version"] }).output().catch(() =>
-    null
-  ))?.success !== true,
+    "gate: the regression spec run by a build with lr × 0.05 exits 1 against the committed baseline, naming the cells [slow]",
+  ignore: FAST ||
+    (await new Deno.Command("git", { args: ["--version"] }).output().catch(() => null))?.success !== true,
   fn: async () => {
     const dir = await Deno.makeTempDir();
     try {
