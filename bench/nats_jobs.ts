@@ -17,6 +17,7 @@ import { startNatsServer } from "../tests/helpers/nats_server.ts";
 import { NatsJobQueue } from "../transport/nats.ts";
 import type { Job } from "../core/sweep/job.ts";
 import { jobId } from "../core/sweep/expand.ts";
+import { cpuMs, findPids, loadAverage, quantile } from "./proc_cpu.ts";
 
 const o = parseBench<
   { jobs: number; workers: number; concurrency: number; latency: number; json?: boolean }
@@ -93,6 +94,14 @@ try {
   }));
 
   // Throughput.
+  const serverPids = findPids(["nats-server", `${srv.port}`]);
+  const procs = () => ({
+    coordinator: cpuMs("self"),
+    workers: children.map((c) => cpuMs(c.pid)),
+    server: serverPids.reduce((a, p) => a + cpuMs(p), 0),
+  });
+  const load0 = loadAverage();
+  const cpu0 = procs();
   const ac = new AbortController();
   const want = new Set(jobs.map((j) => j.id));
   const t0 = performance.now();
@@ -114,6 +123,18 @@ try {
   if (pub.published !== JOBS) throw new Error(`published ${pub.published} of ${JOBS}`);
   const elapsed = (tLast - t0) / 1000;
   const slots = WORKERS * CONCURRENCY;
+  const cpu1 = procs();
+  const load1 = loadAverage();
+  const perJob = (a: number, b: number) => +((b - a) / JOBS).toFixed(3);
+  const workerCpu = cpu1.workers.map((w, i) => perJob(cpu0.workers[i], w));
+  const cpuPerJob = {
+    coordinator: perJob(cpu0.coordinator, cpu1.coordinator),
+    workers_each: workerCpu,
+    workers_total: +workerCpu.reduce((a, b) => a + b, 0).toFixed(3),
+    server: perJob(cpu0.server, cpu1.server),
+    total: 0,
+  };
+  cpuPerJob.total = +(cpuPerJob.coordinator + cpuPerJob.workers_total + cpuPerJob.server).toFixed(3);
 
   // Latency: one job at a time, over one open event stream (as a running coordinator has).
   const lat: number[] = [];
@@ -135,7 +156,7 @@ try {
   lev.abort();
   await it.return?.();
   lat.sort((a, b) => a - b);
-  const pct = (p: number) => lat.length ? lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] : NaN;
+  const pct = (p: number) => quantile(lat, p);
 
   const figures = {
     nats_server: srv.url,
@@ -150,6 +171,11 @@ try {
     latency_jobs: LATENCY,
     latency_median_ms: +pct(0.5).toFixed(2),
     latency_p90_ms: +pct(0.9).toFixed(2),
+    latency_p99_ms: +pct(0.99).toFixed(2),
+    cpu_ms_per_job: cpuPerJob,
+    /** Jobs/s the measured CPU per job allows on 2 idle cores (an upper bound: no waiting, no contention). */
+    cpu_bound_jobs_per_s_2_cores: +(2000 / cpuPerJob.total).toFixed(0),
+    load_average_1m: [load0, load1],
   };
   if (JSON_OUT) console.log(JSON.stringify(figures));
   else {
@@ -164,9 +190,15 @@ try {
       `  overhead:    ${figures.overhead_ms_per_job_per_slot} ms of worker-slot time per no-op job`,
     );
     console.log(
-      `  latency:     median ${figures.latency_median_ms} ms, p90 ${figures.latency_p90_ms} ms ` +
-        `(one job at a time, publish → result, ${LATENCY} jobs)`,
+      `  latency:     median ${figures.latency_median_ms} ms, p90 ${figures.latency_p90_ms} ms, ` +
+        `p99 ${figures.latency_p99_ms} ms (one job at a time, publish → result, ${LATENCY} jobs)`,
     );
+    console.log(
+      `  CPU per job: coordinator ${cpuPerJob.coordinator} ms, workers ${cpuPerJob.workers_total} ms ` +
+        `(each ${workerCpu.join(" / ")}), nats-server ${cpuPerJob.server} ms; total ${cpuPerJob.total} ms ` +
+        `→ at most ${figures.cpu_bound_jobs_per_s_2_cores} jobs/s on 2 idle cores`,
+    );
+    console.log(`  load average (1 min) before/after: ${load0} / ${load1} (2 cores, shared)`);
   }
   await q.close();
 } finally {

@@ -6,7 +6,7 @@
 import type { Command } from "commander";
 import { parseChoice, parsePositiveInt, UsageError } from "./usage.ts";
 import { BACKEND_NAMES } from "../backends/select.ts";
-import { type Executor, inlineRunner, runLease, threadRunner } from "../workers/lease.ts";
+import { type Executor, inlineRunner, noopInline, runLease, threadRunner } from "../workers/lease.ts";
 import { probeWorker } from "./worker_probe.ts";
 import type { ArtifactStore, JobSource } from "../transport/types.ts";
 import {
@@ -50,7 +50,9 @@ export interface WorkerStats {
 export async function runWorkerLoop(source: JobSource, opts: WorkerLoopOptions): Promise<WorkerStats> {
   const stats: WorkerStats = { done: 0, failed: 0, released: 0 };
   const slot = async (i: number) => {
-    const runner = opts.execute ? inlineRunner(opts.execute) : threadRunner(`worker-slot-${i + 1}`);
+    const runner = opts.execute
+      ? inlineRunner(opts.execute)
+      : noopInline(threadRunner(`worker-slot-${i + 1}`));
     try {
       for await (const lease of source.leases(opts.signal)) {
         const end = await runLease(lease, runner, {

@@ -148,6 +148,7 @@ export class MemoryQueue implements JobQueue {
     return {
       job,
       attempt,
+      runAttempt: delivery,
       start: () => {
         if (!settled) this.#emit({ type: "start", start: { jobId: job.id, worker, attempt } });
         return Promise.resolve();

@@ -56,8 +56,13 @@ export interface PublishOptions {
  */
 export interface LeasedJob {
   job: Job;
-  /** 1 on first delivery. */
+  /** The job's attempt number, counting every earlier execution (earlier sessions and runs of the job too). */
   attempt: number;
+  /**
+   * Attempts of this publication of the job (1 on its first delivery): what `max_attempts` bounds. Equal to
+   * `attempt` unless the job ran before (a resumed run, `--rerun-failed`). Default: `attempt`.
+   */
+  runAttempt?: number;
   /** Announce that this attempt runs (the coordinator marks the job running). Not a metric record. */
   start(): Promise<void>;
   /** Extend the lease while working (NATS: `working()`). */

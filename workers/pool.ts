@@ -5,7 +5,7 @@
  * (tests). Every lease goes through the one lease runtime, workers/lease.ts `runLease`.
  */
 import type { ArtifactStore, JobSource } from "../transport/types.ts";
-import { type Executor, inlineRunner, type JobRunner, runLease, threadRunner } from "./lease.ts";
+import { type Executor, inlineRunner, type JobRunner, noopInline, runLease, threadRunner } from "./lease.ts";
 
 export type { Executor } from "./lease.ts";
 
@@ -33,7 +33,9 @@ export async function runPool(opts: PoolOptions): Promise<void> {
   const slots = Array.from({ length: opts.workers }, async (_, i) => {
     const name = `${prefix}-${i + 1}`;
     const source = opts.source(name);
-    const runner: JobRunner = opts.mode === "inline" ? inlineRunner(opts.execute) : threadRunner(name);
+    const runner: JobRunner = opts.mode === "inline"
+      ? inlineRunner(opts.execute)
+      : noopInline(threadRunner(name));
     try {
       for await (const lease of source.leases(opts.signal)) {
         const end = await runLease(lease, runner, {

@@ -355,11 +355,12 @@ export class NatsJobSource implements JobSource {
     );
   }
 
-  /** @internal Progress is sent at once (one connection keeps the order); the promise settles on its ack. */
-  publishProgress(scope: string, job: Job, run: number, p: JobProgress): Promise<unknown> {
-    const subject = progressSubject(this.r.names.prefix, scope, job.id);
-    const body = toWire({ ...p, run });
-    return retryTransient(this.nc, () => this.js.publish(subject, body), this.ackWaitMs);
+  /**
+   * @internal Progress is a plain publish into the events stream: no ack to wait for (progress is best effort;
+   * the connection keeps it in order before the job's result, and buffers it across a reconnect).
+   */
+  publishProgress(scope: string, job: Job, run: number, p: JobProgress): void {
+    this.nc.publish(progressSubject(this.r.names.prefix, scope, job.id), toWire({ ...p, run }));
   }
 
   /**
@@ -405,11 +406,10 @@ export class NatsJobSource implements JobSource {
 
 class NatsLease implements ReleasableLease {
   readonly attempt: number;
+  readonly runAttempt: number;
   private timer: ReturnType<typeof setInterval> | undefined;
   private settled = false;
   private readonly t0 = performance.now();
-  /** Progress publishes not yet acknowledged (waited for, at most, before the result goes out). */
-  private readonly sending = new Set<Promise<unknown>>();
 
   constructor(
     private readonly src: NatsJobSource,
@@ -420,6 +420,7 @@ class NatsLease implements ReleasableLease {
     private readonly revision: number,
   ) {
     this.attempt = state.attempts;
+    this.runAttempt = state.attempts - (state.prior ?? 0);
     this.timer = setInterval(() => this.heartbeat(), src.heartbeatMs);
   }
 
@@ -437,18 +438,18 @@ class NatsLease implements ReleasableLease {
     return this.send(record);
   }
 
-  /** Sent at once, not awaited (one connection keeps the order); the result waits for these acks. */
   private send(record: JobProgress["record"]): Promise<void> {
     if (this.settled) return Promise.resolve();
-    const p = this.src.publishProgress(this.state.scope!, this.job, this.state.run, {
-      jobId: this.job.id,
-      worker: this.src.workerName,
-      attempt: this.attempt,
-      record,
-    }).catch(() => {
-      // progress is best effort while the broker is away; the result is not
-    }).finally(() => this.sending.delete(p));
-    this.sending.add(p);
+    try {
+      this.src.publishProgress(this.state.scope!, this.job, this.state.run, {
+        jobId: this.job.id,
+        worker: this.src.workerName,
+        attempt: this.attempt,
+        record,
+      });
+    } catch {
+      // progress is best effort (a closed connection); the result is not
+    }
     return Promise.resolve();
   }
 
@@ -468,11 +469,7 @@ class NatsLease implements ReleasableLease {
     try {
       const done: NatsJobState = { ...this.state, status: "done", final, error: undefined };
       if (this.src.codeVersion !== undefined) done.code = this.src.codeVersion;
-      // The terminal state and the last progress acks travel together; the result follows both.
-      const [recorded] = await Promise.all([
-        this.src.settle(this.key, done, this.revision),
-        Promise.all(this.sending),
-      ]);
+      const recorded = await this.src.settle(this.key, done, this.revision);
       await this.src.publishResult(this.key, recorded);
       this.msg.ack();
     } finally {
@@ -497,10 +494,7 @@ class NatsLease implements ReleasableLease {
       }
       const failed: NatsJobState = { ...this.state, status: "failed", error: reason };
       if (this.src.codeVersion !== undefined) failed.code = this.src.codeVersion;
-      const [recorded] = await Promise.all([
-        this.src.settle(this.key, failed, this.revision),
-        Promise.all(this.sending),
-      ]);
+      const recorded = await this.src.settle(this.key, failed, this.revision);
       await this.src.publishResult(this.key, recorded);
       this.msg.term();
     } finally {
