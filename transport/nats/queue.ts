@@ -145,9 +145,8 @@ export class NatsJobQueue implements JobQueue {
       if (!l) byScope.set(sc, l = []);
       l.push(job);
     }
-    const { statusBucket } = this.r.names;
     for (const [scope, list] of byScope) {
-      const states = await retryTransient(this.nc, () => readStates(this.js, statusBucket, `${scope}.>`));
+      const states = await this.readScope(scope, list);
       const needAlive = list.some((j) => states.get(statusKey(scope, j.id))?.state?.status === "queued");
       const alive = needAlive ? await this.queuedSubjects(scope) : new Set<string>();
       await pipeline(list, this.opts.maxInFlight ?? 256, async (job) => {
@@ -158,6 +157,23 @@ export class NatsJobQueue implements JobQueue {
       });
     }
     return { published, skipped };
+  }
+
+  /**
+   * The states of `jobs` in `scope` known before writing: for a batch, one pass over the bucket (`readStates`);
+   * for a few jobs (dependents released one by one, single-job latency) none, since the ephemeral consumer
+   * of a pass costs more round trips than the jobs.
+   */
+  private async readScope(scope: string, jobs: Job[]): Promise<Map<string, StateEntry>> {
+    if (jobs.length > 16) {
+      return await retryTransient(
+        this.nc,
+        () => readStates(this.js, this.r.names.statusBucket, `${scope}.>`),
+      );
+    }
+    // A few jobs: no read at all. Each is created optimistically (`create` is revision-checked: a job that
+    // exists conflicts and takes the careful path, which reads its state).
+    return new Map();
   }
 
   /** Subjects of the scope's job messages still in the stream (queued or in flight). */
