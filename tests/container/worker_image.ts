@@ -8,8 +8,8 @@
  * 2. `podman build --network host --target portable` into a throw-away storage root (so every run builds the
  *    image from scratch, as CI does), with runc and ulimits no higher than this shell's hard limits;
  * 3. `worker --probe` in the image against a test nats-server (user/password auth): broker ok, backend blas;
- * 4. a worker container (`podman run --network host`) and a small real sweep (4 train jobs) from the host:
- *    every job ends done exactly once, run by the container's worker;
+ * 4. a worker container (`podman run --network host`, credentials in NATS_USER/NATS_PASSWORD) and a small
+ *    real sweep (4 train jobs) from the host: every job ends done exactly once, run by the container's worker;
  * 5. SIGTERM to the container: it exits 0.
  *
  * Not built: the `cuda` target (its base comes from a registry, and tfjs-node-gpu's install downloads
@@ -254,10 +254,14 @@ Deno.test({
             container,
             "--network",
             "host",
+            // credentials from the environment (kept off the command line)
+            "-e",
+            "NATS_USER=flow",
+            "-e",
+            "NATS_PASSWORD=container-test",
             IMAGE,
             "--nats",
             server.url,
-            ...auth,
             "--name",
             "container-1",
           ],
