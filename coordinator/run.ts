@@ -357,7 +357,16 @@ async function coordinate(
     if (first.length) await queue.publish(first, publishOpts);
     progress();
     if (finishedIds.size < target.size) {
-      const after = Number(store.value("eventsCursor") ?? 0);
+      // The stored cursor counts only in the log it was taken from (a fresh broker starts its stream anew).
+      const log = (await queue.eventLog?.()) ?? "";
+      let after = Number(store.value("eventsCursor") ?? 0);
+      if (store.value("eventsLog") !== log) {
+        after = 0;
+        store.transaction(() => {
+          store.setValue("eventsLog", log);
+          store.setValue("eventsCursor", 0);
+        });
+      }
       for await (const batch of batches(queue.events(loopSignal, { after }))) {
         const toPublish: Job[] = [];
         // One transaction per burst of events, with the position reached: a restarted coordinator resumes

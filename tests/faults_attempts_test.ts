@@ -94,3 +94,71 @@ Deno.test("faults: coordinator SIGKILL + --resume over NATS — one attempt and 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+function doneCount(runDir: string): number {
+  try {
+    const st = openStore(runDir, { readOnly: true });
+    try {
+      return st.counts().done;
+    } finally {
+      st.close();
+    }
+  } catch {
+    return 0;
+  }
+}
+
+Deno.test("faults: a run resumed against a fresh broker (new events stream) finishes", async () => {
+  const a = await startNatsServer();
+  const b = await startNatsServer();
+  const dir = await Deno.makeTempDir({ prefix: "flowsweep-newbroker-" });
+  const wa = spawnMain([
+    "worker",
+    "--nats",
+    a.url,
+    "--name",
+    "wa",
+    "--concurrency",
+    "2",
+    "--allow-test-jobs",
+  ]);
+  let wb: Deno.ChildProcess | null = null;
+  try {
+    await Deno.writeTextFile(`${dir}/s.yaml`, "name: moved\nkind: sleep\nmatrix: { ms: [300] }\nseeds: 12\n");
+    const args = (url: string) => [
+      "sweep",
+      `${dir}/s.yaml`,
+      "--nats",
+      url,
+      "--run-dir",
+      `${dir}/run`,
+      "--progress",
+      "none",
+      "--no-report",
+    ];
+    const coord = spawnMain(args(a.url));
+    const end = Date.now() + 60_000;
+    while (doneCount(`${dir}/run`) < 4 && Date.now() < end) await wait(50);
+    coord.kill("SIGKILL");
+    await coord.status;
+    const before = doneCount(`${dir}/run`);
+    assert.ok(before >= 4 && before < 12, `done before the move: ${before}`);
+    wa.kill("SIGKILL");
+    await a.stop();
+
+    wb = spawnMain(["worker", "--nats", b.url, "--name", "wb", "--concurrency", "2", "--allow-test-jobs"]);
+    const resumed = await runMain([...args(b.url), "--resume"]);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.equal(doneCount(`${dir}/run`), 12);
+  } finally {
+    for (const w of [wa, wb]) {
+      try {
+        w?.kill("SIGKILL");
+      } catch { /* gone */ }
+      await w?.status;
+    }
+    await a.stop().catch(() => {});
+    await b.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -107,6 +107,11 @@ export interface JobQueue {
    * broker), for `sweep --reuse`. Queues without memory across runs omit it.
    */
   findResults?(jobIds: string[]): Promise<Map<string, ReusableResult>>;
+  /**
+   * Identity of the durable event log that cursors point into (NATS: the events stream and when it was
+   * created). A cursor stored for another log (a new broker, a re-created stream) is not used.
+   */
+  eventLog?(): Promise<string>;
   close(): Promise<void>;
 }
 

@@ -384,6 +384,13 @@ export class NatsJobQueue implements JobQueue {
     return out;
   }
 
+  /** The events stream and its creation time: what an events cursor is a position in. */
+  async eventLog(): Promise<string> {
+    const { eventsStream } = this.r.names;
+    const info = await retryTransient(this.nc, () => this.jsm.streams.info(eventsStream));
+    return `nats:${eventsStream}@${info.created}`;
+  }
+
   /** The state of every job of `sweep` in the status bucket (this queue's run; else the sweep's latest run). */
   status(sweep: string): Promise<NatsJobState[]> {
     const scope = sweep === this.opts.sweep ? this.scopeOf(sweep) : undefined;
