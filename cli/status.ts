@@ -17,7 +17,15 @@ import { addNatsConnectionOptions, type NatsCliFlags, natsFlagsFrom } from "./wo
 import type { NatsFlags } from "../transport/nats.ts";
 
 export interface StatusReport extends StatusCounts {
-  jobs: { id: string; status: string; attempts: number }[];
+  jobs: {
+    id: string;
+    status: string;
+    attempts: number;
+    stage?: string;
+    worker?: string;
+    latest?: Record<string, unknown>;
+    error?: string;
+  }[];
 }
 
 export function register(program: Command): void {
@@ -44,7 +52,13 @@ export function register(program: Command): void {
         ? await natsStatus(natsFlagsFrom({ ...flags, nats: flags.nats }), target, flags.prefix)
         : null;
       if (report) {
-        console.log(flags.json ? JSON.stringify(report) : formatCounts(report));
+        const failed = report.jobs.filter((j) => j.status === "failed");
+        console.log(
+          flags.json ? JSON.stringify(report) : [
+            formatCounts(report),
+            ...failed.slice(0, 20).map((j) => `  failed  ${j.id} (${j.stage ?? "?"}): ${j.error ?? ""}`),
+          ].join("\n"),
+        );
         if (report.failed > 0) Deno.exit(1);
         return;
       }
@@ -74,7 +88,16 @@ async function natsStatus(conn: NatsFlags, sweep: string, prefix?: string): Prom
       failed: c.failed,
       running: c.running,
       queued: c.queued + c.cancelled,
-      jobs: states.map((s) => ({ id: s.id, status: s.status, attempts: s.attempts })),
+      // the KV state has no config (that travels in the job message): stage, worker, final metrics and error
+      jobs: states.map((s) => ({
+        id: s.id,
+        status: s.status,
+        attempts: s.attempts,
+        stage: s.stage,
+        ...(s.worker !== undefined ? { worker: s.worker } : {}),
+        ...(s.final !== undefined ? { latest: s.final } : {}),
+        ...(s.error !== undefined ? { error: s.error } : {}),
+      })),
     };
   } finally {
     await nc.close();

@@ -541,6 +541,12 @@ Deno.test("sweep --nats with a worker process: results land in the run dir; stat
       );
       // A job's own failure is final (workers/lease.ts): one attempt each, although max_attempts is 2.
       assert.deepEqual(attempts.sort(), ["done:1", "done:1", "failed:1", "failed:1"]);
+      // failures carry their reason, finished jobs their final metrics; exit 1; the text lists the failures
+      assert.ok(report.jobs.some((j: { error?: string }) => /no luck/.test(j.error ?? "")));
+      assert.ok(report.jobs.some((j: { latest?: unknown }) => j.latest !== undefined));
+      assert.equal(st.code, 1);
+      const stText = await run(["status", "--nats", srv.url, "nats-e2e"]);
+      assert.match(new TextDecoder().decode(stText.stdout), /failed {2}[0-9a-f]{16} \(\S+\): .*no luck/);
 
       // The coordinator's own store (the run directory) agrees.
       const local = await run(["status", `${dir}/run`, "--json"]);
