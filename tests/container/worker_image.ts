@@ -10,7 +10,8 @@
  * 3. `worker --probe` in the image against a test nats-server (user/password auth): broker ok, backend blas;
  * 4. a worker container (`podman run --network host`, credentials in NATS_USER/NATS_PASSWORD) and a small
  *    real sweep (4 train jobs) from the host: every job ends done exactly once, run by the container's worker;
- * 5. SIGTERM to the container: it exits 0.
+ * 5. SIGTERM to the container while it runs a long job: it hands the job back (the broker has it queued
+ *    again) and exits 0.
  *
  * Not built: the `cuda` target (its base comes from a registry, and tfjs-node-gpu's install downloads
  * libtensorflow). A step that cannot run here (no podman, not root) is reported as skipped, naming it, unless
@@ -142,6 +143,16 @@ Deno.test({
   });
   const auth = ["--user", "flow", "--password", "container-test"];
   let worker: Deno.ChildProcess | null = null;
+  // The worker container's output so far (stdout + stderr), read as it comes.
+  let workerLog = "";
+  let drained: Promise<void> = Promise.resolve();
+  const drain = (child: Deno.ChildProcess) => {
+    const dec = new TextDecoder();
+    const pump = async (stream: ReadableStream<Uint8Array>) => {
+      for await (const chunk of stream) workerLog += dec.decode(chunk);
+    };
+    return Promise.all([pump(child.stdout), pump(child.stderr)]).then(() => {}, () => {});
+  };
   try {
     if (
       !await t.step(
@@ -270,6 +281,7 @@ Deno.test({
           stdout: "piped",
           stderr: "piped",
         }).spawn();
+        drained = drain(worker);
         const spec = `${work}/spec.yaml`;
         await Deno.writeTextFile(
           spec,
@@ -333,21 +345,69 @@ Deno.test({
       })
     ) return;
 
-    await t.step("SIGTERM: the worker container exits 0", async () => {
+    await t.step("SIGTERM mid-job: the container hands the running job back and exits 0", async () => {
       assert.ok(worker);
-      await must([...podmanArgs, "kill", "--signal", "TERM", container], env);
-      const timer = setTimeout(() => podman(["kill", "--signal", "KILL", container]), 60_000);
-      const [status, out, err] = await Promise.all([
-        worker.status,
-        new Response(worker.stdout).text(),
-        new Response(worker.stderr).text(),
-      ]);
-      clearTimeout(timer);
-      worker = null;
-      const log = out + err;
-      assert.equal(status.code, 0, `container exit code ${status.code}:\n${log.slice(-3000)}`);
-      assert.match(log, /stopped: 4 done, 0 failed attempts, 0 handed back/);
-      assert.equal((log.match(/ done in \d+ ms/g) ?? []).length, 4, log);
+      // One long job; its coordinator only publishes and follows (stopped below, the job stays in NATS).
+      const spec = `${work}/long.yaml`;
+      await Deno.writeTextFile(
+        spec,
+        [
+          "name: container-long",
+          "base: { task: ising, L: 3, beta: 0.4, alpha: 0, steps: 100000, lr: 0.005, batch: 64, hidden: [32, 32],",
+          "        eval_every: 50000, eval_samples: 200 }",
+          "",
+        ].join("\n"),
+      );
+      const coordinator = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", MAIN, "sweep", spec, "--nats", server.url, ...auth, "--run-dir", `${work}/long`]
+          .concat(["--progress", "none"]),
+        stdin: "null",
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      try {
+        const end = Date.now() + 120_000;
+        while (!/sweep container-long\) attempt 1 started/.test(workerLog) && Date.now() < end) {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        assert.match(
+          workerLog,
+          /sweep container-long\) attempt 1 started/,
+          "the long job started in the container",
+        );
+        await must([...podmanArgs, "kill", "--signal", "TERM", container], env);
+        const timer = setTimeout(() => podman(["kill", "--signal", "KILL", container]), 60_000);
+        const status = await worker.status;
+        await drained;
+        clearTimeout(timer);
+        worker = null;
+        assert.equal(status.code, 0, `container exit code ${status.code}:\n${workerLog.slice(-3000)}`);
+        assert.match(workerLog, /handed back \(worker stopping\)/);
+        assert.match(workerLog, /stopped: 4 done, 0 failed attempts, 1 handed back/);
+        assert.equal((workerLog.match(/ done in \d+ ms/g) ?? []).length, 4, workerLog);
+        // The broker has the job back (queued again), not lost and not done.
+        const nc = await connect({ servers: server.url, user: "flow", pass: "container-test" });
+        try {
+          const [state] = await readNatsStatus(nc, { sweep: "container-long" });
+          assert.ok(state, "the long job's status");
+          assert.notEqual(state.status, "done");
+          assert.notEqual(state.status, "failed");
+        } finally {
+          await nc.close();
+        }
+      } finally {
+        const kill = (sig: Deno.Signal) => {
+          try {
+            coordinator.kill(sig);
+          } catch {
+            // already gone
+          }
+        };
+        kill("SIGINT");
+        const hard = setTimeout(() => kill("SIGKILL"), 10_000);
+        await coordinator.status;
+        clearTimeout(hard);
+      }
     });
   } finally {
     if (worker) {
