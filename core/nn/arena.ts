@@ -68,8 +68,11 @@ export class Arena {
     } finally {
       active = null;
       this.steps++;
-      // 25% headroom: steps whose sizes vary (variable-length trajectories) stop overflowing after a few steps
-      if (this.highWater > this.memory.region().bytes) this.memory.reserve(Math.ceil(this.highWater * 1.25));
+      // headroom (25% + 4 MiB): steps whose sizes vary (variable-length trajectories, small batches vary most)
+      // stop overflowing after a few steps
+      if (this.highWater > this.memory.region().bytes) {
+        this.memory.reserve(Math.ceil(this.highWater * 1.25) + (1 << 22));
+      }
     }
   }
 
