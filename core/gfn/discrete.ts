@@ -6,7 +6,7 @@
  * Rows are appended step by step over the trajectories still running (row(b, t) via `rowOf`).
  */
 import type { Gemm, Vec } from "../nn/gemm.ts";
-import { ctorOf, type Mlp, mlpForward } from "../nn/mlp.ts";
+import { ctorOf, firstLayer, hiddenForward, maxOf, type Mlp, mlpForward, outputLayer } from "../nn/mlp.ts";
 import { alloc, allocRaw } from "../nn/arena.ts";
 import { forEachGroupGrad, mlpBackward, type MlpCache, mlpForwardCached } from "../nn/backprop.ts";
 import type { Rng } from "../rng.ts";
@@ -141,7 +141,11 @@ export function runDiscrete(
   const logq = new Float64Array(B), logPBTraj = new Float64Array(B);
   const after = allocRaw(Int32Array, cap * S);
   const ids = alloc(Int32Array, B), probs = new Float64Array(A);
-  const chunks: { r0: number; n: number; cache: MlpCache }[] = [];
+  // the network's rows, written in place step by step (rows of a step are contiguous): the backward cache
+  const nOut = net.sizes[k + 1];
+  const acts = hidden.map((h) => allocRaw(F, cap * h)), dacts = hidden.map((h) => allocRaw(F, cap * h));
+  const outs = allocRaw(F, cap * nOut);
+  const z0 = allocRaw(F, B * hidden[0]), scratch = allocRaw(F, B * maxOf(hidden));
   let active = B, rows = 0;
   for (let t = 0; active > 0; t++) {
     if (t >= T) throw new Error(`${env.name}: trajectory longer than maxSteps = ${T}`);
@@ -153,9 +157,12 @@ export function runDiscrete(
       env.encode(s, X, (r0 + i) * I);
       env.validActions(s, allMask.subarray((r0 + i) * A, (r0 + i + 1) * A));
     }
-    const cache = mlpForwardCached(net, gemm, X.subarray(r0 * I, (r0 + n) * I), n);
-    chunks.push({ r0, n, cache });
-    const logits = cache.out;
+    firstLayer(net, gemm, X.subarray(r0 * I, (r0 + n) * I), n, z0);
+    const rowsOf = (a: Vec, h: number) => a.subarray(r0 * h, (r0 + n) * h);
+    const stepActs = acts.map((a, l) => rowsOf(a, hidden[l]));
+    hiddenForward(net, gemm, z0, n, stepActs, dacts.map((a, l) => rowsOf(a, hidden[l])), scratch);
+    const logits = rowsOf(outs, nOut);
+    outputLayer(net, gemm, stepActs[k - 1], n, logits);
     for (let i = 0; i < n; i++) {
       const b = ids[i], r = r0 + i;
       const lse = maskedSoftmax(logits, i * A, allMask, r * A, A, allProbs, r * A);
@@ -210,33 +217,16 @@ export function runDiscrete(
     rowOf,
     maxSteps: T,
     after: after.subarray(0, rows * S),
-    cache: joinCaches(net, X.subarray(0, rows * I), rows, hidden, chunks),
+    cache: {
+      n: rows,
+      X: X.subarray(0, rows * I),
+      acts: acts.map((a, l) => a.subarray(0, rows * hidden[l])),
+      dacts: dacts.map((a, l) => a.subarray(0, rows * hidden[l])),
+      out: outs.subarray(0, rows * nOut),
+    },
     probs: allProbs.subarray(0, rows * A),
     mask: allMask.subarray(0, rows * A),
   };
-}
-
-/** One cache over all rows from the per-step chunks (copies: ~1/70 of the forward pass they save). */
-function joinCaches(
-  net: Mlp,
-  X: Vec,
-  rows: number,
-  hidden: number[],
-  chunks: { r0: number; n: number; cache: MlpCache }[],
-): MlpCache {
-  const F = ctorOf(net);
-  const out = net.sizes[net.sizes.length - 1];
-  const acts = hidden.map((h) => allocRaw(F, rows * h));
-  const dacts = hidden.map((h) => allocRaw(F, rows * h));
-  const outs = allocRaw(F, rows * out);
-  for (const { r0, cache } of chunks) {
-    hidden.forEach((h, l) => {
-      acts[l].set(cache.acts[l], r0 * h);
-      dacts[l].set(cache.dacts[l], r0 * h);
-    });
-    outs.set(cache.out, r0 * out);
-  }
-  return { n: rows, X, acts, dacts, out: outs };
 }
 
 /** The batch's row layout for per-step objectives (pg). */
