@@ -104,13 +104,26 @@ export function register(program: Command): void {
         );
         const { writeReport } = await import("../report/index.ts");
         const t0 = performance.now();
-        const out = await writeReport(runDir, {
-          outDir: o.out,
-          layouts: o.layout,
-          metrics: o.metrics?.split(",").map((m) => m.trim()).filter(Boolean),
-          png: o.png,
-          generatedAt: new Date().toISOString(),
-        });
+        // Writing RUN_DIR/report writes the run directory: it takes the run's lock (a running sweep holds it).
+        const { openStore } = await import("../coordinator/store.ts");
+        const lockStore = o.out === undefined ? openStore(runDir) : null;
+        let out;
+        try {
+          const token = lockStore?.acquireLock("report");
+          try {
+            out = await writeReport(runDir, {
+              outDir: o.out,
+              layouts: o.layout,
+              metrics: o.metrics?.split(",").map((m) => m.trim()).filter(Boolean),
+              png: o.png,
+              generatedAt: new Date().toISOString(),
+            });
+          } finally {
+            if (token !== undefined) lockStore?.releaseLock(token);
+          }
+        } finally {
+          lockStore?.close();
+        }
         const s = out.status;
         console.log(
           `report: ${out.records} jobs (${s.done} done, ${s.failed} failed, ${s.running} running, ${s.queued} ` +

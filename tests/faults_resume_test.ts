@@ -140,3 +140,37 @@ Deno.test("run-dir lock: held → LockError naming the holder; stale heartbeat o
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("run-dir lock: report into a run directory a sweep holds exits 2 naming the holder", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "flowsweep-faults-lock-" });
+  try {
+    await Deno.writeTextFile(`${dir}/s.yaml`, "name: held\nkind: noop\n");
+    const made = await cli([
+      "sweep",
+      `${dir}/s.yaml`,
+      "--run-dir",
+      `${dir}/run`,
+      "--progress",
+      "none",
+      "--no-report",
+    ]);
+    assert.equal(made.code, 0, made.stderr);
+    const st = openStore(`${dir}/run`);
+    const token = st.acquireLock("sweep held --resume"); // this (live) process holds the run directory
+    try {
+      const r = await cli(["report", `${dir}/run`, "--no-png"]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(
+        r.stderr.trim(),
+        /^error: .*run is in use by sweep held --resume \(pid \d+ on [^)]+\)[^\n]*$/,
+      );
+    } finally {
+      st.releaseLock(token);
+      st.close();
+    }
+    const r = await cli(["report", `${dir}/run`, "--no-png"]);
+    assert.equal(r.code, 0, r.stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
