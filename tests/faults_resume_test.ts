@@ -9,7 +9,9 @@ import { startNatsServer } from "./helpers/nats_server.ts";
 import { cli, Proc, readRun, wait, workerProc } from "./helpers/faults.ts";
 import { LOCK_STALE_MS, LockError, lockIsStale, openStore } from "../coordinator/store.ts";
 
-const SPEC = "name: twice\nkind: sleep\nbase: {ms: 1200}\nseeds: 6\n";
+// Long enough that the jobs left after the kill outlast the two resumes' start-up on a loaded machine (both
+// must be alive at once for the lock to be contended).
+const SPEC = "name: twice\nkind: sleep\nbase: {ms: 3000}\nseeds: 6\n";
 
 async function killWhenSomeDone(p: Proc, runDir: string): Promise<void> {
   const end = Date.now() + 60_000;
