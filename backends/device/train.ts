@@ -1,0 +1,117 @@
+/**
+ * Training a bit-vector Ising run on the device engine (backends/device/engine.ts): the same initial policy as
+ * core/train/trainer.ts `trainRun` (same seed → same initMlp draws), per step B forward trajectories sampled on
+ * the device (and for α > 0, B data states x ~ π with uniform orders, drawn on the host and uploaded), the
+ * objective's coefficients from the registry, ∇_φ and Adam on the device. The objective's scalar (log Z_ψ, c_ψ,
+ * log Ẑ) is one number and is updated on the host by core/nn/adam.ts. The device's uniforms come from tfjs'
+ * seeded generator, so a device run is a different random stream from a CPU run with the same seed: the two
+ * agree in law, not draw for draw (tests/device_engine_test.ts compares them on a fixed batch and by exact KL).
+ */
+import { Adam } from "../../core/nn/adam.ts";
+import { initMlp, type Mlp } from "../../core/nn/mlp.ts";
+import { Rng } from "../../core/rng.ts";
+import { isingTask } from "../../core/tasks/ising.ts";
+import { randomOrders } from "../../core/gfn/trajectories.ts";
+import { scheduledAlpha } from "../../core/objectives/atb.ts";
+import { objectiveNamed, objectiveParams } from "../../core/objectives/registry.ts";
+import { controlVariateNamed } from "../../core/baselines/registry.ts";
+import type { ObjectiveParams } from "../../core/objectives/objective.ts";
+import type { TrainConfig } from "../../core/train/config.ts";
+import { DeviceEngine, deviceSupports, isingDeviceReward, type Tf, TransferCounter } from "./engine.ts";
+
+/** The config keys a device run reads (a TrainConfig satisfies it). */
+export type DeviceRunConfig =
+  & Pick<
+    TrainConfig,
+    | "seed"
+    | "L"
+    | "beta"
+    | "hidden"
+    | "activation"
+    | "init"
+    | "lr"
+    | "lr_logz"
+    | "objective"
+    | "cv"
+    | "alpha"
+    | "alpha_schedule"
+    | "batch"
+    | "steps"
+  >
+  & { div_alpha?: number };
+
+export interface DeviceRunResult {
+  /** The trained policy copied to the host. */
+  net: Mlp;
+  scalar: number;
+  /** Bytes read back / uploaded, summed over the steps. */
+  bytesRead: number;
+  bytesWritten: number;
+  /** Mean E_Q[log w] of the forward batches over the last 10% of steps (from the B floats read back). */
+  meanLogwTail: number;
+}
+
+/** Why a config cannot run on the device engine, or null. */
+export function deviceRunUnsupported(
+  config: DeviceRunConfig & { task?: string; backward_policy?: string },
+): string | null {
+  if (config.task !== undefined && config.task !== "ising") {
+    return `task ${config.task}: the device engine runs Ising only`;
+  }
+  if (config.backward_policy === "learned") return "a learned P_B is not on the device engine";
+  return deviceSupports(objectiveNamed(config.objective), controlVariateNamed(config.cv));
+}
+
+export async function deviceTrain(tf: Tf, config: DeviceRunConfig): Promise<DeviceRunResult> {
+  const why = deviceRunUnsupported(config);
+  if (why) throw new Error(why);
+  const D = config.L * config.L;
+  const task = isingTask(config.L, config.beta);
+  const rng = new Rng(config.seed);
+  const net = initMlp([D, ...config.hidden, 2 * D], config.activation, config.init, rng.fork());
+  const counter = new TransferCounter();
+  const ising = isingDeviceReward(tf, config.L, config.beta);
+  const eng = new DeviceEngine({ tf, net, reward: ising.reward, lr: config.lr, counter });
+  const objective = objectiveNamed(config.objective), cv = controlVariateNamed(config.cv);
+  const params: ObjectiveParams = Object.fromEntries(
+    objectiveParams().map((
+      p,
+    ) => [p.key, (config as Record<string, unknown>)[p.key] ?? p.schema.parse(undefined)]),
+  ) as ObjectiveParams;
+  const scalar = new Float64Array(1);
+  const trainsScalar = objective.scalar?.trained(cv) ?? false;
+  const scalarAdam = new Adam([scalar], config.lr_logz);
+  const B = config.batch;
+  let tailSum = 0, tailN = 0;
+  try {
+    for (let step = 1; step <= config.steps; step++) {
+      const alpha = scheduledAlpha(config.alpha, config.alpha_schedule, step - 1, config.steps);
+      const forward = alpha < 1 ? eng.sample(B, rng.int(0x7fffffff)) : undefined;
+      let backward;
+      if (alpha > 0) {
+        if (!task.sampleData) throw new Error(`task ${task.name} has no data sampler: α > 0 needs one`);
+        const x = task.sampleData(B, rng);
+        backward = eng.upload(x, randomOrders(B, D, rng), B);
+      }
+      const r = eng.gradient({ objective, cv, params, alpha, scalar: scalar[0], forward, backward });
+      eng.apply(r.grads);
+      if (trainsScalar) scalarAdam.step([[r.dScalar]]);
+      if (r.logwForward && step > config.steps * 0.9) {
+        for (const lw of r.logwForward) tailSum += lw;
+        tailN += r.logwForward.length;
+      }
+      for (const t of [forward, backward]) if (t) (t.x.dispose(), t.order.dispose());
+      if (step % 50 === 0) await new Promise((res) => setTimeout(res, 0));
+    }
+    return {
+      net: eng.toHost(),
+      scalar: scalar[0],
+      bytesRead: counter.read,
+      bytesWritten: counter.written,
+      meanLogwTail: tailN > 0 ? tailSum / tailN : NaN,
+    };
+  } finally {
+    eng.dispose();
+    ising.dispose();
+  }
+}
