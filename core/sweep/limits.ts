@@ -28,9 +28,13 @@ export function defaultTimeoutS(kind: Job["kind"], config: Record<string, unknow
   return TIMEOUT_BASE_S;
 }
 
+/** The longest timer a JavaScript runtime keeps (about 24.8 days); a longer timeout means "no limit" here. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** The timeout that applies to a job, in milliseconds: its own, or the default for its size. */
 export function jobTimeoutMs(job: Job): number {
-  return 1000 * (job.limits?.timeout_s ?? defaultTimeoutS(job.kind, job.config));
+  const ms = 1000 * (job.limits?.timeout_s ?? defaultTimeoutS(job.kind, job.config));
+  return Math.min(MAX_TIMER_MS, Number.isFinite(ms) && ms > 0 ? ms : MAX_TIMER_MS);
 }
 
 /**
