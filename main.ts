@@ -15,6 +15,7 @@ import { register as registerSweep } from "./cli/sweep.ts";
 import { register as registerStatus } from "./cli/status.ts";
 import { register as registerServe } from "./cli/serve.ts";
 import { register as registerGate } from "./cli/gate.ts";
+import { register as registerDoctor } from "./cli/doctor.ts";
 
 /** The CLI: every subcommand registered (tests parse documented commands with it). */
 export function buildProgram(): Command {
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerStatus(program);
   registerServe(program);
   registerGate(program);
+  registerDoctor(program);
   return program;
 }
 

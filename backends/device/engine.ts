@@ -310,7 +310,7 @@ export class DeviceEngine {
     for (let t = 0; t < D; t++) {
       const next = tf.tidy(() => {
         const pos = tf.reshape(tf.slice(order, [0, t], [B, 1]), [B]);
-        const oh = tf.oneHot(pos, D) as T;
+        const oh = tf.oneHot(pos, D, 1, 0, "float32") as T;
         const pPlus = tf.sigmoid(this.pairDiff(this.logits(S), oh));
         const ut = tf.reshape(tf.slice(u, [0, t], [B, 1]), [B]);
         const v = tf.sub(tf.mul(2, tf.cast(tf.less(ut, pPlus), "float32")), 1);
@@ -338,12 +338,13 @@ export class DeviceEngine {
     const { tf, D } = this;
     const { x, order } = traj;
     const B = x.shape[0];
-    const ohOrder = tf.oneHot(order, D) as T; // [B, T, D]: step t sets position order[b, t]
+    const ohOrder = tf.oneHot(order, D, 1, 0, "float32") as T; // [B, T, D]: step t sets position order[b, t]
     const steps = tf.range(0, D, 1, "float32");
     const rank = tf.reshape(tf.matMul(tf.tile(tf.reshape(steps, [1, 1, D]), [B, 1, 1]), ohOrder), [B, D]);
     const before = tf.cast(tf.less(tf.expandDims(rank, 0), tf.reshape(steps, [D, 1, 1])), "float32"); // [T, B, D]
     const states = tf.reshape(tf.mul(before, tf.expandDims(x, 0)), [D * B, D]);
-    const ohPos = tf.reshape(tf.transpose(ohOrder, [1, 0, 2]), [D * B, D]);
+    // row t·B + b: a 2D int transpose, then one-hot (tfjs-backend-webgpu 4.22 mis-transposes 3D one-hot tensors)
+    const ohPos = tf.oneHot(tf.reshape(tf.transpose(order), [D * B]), D, 1, 0, "float32") as T;
     const v = tf.sum(tf.mul(ohPos, tf.tile(x, [D, 1])), 1);
     return { states, ohPos, v };
   }
@@ -394,9 +395,9 @@ export class DeviceEngine {
   }
 
   /** log w = log R(x) − log q_φ(τ) (uniform P_B), read back: B float32 (counted). */
-  private readLogw(traj: DeviceTrajectories): Float64Array {
+  private async readLogw(traj: DeviceTrajectories): Promise<Float64Array> {
     const t = this.tf.tidy(() => this.tf.sub(this.reward(this.tf, traj.x), this.logq(traj)));
-    const data = t.dataSync() as Float32Array;
+    const data = (await t.data()) as Float32Array; // asynchronous: WebGPU has no synchronous read
     this.counter.read += data.byteLength;
     t.dispose();
     return Float64Array.from(data);
@@ -406,13 +407,17 @@ export class DeviceEngine {
    * The gradient of one step on given device batches: log w read back, the objective's coefficients from the
    * registry entry, ∇_φ Σ coef · log q_φ on the device.
    */
-  gradient(input: DeviceStepInput): DeviceGradient {
+  async gradient(input: DeviceStepInput): Promise<DeviceGradient> {
     const { tf, D } = this;
     const { objective, cv, forward, backward } = input;
     const why = deviceSupports(objective, cv);
     if (why) throw new Error(why);
-    const fw = forward ? new CoefficientBatch(forward.x.shape[0], D, this.readLogw(forward)) : undefined;
-    const bw = backward ? new CoefficientBatch(backward.x.shape[0], D, this.readLogw(backward)) : undefined;
+    const fw = forward
+      ? new CoefficientBatch(forward.x.shape[0], D, await this.readLogw(forward))
+      : undefined;
+    const bw = backward
+      ? new CoefficientBatch(backward.x.shape[0], D, await this.readLogw(backward))
+      : undefined;
     const r = objective.gradient({
       alpha: input.alpha,
       cv,
@@ -454,9 +459,11 @@ export class DeviceEngine {
   }
 
   /** The parameters copied to the host (evaluation, checkpoints; not per step). */
-  toHost(): Mlp {
+  async toHost(): Promise<Mlp> {
     const W: Float32Array[] = [], b: Float32Array[] = [];
-    this.vars.forEach((v, i) => (i % 2 === 0 ? W : b).push(Float32Array.from(v.dataSync() as Float32Array)));
+    for (let i = 0; i < this.vars.length; i++) {
+      (i % 2 === 0 ? W : b).push(Float32Array.from((await this.vars[i].data()) as Float32Array));
+    }
     return { sizes: [...this.sizes], activation: this.activation, W, b };
   }
 

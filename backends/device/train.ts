@@ -93,7 +93,7 @@ export async function deviceTrain(tf: Tf, config: DeviceRunConfig): Promise<Devi
         const x = task.sampleData(B, rng);
         backward = eng.upload(x, randomOrders(B, D, rng), B);
       }
-      const r = eng.gradient({ objective, cv, params, alpha, scalar: scalar[0], forward, backward });
+      const r = await eng.gradient({ objective, cv, params, alpha, scalar: scalar[0], forward, backward });
       eng.apply(r.grads);
       if (trainsScalar) scalarAdam.step([[r.dScalar]]);
       if (r.logwForward && step > config.steps * 0.9) {
@@ -104,7 +104,7 @@ export async function deviceTrain(tf: Tf, config: DeviceRunConfig): Promise<Devi
       if (step % 50 === 0) await new Promise((res) => setTimeout(res, 0));
     }
     return {
-      net: eng.toHost(),
+      net: await eng.toHost(),
       scalar: scalar[0],
       bytesRead: counter.read,
       bytesWritten: counter.written,

@@ -1,0 +1,126 @@
+/**
+ * The device engine on WebGPU (tfjs-backend-webgpu over Deno's navigator.gpu): the same fixed-batch equivalence
+ * with the CPU engine as tests/device_engine_test.ts, for a few objective × control variate × α cases. Runs only
+ * where an adapter exists (here: Mesa's llvmpipe from `mesa-vulkan-drivers`; on a GPU machine the GPU) and says
+ * so when skipped. Also the `auto` rule: a software adapter is never chosen automatically.
+ */
+import assert from "node:assert/strict";
+import { jsGemm } from "../core/nn/gemm.ts";
+import { initMlp, zerosLike } from "../core/nn/mlp.ts";
+import { Rng } from "../core/rng.ts";
+import { isingTask } from "../core/tasks/ising.ts";
+import { type BitVectorBatch, bitVectorSampler } from "../core/gfn/bitvector.ts";
+import { preparePolicy } from "../core/gfn/trajectories.ts";
+import { objectiveNamed } from "../core/objectives/registry.ts";
+import { controlVariateNamed } from "../core/baselines/registry.ts";
+import { DeviceEngine, isingDeviceReward, ordersOf } from "../backends/device/engine.ts";
+import {
+  autoDevice,
+  type DeviceProbe,
+  isSoftwareAdapter,
+  probeDevice,
+  selectDevice,
+} from "../backends/device/select.ts";
+
+Deno.test("device backends: auto never picks a software adapter or tfjs-cpu", () => {
+  assert.ok(isSoftwareAdapter("llvmpipe (LLVM 15.0.6, 256 bits)", false));
+  assert.ok(isSoftwareAdapter("Google SwiftShader", false));
+  assert.ok(isSoftwareAdapter("NVIDIA H200", true));
+  assert.ok(!isSoftwareAdapter("NVIDIA H200", false));
+  const p = (name: DeviceProbe["name"], ok: boolean, autoEligible: boolean): DeviceProbe => ({
+    name,
+    ok,
+    autoEligible,
+    detail: "",
+  });
+  assert.equal(
+    autoDevice([p("tensorflow-gpu", false, false), p("webgpu", true, false), p("tfjs-cpu", true, false)]),
+    null,
+  );
+  assert.equal(
+    autoDevice([p("tensorflow-gpu", false, false), p("webgpu", true, true), p("tfjs-cpu", true, false)])
+      ?.name,
+    "webgpu",
+  );
+});
+
+Deno.test("device backends: an unknown name is one clear error", async () => {
+  await assert.rejects(() => selectDevice("cuda" as never), /unknown device backend "cuda"/);
+});
+
+const webgpu = await probeDevice("webgpu");
+if (!webgpu.ok) console.log(`device_webgpu_test: WebGPU case skipped: ${webgpu.detail}`);
+
+Deno.test({
+  name: `device engine on WebGPU (${
+    webgpu.ok ? webgpu.adapter?.description : "skipped: no adapter"
+  }) = CPU engine`,
+  ignore: !webgpu.ok,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const { tf } = await selectDevice("webgpu");
+    assert.equal(tf.getBackend(), "webgpu");
+    const L = 3, D = 9, B = 8, BETA = 0.4;
+    const task = isingTask(L, BETA);
+    const sampler = bitVectorSampler(task);
+    const net = initMlp([D, 16, 16, 2 * D], "swish", "he-uniform", new Rng(7));
+    const pol = preparePolicy(net);
+    const ising = isingDeviceReward(tf, L, BETA);
+    const eng = new DeviceEngine({ tf, net, reward: ising.reward, lr: 1e-3 });
+    const params = { div_alpha: 0.5, pg_lambda: 1 };
+    try {
+      for (
+        const [o, c, alpha] of [["atb", "learned", 0], ["akl", "loo-logw", 0.5], [
+          "tsallis",
+          "none",
+          0,
+        ]] as const
+      ) {
+        const objective = objectiveNamed(o), cv = controlVariateNamed(c);
+        const rng = new Rng(11);
+        const fwd = sampler.forward(pol, jsGemm, B, rng) as BitVectorBatch;
+        const bwd = alpha > 0 ? sampler.backward(pol, jsGemm, B, rng) as BitVectorBatch : undefined;
+        const grads = zerosLike(net);
+        const cpu = objective.gradient({
+          alpha,
+          cv,
+          scalar: 0.3,
+          params,
+          gemm: jsGemm,
+          forward: fwd,
+          backward: bwd,
+          grads,
+        });
+        const up = (b: BitVectorBatch) => eng.upload(b.x as Int8Array, ordersOf(b.traj.pos, B, D), B);
+        const f = up(fwd), bw = bwd ? up(bwd) : undefined;
+        eng.counter.reset();
+        const dev = await eng.gradient({
+          objective,
+          cv,
+          params,
+          alpha,
+          scalar: 0.3,
+          forward: f,
+          backward: bw,
+        });
+        assert.equal(eng.counter.read, 4 * B * (alpha > 0 ? 2 : 1));
+        let scale = 0;
+        for (const g of grads) for (const v of g) scale = Math.max(scale, Math.abs(v));
+        const tol = 2e-4 * scale + 1e-6; // float32, as on the tfjs cpu backend
+        for (let k = 0; k < grads.length; k++) {
+          const d = await dev.grads[k].data();
+          let m = 0;
+          for (let i = 0; i < d.length; i++) m = Math.max(m, Math.abs(d[i] - grads[k][i]));
+          assert.ok(m <= tol, `${o}/${c}/α=${alpha}: param ${k} differs by ${m} > ${tol}`);
+        }
+        assert.ok(Math.abs(dev.dScalar - cpu.dScalar) <= 1e-5 * (1 + Math.abs(cpu.dScalar)));
+        for (const g of dev.grads) g.dispose();
+        for (const t of [f, bw]) if (t) (t.x.dispose(), t.order.dispose());
+      }
+    } finally {
+      eng.dispose();
+      ising.dispose();
+    }
+  },
+});
