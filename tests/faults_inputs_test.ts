@@ -318,7 +318,7 @@ const ROWS: Row[] = [
   {
     what: "mTLS without a client certificate",
     args: ["worker", "--nats", "$MTLS", "--tls-ca", "$D/ca.pem", "--connect-timeout", "20"],
-    err: /TLS with NATS at tls:\/\/127\.0\.0\.1:\d+ failed: .*(BadCertificate|certificate)/,
+    err: /TLS with NATS at tls:\/\/127\.0\.0\.1:\d+ failed: .*(BadCertificate|client certificate)/,
   },
   { what: "--user without password", args: WORKER("--user", "u"), err: /--user and --password go together/ },
   {

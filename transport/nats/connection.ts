@@ -156,9 +156,48 @@ export async function connectNats(flags: NatsFlags): Promise<NatsConnection> {
     if (Date.now() + 500 >= end) break;
     await new Promise((r) => setTimeout(r, 500));
   }
+  // A TLS broker that takes the TCP connection but never completes the NATS handshake is a TLS problem (most
+  // often a client certificate it requires and did not get; its alert does not always surface as an error).
+  if (
+    opts.tls && /timeout|closed|no answer/i.test(last || "no answer") && await tcpReachable(servers(opts))
+  ) {
+    throw new NatsConnectError(
+      `TLS with NATS at ${where} failed: the server accepted the connection but never completed the handshake` +
+        (flags.tlsCert === undefined ? " (does it require a client certificate? --tls-cert/--tls-key)" : ""),
+    );
+  }
   throw new NatsConnectError(
     `cannot reach NATS at ${where} within ${(limit / 1000).toFixed(0)} s (${last || "no answer"})`,
   );
+}
+
+function servers(opts: NodeConnectionOptions): string[] {
+  return Array.isArray(opts.servers) ? opts.servers : opts.servers ? [opts.servers] : [];
+}
+
+/** Whether some server accepts a TCP connection (within 2 s). */
+async function tcpReachable(urls: string[]): Promise<boolean> {
+  for (const raw of urls) {
+    try {
+      const u = new URL(/^[a-z]+:\/\//i.test(raw) ? raw : `nats://${raw}`);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const pending = Deno.connect({
+        hostname: u.hostname.replace(/^\[|\]$/g, ""),
+        port: Number(u.port || 4222),
+      });
+      const conn = await Promise.race([
+        pending,
+        new Promise<null>((r) => (timer = setTimeout(() => r(null), 2000))),
+      ])
+        .finally(() => clearTimeout(timer));
+      if (!conn) pending.then((c) => c.close(), () => {});
+      if (conn) {
+        conn.close();
+        return true;
+      }
+    } catch { /* next */ }
+  }
+  return false;
 }
 
 let lastServer = "";
