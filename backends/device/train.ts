@@ -62,7 +62,11 @@ export function deviceRunUnsupported(
   return deviceSupports(objectiveNamed(config.objective), controlVariateNamed(config.cv));
 }
 
-export async function deviceTrain(tf: Tf, config: DeviceRunConfig): Promise<DeviceRunResult> {
+export async function deviceTrain(
+  tf: Tf,
+  config: DeviceRunConfig,
+  opts: { onStep?: (step: number) => void } = {},
+): Promise<DeviceRunResult> {
   const why = deviceRunUnsupported(config);
   if (why) throw new Error(why);
   const D = config.L * config.L;
@@ -101,6 +105,7 @@ export async function deviceTrain(tf: Tf, config: DeviceRunConfig): Promise<Devi
         tailN += r.logwForward.length;
       }
       for (const t of [forward, backward]) if (t) (t.x.dispose(), t.order.dispose());
+      opts.onStep?.(step);
       if (step % 50 === 0) await new Promise((res) => setTimeout(res, 0));
     }
     return {
