@@ -5,6 +5,9 @@ import process from "node:process";
 import { ACTIVATIONS } from "../core/nn/mlp.ts";
 import { objectiveParams } from "../core/objectives/registry.ts";
 import { BACKEND_NAMES as BACKENDS } from "../backends/select.ts";
+
+/** The device engine's backends (backends/device/select.ts; its own `auto` is not offered here: `auto` = CPU). */
+const DEVICE_BACKENDS = ["webgpu", "tensorflow-gpu", "tfjs-cpu"] as const;
 import {
   ALPHA_SCHEDULES,
   CONTROL_VARIATES,
@@ -102,7 +105,14 @@ export function register(program: Command): void {
     .option("--seed <n>", "random seed", "0")
     .option("--eval-every <n>", "steps between evaluations", "100")
     .option("--eval-samples <n>", "forward samples per evaluation (reference 4000)", "4000")
-    .option("--backend <name>", `compute backend: ${BACKENDS.join("|")}`, "auto")
+    .option(
+      "--backend <name>",
+      `compute backend: ${BACKENDS.join("|")} (CPU engine), or the device engine on ${
+        DEVICE_BACKENDS.join("|")
+      } ` +
+        "(Ising, docs/device.md)",
+      "auto",
+    )
     .option("--no-exact", "skip exact metrics even when D ≤ 12")
     .option("--json", "print one JSON object per evaluation and a final summary object")
     .option("--out <file>", "also write the evaluation history as JSONL")
@@ -112,7 +122,7 @@ export function register(program: Command): void {
     )
     .action(async (overrides: string[], flags: TrainFlags) => {
       const config = trainConfigFromFlags(flags, overrides);
-      const backend = parseChoice("--backend", flags.backend, BACKENDS);
+      const backend = parseChoice("--backend", flags.backend, [...BACKENDS, ...DEVICE_BACKENDS]);
       await runTrainCommand(config, backend, flags);
     });
   addDensityOptions(program.commands.find((c) => c.name() === "train")!);
@@ -194,13 +204,31 @@ function parseNonNegativeInt(flag: string, raw: string): number {
   return v;
 }
 
-async function runTrainCommand(config: TrainConfig, backend: typeof BACKENDS[number], flags: TrainFlags) {
+async function runTrainCommand(
+  config: TrainConfig,
+  backend: typeof BACKENDS[number] | typeof DEVICE_BACKENDS[number],
+  flags: TrainFlags,
+) {
   const { selectGemm } = await import("../backends/select.ts");
+  const device = (DEVICE_BACKENDS as readonly string[]).includes(backend);
   let gemm;
   try {
-    gemm = await selectGemm(backend);
+    // the device engine evaluates on the host with the CPU engine's fastest GEMM
+    gemm = await selectGemm(device ? "auto" : backend as typeof BACKENDS[number]);
   } catch (err) {
     throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+  let deviceTf: Awaited<ReturnType<typeof import("../backends/device/select.ts").selectDevice>> | undefined;
+  if (device) {
+    const { selectDevice } = await import("../backends/device/select.ts");
+    const { deviceRunUnsupported } = await import("../backends/device/train.ts");
+    const why = deviceRunUnsupported(config);
+    if (why) throw new UsageError(`--backend ${backend}: ${why}`);
+    try {
+      deviceTf = await selectDevice(backend as typeof DEVICE_BACKENDS[number]);
+    } catch (err) {
+      throw new UsageError(err instanceof Error ? err.message : String(err));
+    }
   }
   if (config.alpha > 0 && !isDensityName(config.task)) {
     const { makeTaskRuntime } = await import("../core/train/tasks.ts");
@@ -232,14 +260,22 @@ async function runTrainCommand(config: TrainConfig, backend: typeof BACKENDS[num
     else console.log(formatRecord(r));
   };
   try {
-    const summary = await trainRun(config, {
-      gemm,
-      exact: flags.exact,
-      ...density,
-      signal: abort.signal,
-      onEval: show,
-      onStep: (s) => bar?.update(s),
-    });
+    const summary = deviceTf
+      ? await (await import("../backends/device/train.ts")).deviceTrainRun(deviceTf.tf, backend, config, {
+        gemm,
+        exact: flags.exact,
+        signal: abort.signal,
+        onEval: show,
+        onStep: (s) => bar?.update(s),
+      })
+      : await trainRun(config, {
+        gemm,
+        exact: flags.exact,
+        ...density,
+        signal: abort.signal,
+        onEval: show,
+        onStep: (s) => bar?.update(s),
+      });
     bar?.stop();
     if (bar) console.log(formatRecord(summary));
     if (flags.json) console.log(JSON.stringify(summary));

@@ -20,7 +20,7 @@ import type { ObjectiveParams } from "../core/objectives/objective.ts";
 import { exactMetrics, exactTarget } from "../core/eval/exact.ts";
 import { parseTrainConfig } from "../core/train/config.ts";
 import { trainRun } from "../core/train/trainer.ts";
-import { deviceTrain } from "../backends/device/train.ts";
+import { deviceTrain, deviceTrainRun } from "../backends/device/train.ts";
 import {
   DEVICE_OBJECTIVES,
   DeviceEngine,
@@ -218,4 +218,44 @@ Deno.test("device engine: training Ising 3×3 lowers the exact KL like the CPU e
     // per step: B log w back (+ B for the backward batch when α > 0), independent of the network
     assert.equal(dev.bytesRead, cfg.steps * 4 * cfg.batch * (alpha > 0 ? 2 : 1), label);
   }
+});
+
+Deno.test("device engine: a whole run gives the CPU trainer's evaluation records (steps 0, every eval_every, last)", async () => {
+  const cfg = parseTrainConfig({
+    task: "ising",
+    L: 2,
+    beta: BETA,
+    hidden: [8],
+    batch: 8,
+    steps: 5,
+    eval_every: 2,
+    eval_samples: 16,
+    seed: 3,
+  });
+  const records: number[] = [];
+  const s = await deviceTrainRun(tf, "tfjs-cpu", cfg, {
+    gemm: jsGemm,
+    onEval: (r) => void records.push(r.step),
+  });
+  assert.deepEqual(records, [0, 2, 4, 5]);
+  assert.equal(s.backend, "tfjs-cpu");
+  assert.equal(s.steps, 5);
+  assert.ok(typeof s.exact_kl === "number" && s.exact_kl >= 0 && typeof s.log_z_param === "number");
+  await assert.rejects(
+    () => deviceTrainRun(tf, "tfjs-cpu", parseTrainConfig({ ...cfg, objective: "pg" }), { gemm: jsGemm }),
+    /objective pg is not on the device engine/,
+  );
+});
+
+Deno.test("train --backend tfjs-cpu with an unsupported objective: one line on stderr, exit 2", async () => {
+  const p = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "main.ts", "train", "--backend", "tfjs-cpu", "--objective", "pg", "--steps", "2"],
+    cwd: new URL("..", import.meta.url).pathname,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(p.code, 2);
+  const err = new TextDecoder().decode(p.stderr).trim().split("\n").filter((l) => !/XDG_RUNTIME_DIR/.test(l));
+  assert.equal(err.length, 1, err.join("\n"));
+  assert.match(err[0], /--backend tfjs-cpu: objective pg is not on the device engine/);
 });

@@ -16,7 +16,14 @@ import { scheduledAlpha } from "../../core/objectives/atb.ts";
 import { objectiveNamed, objectiveParams } from "../../core/objectives/registry.ts";
 import { controlVariateNamed } from "../../core/baselines/registry.ts";
 import type { ObjectiveParams } from "../../core/objectives/objective.ts";
-import type { TrainConfig } from "../../core/train/config.ts";
+import {
+  behaviourSpec,
+  type EvalRecord,
+  type TrainConfig,
+  type TrainSummary,
+} from "../../core/train/config.ts";
+import type { Gemm } from "../../core/nn/gemm.ts";
+import { makeTaskRuntime } from "../../core/train/tasks.ts";
 import { DeviceEngine, deviceSupports, isingDeviceReward, type Tf, TransferCounter } from "./engine.ts";
 
 /** The config keys a device run reads (a TrainConfig satisfies it). */
@@ -62,10 +69,20 @@ export function deviceRunUnsupported(
   return deviceSupports(objectiveNamed(config.objective), controlVariateNamed(config.cv));
 }
 
+export interface DeviceTrainOptions {
+  onStep?: (step: number) => void;
+  /** Called at step 0, every `evalEvery` steps and after the last, with the policy copied to the host. */
+  onEvalPoint?: (step: number, net: Mlp, scalar: number) => void | Promise<void>;
+  evalEvery?: number;
+  signal?: AbortSignal;
+  /** Sums the ms of the steps (sampling, gradient, update; not evaluation). */
+  stepMs?: { total: number };
+}
+
 export async function deviceTrain(
   tf: Tf,
   config: DeviceRunConfig,
-  opts: { onStep?: (step: number) => void } = {},
+  opts: DeviceTrainOptions = {},
 ): Promise<DeviceRunResult> {
   const why = deviceRunUnsupported(config);
   if (why) throw new Error(why);
@@ -88,7 +105,10 @@ export async function deviceTrain(
   const B = config.batch;
   let tailSum = 0, tailN = 0;
   try {
+    await opts.onEvalPoint?.(0, await eng.toHost(), scalar[0]);
     for (let step = 1; step <= config.steps; step++) {
+      if (opts.signal?.aborted) throw opts.signal.reason ?? new DOMException("aborted", "AbortError");
+      const t0 = performance.now();
       const alpha = scheduledAlpha(config.alpha, config.alpha_schedule, step - 1, config.steps);
       const forward = alpha < 1 ? eng.sample(B, rng.int(0x7fffffff)) : undefined;
       let backward;
@@ -105,7 +125,11 @@ export async function deviceTrain(
         tailN += r.logwForward.length;
       }
       for (const t of [forward, backward]) if (t) (t.x.dispose(), t.order.dispose());
+      if (opts.stepMs) opts.stepMs.total += performance.now() - t0;
       opts.onStep?.(step);
+      if (opts.onEvalPoint && (step === config.steps || (opts.evalEvery && step % opts.evalEvery === 0))) {
+        await opts.onEvalPoint(step, await eng.toHost(), scalar[0]);
+      }
       if (step % 50 === 0) await new Promise((res) => setTimeout(res, 0));
     }
     return {
@@ -119,4 +143,61 @@ export async function deviceTrain(
     eng.dispose();
     ising.dispose();
   }
+}
+
+/**
+ * A whole run on the device engine with the CPU engine's evaluation records (core/tasks/runtime.ts evaluate on the
+ * policy copied to the host at each evaluation — parameters cross per evaluation, not per step; the evaluation's
+ * own stream is the CPU trainer's, seed ^ 0x5eed5eed): what `train --backend webgpu|tensorflow-gpu|tfjs-cpu` runs.
+ */
+export async function deviceTrainRun(
+  tf: Tf,
+  backendName: string,
+  config: TrainConfig,
+  opts: {
+    /** The CPU GEMM of the evaluation. */
+    gemm: Gemm;
+    exact?: boolean;
+    onEval?: (r: EvalRecord) => void | Promise<void>;
+    onStep?: (step: number) => void;
+    signal?: AbortSignal;
+  },
+): Promise<TrainSummary> {
+  const why = deviceRunUnsupported(config);
+  if (why) throw new Error(`backend ${backendName}: ${why}`);
+  if (behaviourSpec(config).kind !== "on-policy") {
+    throw new Error(`backend ${backendName}: behaviour policies are not on the device engine`);
+  }
+  const runtime = makeTaskRuntime(config, { exact: opts.exact });
+  const evalRng = new Rng(config.seed ^ 0x5eed5eed);
+  const trainsScalar = objectiveNamed(config.objective).scalar?.trained(controlVariateNamed(config.cv)) ??
+    false;
+  const started = performance.now();
+  const stepMs = { total: 0 };
+  let last!: EvalRecord;
+  await deviceTrain(tf, config, {
+    onStep: opts.onStep,
+    signal: opts.signal,
+    evalEvery: config.eval_every,
+    stepMs,
+    onEvalPoint: async (step, net, scalar) => {
+      const metrics = runtime.evaluate({
+        net,
+        gemm: opts.gemm,
+        rng: evalRng,
+        samples: config.eval_samples,
+        exact: opts.exact !== false,
+      });
+      last = { step, seconds: (performance.now() - started) / 1000, ...metrics } as EvalRecord;
+      if (trainsScalar) last.log_z_param = scalar;
+      await opts.onEval?.(last);
+    },
+  });
+  return {
+    ...last,
+    final: true,
+    steps: config.steps,
+    backend: backendName,
+    ms_per_step: stepMs.total / config.steps,
+  };
 }
