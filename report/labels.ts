@@ -4,35 +4,21 @@
  * use these labels; CSV keeps the raw config values. Keys and values not listed show as they are.
  */
 import { formatAxisValue } from "../core/sweep/aggregate.ts";
+import { OBJECTIVE_REGISTRY, objectiveParams } from "../core/objectives/registry.ts";
+import { CONTROL_VARIATE_REGISTRY } from "../core/baselines/registry.ts";
 
 export const AXIS_NAMES: Record<string, string> = {
   beta: "β",
   alpha: "α",
-  div_alpha: "α (divergence)",
-  pg_lambda: "λ",
+  // the objectives' parameters are labelled by their registry entries
+  ...Object.fromEntries(objectiveParams().filter((p) => p.label).map((p) => [p.key, p.label!])),
   cv: "control variate",
 };
 
 export const VALUE_NAMES: Record<string, Record<string, string>> = {
-  objective: {
-    atb: "αTB",
-    akl: "αKL",
-    renyi: "Rényi-α",
-    tsallis: "Tsallis-α",
-    "fkl-is": "forward KL (IS)",
-    pg: "policy gradient",
-  },
-  // the paper's "log Z" baseline is the leave-one-out log-mean-exp (loo-logz); its optimal ones are global
-  cv: {
-    none: "none",
-    learned: "learned",
-    "loo-logw": "LOO mean log w",
-    "loo-logz": "log Z",
-    "opt-scalar": "optimal scalar",
-    "opt-vector": "optimal vector",
-    "opt-scalar-loo": "optimal scalar (LOO)",
-    "opt-vector-loo": "optimal vector (LOO)",
-  },
+  // objectives and control variates as their registry entries write them
+  objective: Object.fromEntries(OBJECTIVE_REGISTRY.map((o) => [o.name, o.label])),
+  cv: Object.fromEntries(CONTROL_VARIATE_REGISTRY.map((c) => [c.name, c.label])),
   energy: { learned: "learned energy", fixed: "fixed energy", exact: "exact energy" },
   task: {
     ising: "Ising",

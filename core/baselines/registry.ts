@@ -15,6 +15,8 @@ import {
 
 export interface ControlVariate {
   readonly name: string;
+  /** How the paper writes it (tables and plots, report/labels.ts). */
+  readonly label: string;
   readonly description: string;
   /** Needs the per-sample scores h_s (computed as per-layer outer products, never S backward passes). */
   readonly needsScores: boolean;
@@ -33,10 +35,12 @@ export interface ControlVariate {
 
 function scalarCv(
   name: "none" | "learned" | "loo-logw" | "loo-logz",
+  label: string,
   description: string,
 ): ControlVariate {
   return {
     name,
+    label,
     description,
     needsScores: false,
     unbiased: true,
@@ -56,6 +60,7 @@ function optimalCv(kind: "scalar" | "vector", leaveOneOut: boolean): ControlVari
     : "b_d = Σ log w_s h_{s,d}² / Σ h_{s,d}² per parameter element";
   return {
     name,
+    label: `optimal ${kind}${leaveOneOut ? " (LOO)" : ""}`,
     description: `optimal ${kind} baseline ${what}${
       leaveOneOut ? ", leave-one-out (unbiased)" : " (global, O(1/S) bias)"
     }`,
@@ -72,10 +77,11 @@ function optimalCv(kind: "scalar" | "vector", leaveOneOut: boolean): ControlVari
 
 /** Every control variate, in the order the CLI help and reports list them. */
 export const CONTROL_VARIATE_REGISTRY: readonly ControlVariate[] = [
-  scalarCv("none", "b = 0"),
-  scalarCv("learned", "b = c_ψ, a scalar trained by ½(c_ψ − log w)²"),
-  scalarCv("loo-logw", "b_s = mean_{s'≠s} log w_{s'} (leave-one-out mean)"),
-  scalarCv("loo-logz", "b_s = logsumexp_{s'≠s} log w_{s'} − log(S−1) (leave-one-out log-mean-exp)"),
+  scalarCv("none", "none", "b = 0"),
+  scalarCv("learned", "learned", "b = c_ψ, a scalar trained by ½(c_ψ − log w)²"),
+  scalarCv("loo-logw", "LOO mean log w", "b_s = mean_{s'≠s} log w_{s'} (leave-one-out mean)"),
+  // the paper's "log Z" baseline is the leave-one-out log-mean-exp; its optimal ones are the global forms
+  scalarCv("loo-logz", "log Z", "b_s = logsumexp_{s'≠s} log w_{s'} − log(S−1) (leave-one-out log-mean-exp)"),
   optimalCv("scalar", false),
   optimalCv("vector", false),
   optimalCv("scalar", true),

@@ -19,6 +19,7 @@ import { rklOffPolicyCoefficients, weightedMeanGrad } from "./offpolicy.ts";
 
 export const akl: Objective = {
   name: "akl",
+  label: "αKL",
   description: "αKL: (1−α)·KL(Q‖P) (score function + control variate) + α·KL(P‖Q) from data (Eq. 6)",
   params: [],
   usesCv: true,

@@ -45,6 +45,7 @@ export function scheduledAlpha(
 
 export const atb: Objective = {
   name: "atb",
+  label: "αTB",
   description: "α-trajectory balance: α·mean_P (log Z_ψ − log w)² + (1−α)·mean_Q (log Z_ψ − log w)² (Eq. 6)",
   params: [],
   usesCv: true,

@@ -26,6 +26,7 @@ export function fklIsCoefficients(logw: ArrayLike<number>, weight = 1): Float64A
 
 export const fklIs: Objective = {
   name: "fkl-is",
+  label: "forward KL (IS)",
   description: "forward KL(P‖Q) by self-normalised importance sampling from Q (no data needed)",
   params: [],
   usesCv: false,

@@ -16,6 +16,8 @@ import type { ControlVariate } from "../baselines/registry.ts";
 /** A parameter an objective reads from the run's config (a top-level config key), with its validation. */
 export interface ObjectiveParam {
   key: string;
+  /** How reports write the axis (report/labels.ts), e.g. "λ". */
+  label?: string;
   schema: z.ZodType;
   description: string;
 }
@@ -67,6 +69,8 @@ export interface ExactWeights {
 
 export interface Objective {
   readonly name: string;
+  /** How the paper writes it (tables and plots, report/labels.ts). */
+  readonly label: string;
   readonly description: string;
   /** Config keys it reads (besides the shared ones), with their validation and defaults. */
   readonly params: readonly ObjectiveParam[];

@@ -98,6 +98,7 @@ export function stepCosts(batch: Batch, logZ: number): Float64Array {
 
 const PG_LAMBDA: ObjectiveParam = {
   key: "pg_lambda",
+  label: "λ",
   schema: z.number().min(0).max(1).default(0.99),
   description: "GAE λ of the policy-gradient objective (λ = 1: unbiased), default 0.99",
 };
@@ -109,6 +110,7 @@ const LR_VALUE: ObjectiveParam = {
 
 export const pg: Objective = {
   name: "pg",
+  label: "policy gradient",
   description: "policy gradient with per-step costs, a value network and GAE(λ) (companion paper)",
   params: [PG_LAMBDA, LR_VALUE],
   usesCv: false,

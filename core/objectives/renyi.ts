@@ -27,6 +27,7 @@ import { renyiOffPolicyCoefficients } from "./offpolicy.ts";
 /** α of the Rényi-α / Tsallis-α divergences (≠ 1; α → 1 is the reverse KL). Distinct from the backward ratio. */
 export const DIV_ALPHA: ObjectiveParam = {
   key: "div_alpha",
+  label: "α (divergence)",
   schema: z.number().refine((a) => a !== 1, "div_alpha must differ from 1 (α = 1 is the reverse KL)").default(
     0.5,
   ),
@@ -59,6 +60,7 @@ function exactRenyiWeights(Q: Float64Array, logw: Float64Array, logZ: number, a:
 
 export const renyi: Objective = {
   name: "renyi",
+  label: "Rényi-α",
   description: "Rényi-α divergence D_α(Q‖P), self-normalised (companion paper on divergences)",
   params: [DIV_ALPHA],
   usesCv: false,

@@ -81,6 +81,7 @@ export function tsallisLogZGrad(logZhat: number, logw: ArrayLike<number>): numbe
 
 export const tsallis: Objective = {
   name: "tsallis",
+  label: "Tsallis-α",
   description: "Tsallis-α divergence with a leave-one-out baseline and a running log Ẑ (companion paper)",
   params: [DIV_ALPHA],
   usesCv: false,
