@@ -4,7 +4,11 @@
  * log Z_ψ (or --objective/--cv/--alpha). Also the bytes read back from the device per step (from its counter).
  *
  *   npx -y deno@2 run -A bench/device_step.ts [--device auto|webgpu|tensorflow-gpu|tfjs-cpu] [--cpu-backend auto]
- *        [--L 15] [--batch 256] [--hidden 256,256,256] [--steps 10] [--objective atb] [--cv learned] [--alpha 0] [--json]
+ *        [--L 15] [--batch 256] [--hidden 256,256,256] [--steps 10] [--objective atb] [--cv learned] [--alpha 0]
+ *        [--seeds K] [--json]
+ *
+ * With --seeds K > 1 it also times K seeds batched in one device program (backends/device/seeds.ts): wall time of
+ * the whole run / steps (first step included), next to K × the CPU engine's ms/step (K separate runs).
  *
  * Step time is the mean over steps 2..N (the first step compiles shaders / warms caches). The CPU engine's step is
  * timed between trainRun's per-step callbacks (evaluation only after the last step). Record the machine's load
@@ -14,10 +18,10 @@ import { parseTrainConfig } from "../core/train/config.ts";
 import { trainRun } from "../core/train/trainer.ts";
 import { BACKEND_NAMES, type BackendName, describeGemm, selectGemm } from "../backends/select.ts";
 import { DEVICE_BACKEND_NAMES, type DeviceBackendName, selectDevice } from "../backends/device/select.ts";
-import { deviceTrain } from "../backends/device/train.ts";
+import { deviceTrain, deviceTrainSeeds } from "../backends/device/train.ts";
 
 const USAGE =
-  "usage: bench/device_step.ts [--device NAME] [--cpu-backend NAME] [--L N] [--batch N] [--hidden a,b,c] [--steps N] [--objective NAME] [--cv NAME] [--alpha X] [--json]";
+  "usage: bench/device_step.ts [--device NAME] [--cpu-backend NAME] [--L N] [--batch N] [--hidden a,b,c] [--steps N] [--objective NAME] [--cv NAME] [--alpha X] [--seeds K] [--json]";
 
 function fail(msg: string): never {
   console.error(`error: ${msg}`);
@@ -34,6 +38,7 @@ const flags: Record<string, string> = {
   objective: "atb",
   cv: "learned",
   alpha: "0",
+  seeds: "1",
 };
 let json = false;
 for (let i = 0; i < Deno.args.length; i++) {
@@ -107,6 +112,13 @@ await trainRun(config, {
     last = now;
   },
 });
+const K = posInt("seeds");
+let seedsMs: number | null = null;
+if (K > 1) {
+  const t0 = performance.now();
+  await deviceTrainSeeds(dev.tf, config, Array.from({ length: K }, (_, k) => config.seed + k));
+  seedsMs = (performance.now() - t0) / steps;
+}
 const mean = (t: number[]) => t.slice(1).reduce((a, b) => a + b, 0) / (t.length - 1);
 const out = {
   D: config.L * config.L,
@@ -120,6 +132,9 @@ const out = {
   device_bytes_read_per_step: devRun.bytesRead / steps,
   device_bytes_written_per_step: devRun.bytesWritten / steps,
   cpu: { backend: describeGemm(gemm), ms_per_step: mean(cpuTimes) },
+  seeds: K,
+  device_seed_batch_ms_per_step: seedsMs,
+  cpu_k_separate_ms_per_step: K * mean(cpuTimes),
   load: Deno.loadavg(),
 };
 if (json) console.log(JSON.stringify(out));
@@ -136,5 +151,14 @@ else {
     `    bytes per step: read back ${out.device_bytes_read_per_step}, uploaded ${out.device_bytes_written_per_step}`,
   );
   console.log(`  cpu    ${out.cpu.backend}: ${out.cpu.ms_per_step.toFixed(1)} ms/step`);
+  if (seedsMs !== null) {
+    console.log(
+      `  ${K} seeds: device batched ${
+        seedsMs.toFixed(1)
+      } ms/step (whole run / steps), cpu ${K} separate runs ${
+        out.cpu_k_separate_ms_per_step.toFixed(1)
+      } ms/step (K × one seed's)`,
+    );
+  }
   console.log(`  load average ${out.load.map((x) => x.toFixed(2)).join(" ")}`);
 }

@@ -136,7 +136,7 @@ export function isingDeviceReward(
 }
 
 /** act'(z) given z and a = act(z) (the CPU kernels' derivatives, core/nn/kernels.ts). */
-function actDeriv(tf: Tf, kind: Mlp["activation"], z: T, a: T): T {
+export function actDeriv(tf: Tf, kind: Mlp["activation"], z: T, a: T): T {
   switch (kind) {
     case "swish": {
       const s = tf.sigmoid(z);
@@ -151,7 +151,7 @@ function actDeriv(tf: Tf, kind: Mlp["activation"], z: T, a: T): T {
   }
 }
 
-function act(tf: Tf, kind: Mlp["activation"], z: T): T {
+export function act(tf: Tf, kind: Mlp["activation"], z: T): T {
   switch (kind) {
     case "swish":
       return tf.mul(z, tf.sigmoid(z));
@@ -171,7 +171,7 @@ export interface DeviceTrajectories {
 }
 
 /** Adam (core/nn/adam.ts, the same update and bias correction) over device variables. */
-class DeviceAdam {
+export class DeviceAdam {
   private readonly m: tfc.Variable[];
   private readonly v: tfc.Variable[];
   private t = 0;

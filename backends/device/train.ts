@@ -25,6 +25,7 @@ import {
 import type { Gemm } from "../../core/nn/gemm.ts";
 import { makeTaskRuntime } from "../../core/train/tasks.ts";
 import { DeviceEngine, deviceSupports, isingDeviceReward, type Tf, TransferCounter } from "./engine.ts";
+import { SeedBatchEngine } from "./seeds.ts";
 
 /** The config keys a device run reads (a TrainConfig satisfies it). */
 export type DeviceRunConfig =
@@ -200,4 +201,79 @@ export async function deviceTrainRun(
     backend: backendName,
     ms_per_step: stepMs.total / config.steps,
   };
+}
+
+/**
+ * K seeds in one device program (backends/device/seeds.ts): per seed the same initial policy, the same per-step
+ * random draws (host Rng calls in the same order) and its own scalar optimiser as `deviceTrain` with that seed,
+ * so each seed's result is that separate run's (to float32 rounding of the batched GEMMs).
+ */
+export async function deviceTrainSeeds(
+  tf: Tf,
+  config: DeviceRunConfig,
+  seeds: readonly number[],
+): Promise<{ nets: Mlp[]; scalars: number[]; bytesRead: number; bytesWritten: number }> {
+  const why = deviceRunUnsupported(config);
+  if (why) throw new Error(why);
+  const K = seeds.length;
+  const D = config.L * config.L;
+  const task = isingTask(config.L, config.beta);
+  const rngs = seeds.map((s) => new Rng(s));
+  const nets = rngs.map((rng) =>
+    initMlp([D, ...config.hidden, 2 * D], config.activation, config.init, rng.fork())
+  );
+  const counter = new TransferCounter();
+  const ising = isingDeviceReward(tf, config.L, config.beta);
+  const eng = new SeedBatchEngine(tf, nets, ising.reward, config.lr, counter);
+  const objective = objectiveNamed(config.objective), cv = controlVariateNamed(config.cv);
+  const params: ObjectiveParams = Object.fromEntries(
+    objectiveParams().map((
+      p,
+    ) => [p.key, (config as Record<string, unknown>)[p.key] ?? p.schema.parse(undefined)]),
+  ) as ObjectiveParams;
+  const scalars = seeds.map(() => new Float64Array(1));
+  const trainsScalar = objective.scalar?.trained(cv) ?? false;
+  const scalarAdams = scalars.map((s) => new Adam([s], config.lr_logz));
+  const B = config.batch;
+  try {
+    for (let step = 1; step <= config.steps; step++) {
+      const alpha = scheduledAlpha(config.alpha, config.alpha_schedule, step - 1, config.steps);
+      const stepSeeds = alpha < 1 ? rngs.map((rng) => rng.int(0x7fffffff)) : [];
+      let backward;
+      if (alpha > 0) {
+        if (!task.sampleData) throw new Error(`task ${task.name} has no data sampler: α > 0 needs one`);
+        const xs: Int8Array[] = [], orders: Int32Array[] = [];
+        for (const rng of rngs) {
+          xs.push(task.sampleData(B, rng));
+          orders.push(randomOrders(B, D, rng));
+        }
+        backward = eng.upload(xs, orders, B);
+      }
+      const forward = alpha < 1 ? eng.sample(B, stepSeeds) : undefined;
+      const r = await eng.gradient({
+        objective,
+        cv,
+        params,
+        alpha,
+        scalars: scalars.map((s) => s[0]),
+        forward,
+        backward,
+      });
+      eng.apply(r.grads);
+      if (trainsScalar) scalarAdams.forEach((a, k) => a.step([[r.dScalar[k]]]));
+      for (const t of [forward, backward]) if (t) (t.x.dispose(), t.order.dispose());
+      if (step % 50 === 0) await new Promise((res) => setTimeout(res, 0));
+    }
+    const out: Mlp[] = [];
+    for (let k = 0; k < K; k++) out.push(await eng.toHost(k));
+    return {
+      nets: out,
+      scalars: scalars.map((s) => s[0]),
+      bytesRead: counter.read,
+      bytesWritten: counter.written,
+    };
+  } finally {
+    eng.dispose();
+    ising.dispose();
+  }
 }
