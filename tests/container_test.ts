@@ -1,5 +1,6 @@
 /**
- * Slow container test (`deno task test:container`; CI runs it after the suite, see .ci/run): builds the
+ * Slow container test, part of the whole suite (`deno task test`, what CI runs; `deno task test:fast` skips it;
+ * alone: `deno task test:container`; .ci/run sets FLOWSWEEP_CONTAINER_TEST=require): builds the
  * portable worker image from the Dockerfile and runs a containerized worker against a real broker.
  *
  * 1. base: a Debian bookworm minbase root made with debootstrap (cached as a tarball between local runs in
@@ -18,12 +19,13 @@
  * FLOWSWEEP_CONTAINER_TEST=require (set by .ci/run), which turns it into a failure.
  */
 import assert from "node:assert/strict";
-import { startNatsServer } from "../helpers/nats_server.ts";
+import { startNatsServer } from "./helpers/nats_server.ts";
+import { FAST } from "./helpers/slow.ts";
 import { connect } from "@nats-io/transport-node";
-import { openStore } from "../../coordinator/store.ts";
-import { readNatsStatus } from "../../transport/nats.ts";
+import { openStore } from "../coordinator/store.ts";
+import { readNatsStatus } from "../transport/nats.ts";
 
-const ROOT = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
+const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const MAIN = `${ROOT}/main.ts`;
 const REQUIRE = Deno.env.get("FLOWSWEEP_CONTAINER_TEST") === "require";
 const CACHE = Deno.env.get("FLOWSWEEP_IMAGE_CACHE") ?? "/var/tmp/flowsweep-images";
@@ -92,7 +94,8 @@ const secs = (t0: number) => ((performance.now() - t0) / 1000).toFixed(1);
 
 Deno.test({
   name:
-    "container: portable image built from a debootstrap base; a worker container runs a sweep, exits 0 on SIGTERM",
+    "container: portable image built from a debootstrap base; a worker container runs a sweep, exits 0 on SIGTERM [slow]",
+  ignore: FAST,
   sanitizeResources: false,
   sanitizeOps: false,
 }, async (t) => {
