@@ -263,8 +263,8 @@ export class DeviceEngine {
     this.vars = [];
     for (let l = 0; l < net.W.length; l++) {
       const fin = net.sizes[l], fout = net.sizes[l + 1];
-      this.vars.push(tf.variable(tf.tensor2d(Float32Array.from(net.W[l]), [fin, fout]), true, `W${l}`));
-      this.vars.push(tf.variable(tf.tensor1d(Float32Array.from(net.b[l])), true, `b${l}`));
+      this.vars.push(tf.variable(tf.tensor2d(Float32Array.from(net.W[l]), [fin, fout]), true));
+      this.vars.push(tf.variable(tf.tensor1d(Float32Array.from(net.b[l])), true));
     }
     this.adam = new DeviceAdam(tf, this.vars, opts.lr);
   }
