@@ -196,3 +196,20 @@ Deno.test({
     ising.dispose();
   },
 });
+
+Deno.test("doctor --json: every backend with a reason, and auto never a software adapter", async () => {
+  const p = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "main.ts", "doctor", "--json"],
+    cwd: new URL("..", import.meta.url).pathname,
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  assert.equal(p.code, 0);
+  const r = JSON.parse(new TextDecoder().decode(p.stdout));
+  assert.deepEqual(Object.keys(r.gemm).sort(), ["blas", "cpu", "tensorflow", "wasm"]);
+  assert.deepEqual(r.device.map((d: DeviceProbe) => d.name), ["tensorflow-gpu", "webgpu", "tfjs-cpu"]);
+  for (const d of r.device as DeviceProbe[]) assert.ok(d.detail.length > 0, d.name);
+  const w = (r.device as DeviceProbe[]).find((d) => d.name === "webgpu")!;
+  if (w.adapter?.software) assert.notEqual(r.deviceAuto, "webgpu");
+  assert.notEqual(r.deviceAuto, "tfjs-cpu");
+});
