@@ -128,6 +128,19 @@ Deno.test("faults: a second NATS sweep of the same spec on the same broker runs 
       }
     };
     assert.deepEqual(finals(`${dir}/r2`), finals(`${dir}/r1`));
+    // …by a second training: its wall-clock time is its own (a result returned from run 1 would carry run 1's).
+    const seconds = (d: string) => {
+      const st = openStore(d, { readOnly: true });
+      try {
+        return st.jobs().map((j) => j.final?.seconds);
+      } finally {
+        st.close();
+      }
+    };
+    const [t1, t2] = [seconds(`${dir}/r1`), seconds(`${dir}/r2`)];
+    for (let i = 0; i < t1.length; i++) {
+      assert.notEqual(t2[i], t1[i], "trained again, not returned from run 1");
+    }
 
     // Asked for: results reused from the broker, nothing executed, the origin recorded.
     const third = await runMain(sweepArgs(`${dir}/s.yaml`, `${dir}/r3`, srv.url, ["--reuse"]));
