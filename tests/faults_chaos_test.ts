@@ -32,6 +32,13 @@ async function storedResultCounts(url: string, sweep: string): Promise<Map<strin
   }
 }
 
+/** Whether the worker's log shows a job started and not yet ended (lease runtime's log lines). */
+function isBusy(w: Proc): boolean {
+  const started = w.log.match(/ attempt \d+ started/g)?.length ?? 0;
+  const ended = w.log.match(/ done in \d+ ms| handed back | attempt \d+ failed/g)?.length ?? 0;
+  return started > ended;
+}
+
 Deno.test("faults: worker SIGKILL loop + broker restart in one sweep — every job exactly once", async () => {
   const srv = await startNatsServer();
   const dir = await Deno.makeTempDir({ prefix: "flowsweep-faults-chaos-" });
@@ -71,7 +78,13 @@ Deno.test("faults: worker SIGKILL loop + broker restart in one sweep — every j
       await wait(1200);
       if (over) break;
       const alive = workers.filter((w) => w.child.pid && !w.log.includes("stopped"));
-      const victim = alive[kills % alive.length];
+      // Kill a worker that is running a job (a loaded machine may leave a fresh worker idle for seconds):
+      // the assertion below that some job ran again needs kills that land mid-run.
+      for (let tries = 0; tries < 20 && !over && !alive.some(isBusy); tries++) await wait(100);
+      if (over) break;
+      const busy = alive.filter(isBusy);
+      const pool = busy.length > 0 ? busy : alive;
+      const victim = pool[kills % pool.length];
       victim.kill("SIGKILL");
       await victim.exit();
       kills++;

@@ -28,8 +28,24 @@ async function killWhenSomeDone(p: Proc, runDir: string): Promise<void> {
   await p.exit();
 }
 
-async function twoResumes(args: string[]) {
-  const [a, b] = await Promise.all([cli(args), cli(args)]);
+/**
+ * Starts two resumes at once. `hold`, when given, is a worker process kept stopped (SIGSTOP) until the first
+ * resume has exited, so the jobs cannot all finish while the two are still starting up (on a loaded machine
+ * start-up takes seconds): the winner is then still holding the lock when the loser asks for it.
+ */
+async function twoResumes(args: string[], hold?: Proc) {
+  hold?.kill("SIGSTOP");
+  let a: Awaited<ReturnType<typeof cli>>;
+  let b: Awaited<ReturnType<typeof cli>>;
+  try {
+    const pa = cli(args);
+    const pb = cli(args);
+    await Promise.race([pa, pb]);
+    hold?.kill("SIGCONT");
+    [a, b] = await Promise.all([pa, pb]);
+  } finally {
+    hold?.kill("SIGCONT");
+  }
   const [win, lose] = a.code === 0 ? [a, b] : [b, a];
   assert.equal(win.code, 0, `${a.stderr}\n---\n${b.stderr}`);
   assert.equal(lose.code, 2, lose.stderr);
@@ -92,7 +108,7 @@ Deno.test("faults: two concurrent --resume over NATS — one coordinator, every 
     ];
     const first = new Proc([...base, "--no-report"]);
     await killWhenSomeDone(first, `${dir}/run`);
-    await twoResumes([...base, "--resume", "--no-report"]);
+    await twoResumes([...base, "--resume", "--no-report"], w);
     const after = readRun(`${dir}/run`);
     assert.deepEqual(after.counts, { total: 6, done: 6, failed: 0, running: 0, queued: 0 });
     for (const j of after.jobs) {
