@@ -17,14 +17,8 @@ import { z } from "zod";
 import { mlpBackward, mlpForwardCached } from "../nn/backprop.ts";
 import { zerosLike } from "../nn/mlp.ts";
 import type { Batch, StepLayout } from "../gfn/batch.ts";
-import {
-  exactFklTheta,
-  fklBackwardCoefficients,
-  fklCoefficients,
-  learnedBaselineGrad,
-  type Objective,
-  type ObjectiveParam,
-} from "./objective.ts";
+import { fklCoefficients, learnedBaselineGrad, type Objective, type ObjectiveParam } from "./objective.ts";
+import { akl } from "./akl.ts";
 import { weightedMeanGrad } from "./offpolicy.ts";
 
 export interface PgTerms {
@@ -153,17 +147,8 @@ export const pg: Objective = {
     if (backward) backward.accumulate(fklCoefficients(backward.B, alpha), grads);
     return result;
   },
-  backwardCoefficients(part, logw, weight) {
-    return part === "forward"
-      ? new Float64Array(logw.length).fill(-weight / logw.length)
-      : fklBackwardCoefficients(logw, weight);
-  },
-  exact(ex, alpha) {
-    const { Q, P, logw, logZ } = ex;
-    const theta = exactFklTheta(ex, alpha);
-    return {
-      phi: Q.map((q, n) => (1 - alpha) * q * (logZ - logw[n]) - alpha * P[n]),
-      theta: theta.map((t, n) => t - (1 - alpha) * Q[n]),
-    };
-  },
+  // The same expected gradient as αKL's (λ = 1 is unbiased for ∇KL(Q‖P)), so the same θ-coefficients and
+  // exact target.
+  backwardCoefficients: akl.backwardCoefficients,
+  exact: akl.exact,
 };
