@@ -151,6 +151,20 @@ export function actDeriv(tf: Tf, kind: Mlp["activation"], z: T, a: T): T {
   }
 }
 
+/**
+ * The MLP's output for the rows X: vars = [W₁, b₁, …, W_L, b_L], activation between layers, none after the
+ * last. Works for one model (X n × in, W in × out) and for K batched models (X K × n × in, W K × in × out).
+ */
+export function mlpLogits(tf: Tf, vars: readonly T[], activation: Mlp["activation"], X: T): T {
+  let a = X;
+  const L = vars.length / 2;
+  for (let l = 0; l < L; l++) {
+    const z = tf.add(tf.matMul(a, vars[2 * l]), vars[2 * l + 1]);
+    a = l + 1 < L ? act(tf, activation, z) : z;
+  }
+  return a;
+}
+
 export function act(tf: Tf, kind: Mlp["activation"], z: T): T {
   switch (kind) {
     case "swish":
@@ -271,14 +285,7 @@ export class DeviceEngine {
 
   /** Logits (n × 2D) of the states X (n × D). */
   logits(X: T): T {
-    const { tf } = this;
-    let a = X;
-    const L = this.vars.length / 2;
-    for (let l = 0; l < L; l++) {
-      const z = tf.add(tf.matMul(a, this.vars[2 * l]), this.vars[2 * l + 1]);
-      a = l + 1 < L ? act(tf, this.activation, z) : z;
-    }
-    return a;
+    return mlpLogits(this.tf, this.vars, this.activation, X);
   }
 
   /** The 2-logit difference l₊ − l₋ at each row's position (logits n × 2D, oneHot n × D) → n. */

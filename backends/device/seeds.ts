@@ -16,6 +16,7 @@ import {
   type DeviceReward,
   type DeviceStepInput,
   deviceSupports,
+  mlpLogits,
   type Tf,
   TransferCounter,
 } from "./engine.ts";
@@ -68,14 +69,7 @@ export class SeedBatchEngine {
   }
 
   private logits(X: T): T {
-    const { tf } = this;
-    let a = X;
-    const L = this.vars.length / 2;
-    for (let l = 0; l < L; l++) {
-      const z = tf.add(tf.matMul(a, this.vars[2 * l]), this.vars[2 * l + 1]);
-      a = l + 1 < L ? act(tf, this.activation, z) : z;
-    }
-    return a;
+    return mlpLogits(this.tf, this.vars, this.activation, X);
   }
 
   /** l₊ − l₋ at each row's position: logits [K, n, 2D], oneHot [K, n, D] → [K, n]. */
