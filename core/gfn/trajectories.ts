@@ -150,7 +150,8 @@ export function runTrajectories(pol: Policy, gemm: Gemm, B: number, rng: Rng, op
       ? dacts.map((a, l) => a.subarray(off * hidden[l], (off + B) * hidden[l]))
       : hidden.map(() => null);
     const r0 = (t - n0) * B;
-    hiddenForward(net, gemm, z0, B, stepActs, stepDacts, scratch);
+    if (t === 0) firstStepForward(net, gemm, z0, B, stepActs, stepDacts, scratch);
+    else hiddenForward(net, gemm, z0, B, stepActs, stepDacts, scratch);
     const top = stepActs[k - 1];
     const stepPos = pos.subarray(r0, r0 + B), stepVal = val.subarray(r0, r0 + B);
     for (let b = 0; b < B; b++) {
@@ -202,6 +203,46 @@ export function runTrajectories(pol: Policy, gemm: Gemm, B: number, rng: Rng, op
     },
   };
   return { D, B, x, logq, logb, pos, val, logp, g, cache };
+}
+
+/**
+ * The hidden stack at t = 0: every trajectory is in s₀ = 0, so all B rows of Z₀ are the bias row and every
+ * activation row is the same. One row is computed and copied to the others (1/D of the sampling GEMMs and
+ * activation work saved); `accumulateGrads` uses the same fact for the weight gradients of the t = 0 rows.
+ */
+function firstStepForward(
+  net: Mlp,
+  gemm: Gemm,
+  z0: Vec,
+  B: number,
+  acts: Vec[],
+  dacts: (Vec | null)[],
+  scratch: Vec,
+): void {
+  const hidden = net.sizes.slice(1, -1);
+  hiddenForward(
+    net,
+    gemm,
+    z0.subarray(0, hidden[0]),
+    1,
+    acts.map((a, l) => a.subarray(0, hidden[l])),
+    dacts.map((a, l) => a ? a.subarray(0, hidden[l]) : null),
+    scratch,
+  );
+  for (let l = 0; l < hidden.length; l++) {
+    broadcastRow(acts[l], hidden[l], B);
+    const da = dacts[l];
+    if (da) broadcastRow(da, hidden[l], B);
+  }
+}
+
+/** Copies row 0 (h entries) of a into rows 1..n−1, doubling the copied block each time. */
+function broadcastRow(a: Vec, h: number, n: number): void {
+  for (let done = 1; done < n;) {
+    const m = Math.min(done, n - done);
+    a.copyWithin(done * h, 0, m * h);
+    done += m;
+  }
 }
 
 /** Rows t·B + b = the state s_t of trajectory b before step t (entries set at steps t' < t), as inputs. */
@@ -384,7 +425,16 @@ export function accumulateGrads(
     K.colSumAdd(signal, rows, h, grads[2 * l + 1]);
     // the first layer's input is the state: its gradient from the set entries, not a GEMM with X (stateGrad)
     if (l === 0) K.stateGrad(signal, batch.pos, batch.val, D, B, h, grads[0]);
-    else gemm.gemm(true, false, net.sizes[l], h, rows, c.acts[l - 1], signal, grads[2 * l], 1);
+    else {
+      // rows t = 0 share one input row a (all in s₀ = 0, see firstStepForward): Σ_{b} a ⊗ δ_b = a ⊗ Σ_b δ_b
+      const nin = net.sizes[l], input = c.acts[l - 1];
+      const first = alloc(F, h);
+      K.colSumAdd(signal, B, h, first);
+      gemm.gemm(true, false, nin, h, 1, input, first, grads[2 * l], 1);
+      if (rows > B) {
+        gemm.gemm(true, false, nin, h, rows - B, input.subarray(B * nin), signal.subarray(B * h), grads[2 * l], 1);
+      }
+    }
   }
 }
 
