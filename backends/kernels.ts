@@ -25,6 +25,7 @@ interface Exports {
   bias_act(kind: number, z: number, bias: number, a: number, da: number, n: number, h: number): void;
   mul_inplace(x: number, y: number, n: number): void;
   colsum_add(a: number, rows: number, cols: number, out: number): void;
+  mul_colsum_add(a: number, y: number, rows: number, cols: number, out: number): void;
   scale_rows(x: number, s: number, period: number, rows: number, h: number, out: number): void;
   add_signed_rows(z: number, W: number, pos: number, val: number, n: number, h: number): void;
   pair_logits(
@@ -221,6 +222,15 @@ class WasmKernels implements Kernels {
         (pa, po) => this.x.colsum_add(pa, rows, cols, po),
       )
     ) jsKernels.colSumAdd(a, rows, cols, out);
+  }
+
+  mulColSumAdd(a: Vec, y: Vec, rows: number, cols: number, out: Vec): void {
+    if (
+      !this.call(
+        [[a, rows * cols, "inout"], [y, rows * cols, "in"], [out, cols, "inout"]],
+        (pa, py, po) => this.x.mul_colsum_add(pa, py, rows, cols, po),
+      )
+    ) jsKernels.mulColSumAdd(a, y, rows, cols, out);
   }
 
   scaleRows(x: Vec, s: Vec, period: number, rows: number, h: number, out: Vec): void {

@@ -130,11 +130,33 @@ Deno.test("every wasm kernel agrees with the TypeScript kernel (in the arena and
     wasm.colSumAdd(c(a), rows, cols, out);
     jsKernels.colSumAdd(a, rows, cols, outRef);
     assert.ok(relErr(out, outRef) < 1e-6, "colSumAdd");
+    // the fused product + column sum: the product exactly as mulInPlace, the sums as colSumAdd
+    const xm = c(a), dbm = c(new Float32Array(cols).fill(1)), dbRef = new Float64Array(cols).fill(1);
+    wasm.mulColSumAdd(xm, c(y), rows, cols, dbm);
+    jsKernels.colSumAdd(ref, rows, cols, dbRef);
+    assert.deepEqual(xm, ref);
+    assert.ok(relErr(dbm, dbRef) < 1e-6, "mulColSumAdd");
     const sc = c(new Float32Array(rows * cols)), scRef = new Float32Array(rows * cols);
     wasm.scaleRows(c(a), Float64Array.from(s), 11, rows, cols, sc);
     jsKernels.scaleRows(a, s, 11, rows, cols, scRef);
     assert.deepEqual(sc, scRef);
   });
+  // wider than one 256-column chunk, more rows than one 64-row block: every column path of the sums
+  {
+    const r = 130, w = 301, a2 = randVec(r * w, rng), y2 = randVec(r * w, rng);
+    bothWays(wasm, (c) => {
+      const out = c(new Float32Array(w)), outRef = new Float64Array(w);
+      wasm.colSumAdd(c(a2), r, w, out);
+      jsKernels.colSumAdd(a2, r, w, outRef);
+      assert.ok(relErr(out, outRef) < 1e-6, "colSumAdd wide");
+      const x = c(a2), ref = a2.slice(), db = c(new Float32Array(w)), dbRef = new Float64Array(w);
+      wasm.mulColSumAdd(x, c(y2), r, w, db);
+      jsKernels.mulInPlace(ref, y2, r * w);
+      jsKernels.colSumAdd(ref, r, w, dbRef);
+      assert.deepEqual(x, ref);
+      assert.ok(relErr(db, dbRef) < 1e-6, "mulColSumAdd wide");
+    });
+  }
   // the 2-logit kernels: D = 20 positions, hk = 19 (odd: SIMD tail)
   const D = 20, hk = 19, n = 50;
   const top = randVec(n * hk, rng), Wt = randVec(2 * D * hk, rng), bout = randVec(2 * D, rng);

@@ -221,7 +221,7 @@ void mul_inplace(float *x, const float *y, int n) {
  * Error analysis: float32 partial sums over blocks of at most 64 rows (error ≤ 63·u·Σ|a|, u = 2^−24), added into
  * float64 totals across blocks (error ≤ rows/64 · 2^−53 · Σ|a|, negligible); the float64 total is added to
  * out once. So |error| ≤ 64·u·Σ_r |a_rj| ≈ 3.8e−6 · Σ|a| for any number of rows (the TypeScript path's sequential
- * float32 sum has rows·u). Columns are processed in chunks of 256 held in static accumulators.
+ * float32 sum has rows·u). Columns are processed in chunks of 256; a block's partial sums stay in registers.
  */
 #define CS_CHUNK 256
 #define CS_BLOCK 64
@@ -236,14 +236,73 @@ void colsum_add(const float *a, int rows, int cols, float *out) {
     for (int j = 0; j < w; j++) cs_acc64[j] = 0;
     for (int r0 = 0; r0 < rows; r0 += CS_BLOCK) {
       const int r1 = rows - r0 < CS_BLOCK ? rows : r0 + CS_BLOCK;
+      /* the block's partial sums of 32 (then 4) columns at a time stay in registers over its rows; each column
+         is still summed row by row from 0, so the result is the same as one accumulator row in memory */
+      const float *ab = a + (long)r0 * cols + j0;
+      int j = 0;
+      for (; j + 32 <= w4; j += 32) {
+        f4 s0 = wasm_f32x4_splat(0), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0;
+        const float *ar = ab + j;
+        for (int r = r0; r < r1; r++, ar += cols) {
+          s0 = wasm_f32x4_add(s0, wasm_v128_load(ar));
+          s1 = wasm_f32x4_add(s1, wasm_v128_load(ar + 4));
+          s2 = wasm_f32x4_add(s2, wasm_v128_load(ar + 8));
+          s3 = wasm_f32x4_add(s3, wasm_v128_load(ar + 12));
+          s4 = wasm_f32x4_add(s4, wasm_v128_load(ar + 16));
+          s5 = wasm_f32x4_add(s5, wasm_v128_load(ar + 20));
+          s6 = wasm_f32x4_add(s6, wasm_v128_load(ar + 24));
+          s7 = wasm_f32x4_add(s7, wasm_v128_load(ar + 28));
+        }
+        wasm_v128_store(cs_acc32 + j, s0);
+        wasm_v128_store(cs_acc32 + j + 4, s1);
+        wasm_v128_store(cs_acc32 + j + 8, s2);
+        wasm_v128_store(cs_acc32 + j + 12, s3);
+        wasm_v128_store(cs_acc32 + j + 16, s4);
+        wasm_v128_store(cs_acc32 + j + 20, s5);
+        wasm_v128_store(cs_acc32 + j + 24, s6);
+        wasm_v128_store(cs_acc32 + j + 28, s7);
+      }
+      for (; j < w4; j += 4) {
+        f4 s0 = wasm_f32x4_splat(0);
+        const float *ar = ab + j;
+        for (int r = r0; r < r1; r++, ar += cols) s0 = wasm_f32x4_add(s0, wasm_v128_load(ar));
+        wasm_v128_store(cs_acc32 + j, s0);
+      }
+      for (; j < w; j++) {
+        float s0 = 0;
+        const float *ar = ab + j;
+        for (int r = r0; r < r1; r++, ar += cols) s0 += *ar;
+        cs_acc32[j] = s0;
+      }
+      for (int j = 0; j < w; j++) cs_acc64[j] += cs_acc32[j];
+    }
+    for (int j = 0; j < w; j++) out[j0 + j] = (float)((double)out[j0 + j] + cs_acc64[j]);
+  }
+}
+
+/*
+ * a *= y (elementwise), then out[j] += Σ_r a[r·cols + j]: mul_inplace and colsum_add in one pass over rows, with
+ * colsum_add's blocks (float32 sums over 64 rows, float64 across blocks), so the same results and error bound.
+ */
+EXPORT(mul_colsum_add)
+void mul_colsum_add(float *a, const float *y, int rows, int cols, float *out) {
+  for (int j0 = 0; j0 < cols; j0 += CS_CHUNK) {
+    const int w = cols - j0 < CS_CHUNK ? cols - j0 : CS_CHUNK;
+    const int w4 = w & ~3;
+    for (int j = 0; j < w; j++) cs_acc64[j] = 0;
+    for (int r0 = 0; r0 < rows; r0 += CS_BLOCK) {
+      const int r1 = rows - r0 < CS_BLOCK ? rows : r0 + CS_BLOCK;
       for (int j = 0; j < w; j++) cs_acc32[j] = 0;
       for (int r = r0; r < r1; r++) {
-        const float *ar = a + (long)r * cols + j0;
+        float *ar = a + (long)r * cols + j0;
+        const float *yr = y + (long)r * cols + j0;
         int j = 0;
         for (; j < w4; j += 4) {
-          wasm_v128_store(cs_acc32 + j, wasm_f32x4_add(wasm_v128_load(cs_acc32 + j), wasm_v128_load(ar + j)));
+          const f4 v = wasm_f32x4_mul(wasm_v128_load(ar + j), wasm_v128_load(yr + j));
+          wasm_v128_store(ar + j, v);
+          wasm_v128_store(cs_acc32 + j, wasm_f32x4_add(wasm_v128_load(cs_acc32 + j), v));
         }
-        for (; j < w; j++) cs_acc32[j] += ar[j];
+        for (; j < w; j++) cs_acc32[j] += (ar[j] *= yr[j]);
       }
       for (int j = 0; j < w; j++) cs_acc64[j] += cs_acc32[j];
     }

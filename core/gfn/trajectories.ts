@@ -329,12 +329,21 @@ export function logWeights(batch: TrajBatch, task: BitTask): { logR: Float64Arra
  */
 export function computeSignals(pol: Policy, gemm: Gemm, batch: TrajBatch): Vec[] {
   const c = requireCache(batch);
-  c.dZ ??= backpropSignals(pol, gemm, batch, null);
+  c.dZ ??= backpropSignals(pol, gemm, batch, null, null);
   return c.dZ;
 }
 
-/** The backward chain for per-trajectory output scales (null = 1): δ_l of Σ_s scale_s log q(τ_s). */
-function backpropSignals(pol: Policy, gemm: Gemm, batch: TrajBatch, scale: ArrayLike<number> | null): Vec[] {
+/**
+ * The backward chain for per-trajectory output scales (null = 1): δ_l of Σ_s scale_s log q(τ_s). With `dbias`
+ * (the hidden layers' bias gradients), also dbias[l] += Σ_rows δ_l, in the same pass as δ_l's last factor.
+ */
+function backpropSignals(
+  pol: Policy,
+  gemm: Gemm,
+  batch: TrajBatch,
+  scale: ArrayLike<number> | null,
+  dbias: Vec[] | null,
+): Vec[] {
   const c = requireCache(batch);
   const { net } = pol;
   const K = kernelsOf(gemm);
@@ -351,7 +360,8 @@ function backpropSignals(pol: Policy, gemm: Gemm, batch: TrajBatch, scale: Array
   }
   for (let l = k - 1; l >= 0; l--) {
     const dz = dZ[l];
-    K.mulInPlace(dz, c.dacts[l], dz.length);
+    if (dbias) K.mulColSumAdd(dz, c.dacts[l], rows, net.sizes[l + 1], dbias[l]);
+    else K.mulInPlace(dz, c.dacts[l], dz.length);
     if (l > 0) gemm.gemm(false, true, rows, net.sizes[l], net.sizes[l + 1], dz, net.W[l], dZ[l - 1], 0);
   }
   return dZ;
@@ -413,7 +423,9 @@ export function accumulateGrads(
   }
   // hidden layers: dW_l += A_lᵀ (coef ⊙ δ_l), db_l += Σ_rows (coef ⊙ δ_l)
   const unit = c.dZ;
-  const dZ = unit ?? backpropSignals(pol, gemm, batch, coef);
+  // without unit signals the bias gradients are summed inside the backward chain (mulColSumAdd)
+  const dZ = unit ??
+    backpropSignals(pol, gemm, batch, coef, net.sizes.slice(1, k + 1).map((_, l) => grads[2 * l + 1]));
   const coefV = unit ? asVec(coef) : null;
   for (let l = 0; l < k; l++) {
     const h = net.sizes[l + 1];
@@ -422,7 +434,7 @@ export function accumulateGrads(
       signal = allocRaw(F, rows * h);
       K.scaleRows(unit[l], coefV, perRow ? rows : B, rows, h, signal);
     }
-    K.colSumAdd(signal, rows, h, grads[2 * l + 1]);
+    if (unit) K.colSumAdd(signal, rows, h, grads[2 * l + 1]);
     // the first layer's input is the state: its gradient from the set entries, not a GEMM with X (stateGrad)
     if (l === 0) K.stateGrad(signal, batch.pos, batch.val, D, B, h, grads[0]);
     else {
@@ -432,7 +444,17 @@ export function accumulateGrads(
       K.colSumAdd(signal, B, h, first);
       gemm.gemm(true, false, nin, h, 1, input, first, grads[2 * l], 1);
       if (rows > B) {
-        gemm.gemm(true, false, nin, h, rows - B, input.subarray(B * nin), signal.subarray(B * h), grads[2 * l], 1);
+        gemm.gemm(
+          true,
+          false,
+          nin,
+          h,
+          rows - B,
+          input.subarray(B * nin),
+          signal.subarray(B * h),
+          grads[2 * l],
+          1,
+        );
       }
     }
   }

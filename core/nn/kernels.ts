@@ -36,6 +36,8 @@ export interface Kernels {
   mulInPlace(x: Vec, y: Vec, n: number): void;
   /** out[j] += Σ_r a[r·cols + j]: bias gradients as column sums. */
   colSumAdd(a: Vec, rows: number, cols: number, out: Vec): void;
+  /** a[i] *= y[i] (i < rows·cols), then out[j] += Σ_r a[r·cols + j]: mulInPlace and colSumAdd in one pass. */
+  mulColSumAdd(a: Vec, y: Vec, rows: number, cols: number, out: Vec): void;
   /** out[r·h + j] = s[r mod period] · x[r·h + j]. */
   scaleRows(x: Vec, s: Vec, period: number, rows: number, h: number, out: Vec): void;
   /** z[b·h + j] += val[b] · W[pos[b]·h + j] for b < n, val ∈ {−1, +1} (incremental first layer). */
@@ -114,6 +116,10 @@ export const jsKernels: Kernels = {
       const o = r * cols;
       for (let j = 0; j < cols; j++) out[j] += a[o + j];
     }
+  },
+  mulColSumAdd(a, y, rows, cols, out) {
+    jsKernels.mulInPlace(a, y, rows * cols);
+    jsKernels.colSumAdd(a, rows, cols, out);
   },
   scaleRows(x, s, period, rows, h, out) {
     for (let r = 0, p = 0; r < rows; r++, p = p + 1 === period ? 0 : p + 1) {
