@@ -151,7 +151,9 @@ export function runTrajectories(pol: Policy, gemm: Gemm, B: number, rng: Rng, op
       : hidden.map(() => null);
     const r0 = (t - n0) * B;
     if (t === 0) firstStepForward(net, gemm, z0, B, stepActs, stepDacts, scratch);
-    else hiddenForward(net, gemm, z0, B, stepActs, stepDacts, scratch);
+    else if (t === 1 && n0 === 0) {
+      secondStepForward(net, gemm, z0, B, stepActs, stepDacts, scratch, stateGroups(pos, val, B, D));
+    } else hiddenForward(net, gemm, z0, B, stepActs, stepDacts, scratch);
     const top = stepActs[k - 1];
     const stepPos = pos.subarray(r0, r0 + B), stepVal = val.subarray(r0, r0 + B);
     for (let b = 0; b < B; b++) {
@@ -233,6 +235,60 @@ function firstStepForward(
     broadcastRow(acts[l], hidden[l], B);
     const da = dacts[l];
     if (da) broadcastRow(da, hidden[l], B);
+  }
+}
+
+/**
+ * The trajectories' states at t = 1 (one entry set): at most 2D distinct, so for B > 2D many rows coincide.
+ * group[b] is the index of trajectory b's state among the U distinct ones, rep[u] the first trajectory in it.
+ */
+interface Groups {
+  U: number;
+  group: Int32Array;
+  rep: Int32Array;
+}
+
+function stateGroups(pos: Int32Array, val: Int8Array, B: number, D: number): Groups {
+  const index = alloc(Int32Array, 2 * D); // 1 + group of state (d, v), 0 = not seen
+  const group = allocRaw(Int32Array, B), rep = allocRaw(Int32Array, B);
+  let U = 0;
+  for (let b = 0; b < B; b++) {
+    const key = 2 * pos[b] + (val[b] > 0 ? 1 : 0);
+    if (index[key] === 0) {
+      rep[U] = b;
+      index[key] = ++U;
+    }
+    group[b] = index[key] - 1;
+  }
+  return { U, group, rep };
+}
+
+/** The hidden stack at t = 1: once per distinct state (stateGroups), rows copied to the trajectories in it. */
+function secondStepForward(
+  net: Mlp,
+  gemm: Gemm,
+  z0: Vec,
+  B: number,
+  acts: Vec[],
+  dacts: (Vec | null)[],
+  scratch: Vec,
+  { U, group, rep }: Groups,
+): void {
+  if (U === B) return hiddenForward(net, gemm, z0, B, acts, dacts, scratch);
+  const F = ctorOf(net);
+  const hidden = net.sizes.slice(1, -1), h1 = hidden[0];
+  const zc = allocRaw(F, B * h1);
+  for (let u = 0; u < U; u++) zc.set(z0.subarray(rep[u] * h1, (rep[u] + 1) * h1), u * h1);
+  const actsC = hidden.map((h) => allocRaw(F, B * h));
+  const dactsC = hidden.map((h, l) => (dacts[l] ? allocRaw(F, B * h) : null));
+  hiddenForward(net, gemm, zc, U, actsC, dactsC, scratch);
+  for (let l = 0; l < hidden.length; l++) {
+    const h = hidden[l], ac = actsC[l], dc = dactsC[l], a = acts[l], da = dacts[l];
+    for (let b = 0; b < B; b++) {
+      const o = group[b] * h;
+      a.set(ac.subarray(o, o + h), b * h);
+      if (da && dc) da.set(dc.subarray(o, o + h), b * h);
+    }
   }
 }
 
@@ -427,6 +483,8 @@ export function accumulateGrads(
   const dZ = unit ??
     backpropSignals(pol, gemm, batch, coef, net.sizes.slice(1, k + 1).map((_, l) => grads[2 * l + 1]));
   const coefV = unit ? asVec(coef) : null;
+  // the t = 1 rows' distinct states (secondStepForward), for the hidden weight gradients
+  const groups = D > 1 && k > 1 ? stateGroups(batch.pos, batch.val, B, D) : null;
   for (let l = 0; l < k; l++) {
     const h = net.sizes[l + 1];
     let signal = dZ[l];
@@ -443,15 +501,31 @@ export function accumulateGrads(
       const first = alloc(F, h);
       K.colSumAdd(signal, B, h, first);
       gemm.gemm(true, false, nin, h, 1, input, first, grads[2 * l], 1);
-      if (rows > B) {
+      // rows t = 1 share an input row per distinct state (secondStepForward): Σ_u a_u ⊗ (Σ_{b in u} δ_b)
+      let done = B;
+      if (groups && groups.U < B) {
+        const { U, group, rep } = groups;
+        const ac = allocRaw(F, B * nin), sc = alloc(F, B * h);
+        for (let u = 0; u < U; u++) {
+          ac.set(input.subarray((B + rep[u]) * nin, (B + rep[u] + 1) * nin), u * nin);
+        }
+        for (let b = 0; b < B; b++) {
+          const o = group[b] * h, r = (B + b) * h;
+          for (let j = 0; j < h; j++) sc[o + j] += signal[r + j];
+        }
+        gemm.gemm(true, false, nin, h, U, ac, sc, grads[2 * l], 1);
+        done = 2 * B;
+      }
+      if (rows > done) {
+        const rest = rows - done;
         gemm.gemm(
           true,
           false,
           nin,
           h,
-          rows - B,
-          input.subarray(B * nin),
-          signal.subarray(B * h),
+          rest,
+          input.subarray(done * nin),
+          signal.subarray(done * h),
           grads[2 * l],
           1,
         );
