@@ -45,6 +45,31 @@ for (const activation of ["swish", "elu", "tanh"] as const) {
   });
 }
 
+Deno.test("backward pass with shared states (all rows at t = 0, ≤ 2D distinct at t = 1, B > 2D) matches finite differences and per-sample scores", () => {
+  // accumulateGrads computes the t = 0 and t = 1 rows once per distinct state; forEachSampleGrad does not
+  const D = 3, B = 16;
+  const pol = policy64(D, [5, 6, 4], 5);
+  const rng = new Rng(7);
+  const sampled = runTrajectories(pol, jsGemm, B, rng, { cache: false });
+  const order = randomOrders(B, D, rng);
+  const coef = Float64Array.from({ length: B }, (_, s) => Math.sin(2 * s + 1));
+  const batch = runTrajectories(pol, jsGemm, B, rng, { cache: true, given: { x: sampled.x, order } });
+  const g = zerosLike(pol.net);
+  accumulateGrads(pol, jsGemm, batch, coef, g);
+  const fd = finiteDifference(params(pol.net), () => {
+    const lq = logqOf(pol, sampled.x, order, B);
+    return lq.reduce((s, v, i) => s + coef[i] * v, 0);
+  });
+  assertClose(flatten(g), flatten(fd), 1e-6, 1e-8, "grad");
+  const perSample = zerosLike(pol.net);
+  forEachSampleGrad(pol, jsGemm, batch, (s, h) => {
+    for (let p = 0; p < h.length; p++) {
+      for (let i = 0; i < h[p].length; i++) perSample[p][i] += coef[s] * h[p][i];
+    }
+  });
+  assertClose(flatten(g), flatten(perSample), 1e-10, 1e-12, "Σ_s coef_s h_s");
+});
+
 Deno.test("dense (GEMM) and sparse (2-column) output-layer paths give the same log q, signals and gradients", () => {
   const dense = policy64(6, [7, 5], 12);
   const sparse = { ...dense, denseOutput: !dense.denseOutput };
