@@ -408,12 +408,7 @@ function backpropSignals(
   const B = batch.B, rows = batch.D * B;
   const dZ = net.sizes.slice(1, k + 1).map((h) => allocRaw(F, rows * h));
   const hk = net.sizes[k];
-  const top = dZ[k - 1];
-  if (denseOutput(pol, gemm)) {
-    gemm.gemm(false, true, rows, hk, 2 * batch.D, denseOutputGrad(batch, scale, F), net.W[k], top, 0);
-  } else {
-    K.pairSignal(rowCoefficients(batch, scale, F), batch.pos, arenaCopy(pol.woutT), rows, hk, top);
-  }
+  topSignal(pol, gemm, batch, scale, dZ[k - 1]);
   for (let l = k - 1; l >= 0; l--) {
     const dz = dZ[l];
     if (dbias) K.mulColSumAdd(dz, c.dacts[l], rows, net.sizes[l + 1], dbias[l]);
@@ -421,6 +416,100 @@ function backpropSignals(
     if (l > 0) gemm.gemm(false, true, rows, net.sizes[l], net.sizes[l + 1], dz, net.W[l], dZ[l - 1], 0);
   }
   return dZ;
+}
+
+/** top (rows × h_k) = ∂ Σ_r scale_r log p_r / ∂ A_k: the output layer's backward, dense or by 2 columns. */
+function topSignal(
+  pol: Policy,
+  gemm: Gemm,
+  batch: TrajBatch,
+  scale: ArrayLike<number> | null,
+  top: Vec,
+): void {
+  const { net } = pol;
+  const k = net.sizes.length - 2, hk = net.sizes[k], rows = batch.D * batch.B;
+  const F = ctorOf(net);
+  if (denseOutput(pol, gemm)) {
+    gemm.gemm(false, true, rows, hk, 2 * batch.D, denseOutputGrad(batch, scale, F), net.W[k], top, 0);
+  } else {
+    kernelsOf(gemm).pairSignal(
+      rowCoefficients(batch, scale, F),
+      batch.pos,
+      arenaCopy(pol.woutT),
+      rows,
+      hk,
+      top,
+    );
+  }
+}
+
+/**
+ * The hidden layers' gradients of Σ_r coef_r log p_r when no unit signals are kept (one scaled backward chain),
+ * with the rows of t = 0 and t = 1 shared: within one of their states (all B trajectories at t = 0, a distinct
+ * state of stateGroups at t = 1) every layer's input and act' are the same row, so the chain is linear in the
+ * group's summed top signal: each group is backpropagated as one row (1 + U rows instead of 2B; see
+ * firstStepForward / secondStepForward). Rows t ≥ 2 go through the chain as usual.
+ */
+function sharedBackward(
+  pol: Policy,
+  gemm: Gemm,
+  batch: TrajBatch,
+  coef: ArrayLike<number>,
+  grads: Vec[],
+): void {
+  const c = requireCache(batch);
+  const { net, D } = pol;
+  const K = kernelsOf(gemm);
+  const F = ctorOf(net);
+  const k = net.sizes.length - 2;
+  const B = batch.B, rows = D * B, r0 = 2 * B, rest = rows - r0;
+  const { U, group, rep } = stateGroups(batch.pos, batch.val, B, D);
+  const ns = 1 + U; // shared row 0: t = 0; shared row 1 + u: the t = 1 state u
+  const repRow = allocRaw(Int32Array, ns);
+  repRow[0] = 0;
+  for (let u = 0; u < U; u++) repRow[1 + u] = B + rep[u];
+  const gather = (src: Vec, h: number): Vec => {
+    const out = allocRaw(F, ns * h);
+    for (let i = 0; i < ns; i++) out.set(src.subarray(repRow[i] * h, (repRow[i] + 1) * h), i * h);
+    return out;
+  };
+  const hk = net.sizes[k];
+  const dZ = net.sizes.slice(1, k + 1).map((h) => allocRaw(F, rows * h));
+  const S = net.sizes.slice(1, k + 1).map((h) => alloc(F, ns * h));
+  const top = dZ[k - 1], sTop = S[k - 1];
+  topSignal(pol, gemm, batch, coef, top);
+  for (let b = 0; b < B; b++) {
+    const o1 = (1 + group[b]) * hk, r = b * hk, r1 = (B + b) * hk;
+    for (let j = 0; j < hk; j++) {
+      sTop[j] += top[r + j];
+      sTop[o1 + j] += top[r1 + j];
+    }
+  }
+  for (let l = k - 1; l >= 0; l--) {
+    const h = net.sizes[l + 1], sl = S[l], dz = dZ[l].subarray(r0 * h);
+    K.mulColSumAdd(sl, gather(c.dacts[l], h), ns, h, grads[2 * l + 1]);
+    if (rest > 0) K.mulColSumAdd(dz, c.dacts[l].subarray(r0 * h), rest, h, grads[2 * l + 1]);
+    if (l > 0) {
+      const nin = net.sizes[l], input = c.acts[l - 1];
+      gemm.gemm(true, false, nin, h, ns, gather(input, nin), sl, grads[2 * l], 1);
+      gemm.gemm(false, true, ns, nin, h, sl, net.W[l], S[l - 1], 0);
+      if (rest > 0) {
+        gemm.gemm(true, false, nin, h, rest, input.subarray(r0 * nin), dz, grads[2 * l], 1);
+        gemm.gemm(false, true, rest, nin, h, dz, net.W[l], dZ[l - 1].subarray(r0 * nin), 0);
+      }
+    } else {
+      // the first layer's input is the state: rows t ≥ 2 by stateGrad (rows t < 2 zero there); the t = 0 state
+      // is 0 (no weight gradient), the t = 1 state of group u is val·e_pos of its first step
+      const d0 = dZ[0];
+      d0.fill(0, 0, r0 * h);
+      K.stateGrad(d0, batch.pos, batch.val, D, B, h, grads[0]);
+      const dW = grads[0];
+      for (let u = 0; u < U; u++) {
+        const d = batch.pos[rep[u]], v = batch.val[rep[u]], o = (1 + u) * h;
+        for (let j = 0; j < h; j++) dW[d * h + j] += v * sl[o + j];
+      }
+    }
+  }
 }
 
 /** Per row r: scale(r)·g_r (scale per trajectory, r mod B, or per row; null = 1). */
@@ -479,6 +568,7 @@ export function accumulateGrads(
   }
   // hidden layers: dW_l += A_lᵀ (coef ⊙ δ_l), db_l += Σ_rows (coef ⊙ δ_l)
   const unit = c.dZ;
+  if (!unit && D > 1) return sharedBackward(pol, gemm, batch, coef, grads);
   // without unit signals the bias gradients are summed inside the backward chain (mulColSumAdd)
   const dZ = unit ??
     backpropSignals(pol, gemm, batch, coef, net.sizes.slice(1, k + 1).map((_, l) => grads[2 * l + 1]));
