@@ -407,7 +407,6 @@ function backpropSignals(
   const k = net.sizes.length - 2;
   const B = batch.B, rows = batch.D * B;
   const dZ = net.sizes.slice(1, k + 1).map((h) => allocRaw(F, rows * h));
-  const hk = net.sizes[k];
   topSignal(pol, gemm, batch, scale, dZ[k - 1]);
   for (let l = k - 1; l >= 0; l--) {
     const dz = dZ[l];
