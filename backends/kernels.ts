@@ -291,10 +291,10 @@ class WasmKernels implements Kernels {
   }
 
   stateGrad(dz: Vec, pos: Int32Array, val: Int8Array, T: number, B: number, h: number, dW: Vec): void {
-    const rows = T * B, acc = alloc(Float32Array, h);
+    const rows = T * B, acc = alloc(Float32Array, B * h);
     if (
       !this.call(
-        [[dz, rows * h, "in"], [pos, rows, "in"], [val, rows, "in"], [acc, h, "out"], [
+        [[dz, rows * h, "in"], [pos, rows, "in"], [val, rows, "in"], [acc, B * h, "inout"], [
           dW,
           dW.length,
           "inout",

@@ -488,27 +488,42 @@ double sum_squares(const float *h, int n) {
  * First-layer weight gradient of the bit-vector policy without its input matrix: the input of row t·B + b is the
  * state s_t = Σ_{t'<t} v_{t'} e_{d_{t'}}, so Σ_t s_tᵀ δ_t = Σ_{t'} v_{t'} e_{d_{t'}} (Σ_{t>t'} δ_t): one backward
  * sweep over t per trajectory with a running suffix sum (rows·h work instead of the GEMM's rows·D·h).
- * dz: rows × h (rows = T·B, row t·B + b), pos/val: per row; acc: h floats of scratch; dW += the result (D × h).
+ * The sweep runs over t (descending) with all B trajectories' suffix sums side by side, so dz is read in its
+ * row order (not one row per B·h stride) and the B running sums (B·h floats) stay in cache.
+ * dz: rows × h (rows = T·B, row t·B + b), pos/val: per row; acc: B·h floats of scratch, zero on entry;
+ * dW += the result (D × h).
  */
 EXPORT(state_grad)
 void state_grad(const float *dz, const int *pos, const signed char *val, int T, int B, int h, float *acc, float *dW) {
   const int h4 = h & ~3;
-  for (int b = 0; b < B; b++) {
-    for (int j = 0; j < h; j++) acc[j] = 0;
-    for (int t = T - 1; t >= 0; t--) {
+  for (int t = T - 1; t >= 0; t--) {
+    for (int b = 0; b < B; b++) {
       const long r = (long)t * B + b;
       float *w = dW + (long)pos[r] * h;
+      float *ab = acc + (long)b * h;
       const float *d = dz + r * h;
       int j = 0;
       if (val[r] > 0) {
-        for (; j < h4; j += 4) wasm_v128_store(w + j, wasm_f32x4_add(wasm_v128_load(w + j), wasm_v128_load(acc + j)));
-        for (; j < h; j++) w[j] += acc[j];
+        for (; j < h4; j += 4) {
+          const f4 av = wasm_v128_load(ab + j);
+          wasm_v128_store(w + j, wasm_f32x4_add(wasm_v128_load(w + j), av));
+          wasm_v128_store(ab + j, wasm_f32x4_add(av, wasm_v128_load(d + j)));
+        }
+        for (; j < h; j++) {
+          w[j] += ab[j];
+          ab[j] += d[j];
+        }
       } else {
-        for (; j < h4; j += 4) wasm_v128_store(w + j, wasm_f32x4_sub(wasm_v128_load(w + j), wasm_v128_load(acc + j)));
-        for (; j < h; j++) w[j] -= acc[j];
+        for (; j < h4; j += 4) {
+          const f4 av = wasm_v128_load(ab + j);
+          wasm_v128_store(w + j, wasm_f32x4_sub(wasm_v128_load(w + j), av));
+          wasm_v128_store(ab + j, wasm_f32x4_add(av, wasm_v128_load(d + j)));
+        }
+        for (; j < h; j++) {
+          w[j] -= ab[j];
+          ab[j] += d[j];
+        }
       }
-      for (j = 0; j < h4; j += 4) wasm_v128_store(acc + j, wasm_f32x4_add(wasm_v128_load(acc + j), wasm_v128_load(d + j)));
-      for (; j < h; j++) acc[j] += d[j];
     }
   }
 }
