@@ -99,9 +99,9 @@ static inline f4 vexpm1(const Consts *k, f4 x) {
 }
 
 /*
- * e^{−v} for swish's σ(v) = 1/(1 + e^{−v}), three operations shorter than the general exp of −v: no negation (the reduction
- * works with q = −r = v + n·ln2 and the polynomial's odd terms change sign), and one reduction constant instead
- * of two. The rounding of n·ln2 (≤ ulp(|n|·ln2)/2) makes e^{−v} less exact relatively for large |v|, where σ(v) or
+ * e^{−v} for swish's σ(v) = 1/(1 + e^{−v}), three operations shorter than the general exp of −v: no negation
+ * (the reduction works with q = −r = v + n·ln2 and the polynomial's odd terms change sign), and one reduction
+ * constant instead of two. The rounding of n·ln2 (≤ ulp(|n|·ln2)/2) makes e^{−v} less exact relatively for large |v|, where σ(v) or
  * 1 − σ(v) is ≈ e^{−|v|}. Measured over v ∈ [−100, 100] (2^20 points, against float64 Math.exp): |error of v·σ| ≤
  * 1.4e−7·max(1, |v·σ|) and |error of the derivative| ≤ 9.8e−7·max(1, |a'|), as with the two-constant reduction;
  * the relative error of the tiny v·σ at v ≪ 0 grows to 4e−6 (two constants: 1.8e−7), negligible in absolute terms.
