@@ -152,6 +152,21 @@ export function actDeriv(tf: Tf, kind: Mlp["activation"], z: T, a: T): T {
 }
 
 /**
+ * Σ over the parts (forward, backward) of each part's explicit backward pass; zeros when there is none.
+ * `backward(i)` gives the gradients of part i (one tensor per variable).
+ */
+export function sumPartGrads(tf: Tf, vars: readonly T[], parts: number, backward: (i: number) => T[]): T[] {
+  return tf.tidy(() => {
+    let total: T[] | null = null;
+    for (let i = 0; i < parts; i++) {
+      const g = backward(i);
+      total = total ? total.map((t, k) => tf.add(t, g[k])) : g;
+    }
+    return total ?? vars.map((v) => tf.zerosLike(v));
+  });
+}
+
+/**
  * The MLP's output for the rows X: vars = [W₁, b₁, …, W_L, b_L], activation between layers, none after the
  * last. Works for one model (X n × in, W in × out) and for K batched models (X K × n × in, W K × in × out).
  */
@@ -442,14 +457,7 @@ export class DeviceEngine {
       this.counter.written += 4 * c.length;
       return tf.tensor1d(Float32Array.from(c));
     });
-    const grads = tf.tidy(() => {
-      let total: T[] | null = null;
-      parts.forEach(([traj], i) => {
-        const g = this.backward(traj, coefs[i]);
-        total = total ? total.map((t, k) => tf.add(t, g[k])) : g;
-      });
-      return total ?? this.vars.map((v) => tf.zerosLike(v));
-    });
+    const grads = sumPartGrads(tf, this.vars, parts.length, (i) => this.backward(parts[i][0], coefs[i]));
     for (const c of coefs) c.dispose();
     return {
       grads,

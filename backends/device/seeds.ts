@@ -17,6 +17,7 @@ import {
   type DeviceStepInput,
   deviceSupports,
   mlpLogits,
+  sumPartGrads,
   type Tf,
   TransferCounter,
 } from "./engine.ts";
@@ -243,14 +244,7 @@ export class SeedBatchEngine {
       this.counter.written += c.byteLength;
       return tf.tensor2d(c, [K, B]);
     });
-    const grads = tf.tidy(() => {
-      let total: T[] | null = null;
-      parts.forEach(([traj], i) => {
-        const g = this.backward(traj, coefs[i]);
-        total = total ? total.map((t, j) => tf.add(t, g[j])) : g;
-      });
-      return total ?? this.vars.map((v) => tf.zerosLike(v));
-    });
+    const grads = sumPartGrads(tf, this.vars, parts.length, (i) => this.backward(parts[i][0], coefs[i]));
     for (const c of coefs) c.dispose();
     return { grads, dScalar, loss, logwForward: lwF };
   }
