@@ -4,33 +4,11 @@
  * done with one result message in the stream, and jobs killed mid-run were run again (attempt > 1).
  */
 import assert from "node:assert/strict";
-import { jetstream } from "@nats-io/jetstream";
-import { startNatsServer } from "./helpers/nats_server.ts";
+import { startNatsServer, storedResultCounts } from "./helpers/nats_server.ts";
 import { Proc, readRun, wait, workerProc } from "./helpers/faults.ts";
-import { connectNats, natsNames } from "../transport/nats.ts";
 
 const JOBS = 12;
 const KILLS = 8;
-
-async function storedResultCounts(url: string, sweep: string): Promise<Map<string, number>> {
-  const nc = await connectNats({ nats: url });
-  try {
-    const names = natsNames();
-    const c = await jetstream(nc).consumers.get(names.eventsStream, {
-      filter_subjects: `${names.prefix}.events.${sweep}.result.>`,
-    });
-    const out = new Map<string, number>();
-    for (;;) {
-      const m = await c.next({ expires: 1000 });
-      if (!m) break;
-      const id = m.subject.split(".").pop()!;
-      out.set(id, (out.get(id) ?? 0) + 1);
-    }
-    return out;
-  } finally {
-    await nc.close();
-  }
-}
 
 /** Whether the worker's log shows a job started and not yet ended (lease runtime's log lines). */
 function isBusy(w: Proc): boolean {

@@ -4,7 +4,12 @@
  */
 import assert from "node:assert/strict";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { type NatsServerHandle, type NatsServerOptions, startNatsServer } from "./helpers/nats_server.ts";
+import {
+  type NatsServerHandle,
+  type NatsServerOptions,
+  startNatsServer,
+  storedResultCounts,
+} from "./helpers/nats_server.ts";
 import {
   connectNats,
   countStatuses,
@@ -126,27 +131,6 @@ async function collectResults(q: NatsJobQueue, ids: string[], timeoutMs = 90_000
   }
   if (want.size > 0) throw new Error(`no result for ${[...want].join(", ")}`);
   return got;
-}
-
-/** Result messages stored per job id (the raw results stream, read without any dedupe). */
-async function storedResultCounts(url: string, sweep: string): Promise<Map<string, number>> {
-  const nc = await connectNats({ nats: url });
-  try {
-    const names = natsNames();
-    const c = await jetstream(nc).consumers.get(names.eventsStream, {
-      filter_subjects: `${names.prefix}.events.${sweep}.result.>`,
-    });
-    const out = new Map<string, number>();
-    for (;;) {
-      const m = await c.next({ expires: 1000 });
-      if (!m) break;
-      const id = m.subject.split(".").pop()!;
-      out.set(id, (out.get(id) ?? 0) + 1);
-    }
-    return out;
-  } finally {
-    await nc.close();
-  }
 }
 
 async function jobsStreamMessages(url: string): Promise<number> {

@@ -7,6 +7,8 @@
  * (Debian: `apt-get install -y nats-server`).
  */
 import { connect, type NodeConnectionOptions } from "@nats-io/transport-node";
+import { jetstream } from "@nats-io/jetstream";
+import { connectNats, natsNames } from "../../transport/nats.ts";
 
 export interface NatsServerOptions {
   /** Extra nats-server arguments, e.g. ["--user", "u", "--pass", "p"]. */
@@ -141,4 +143,25 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
       if (!opts.keepStore) await Deno.remove(storeDir, { recursive: true }).catch(() => {});
     },
   };
+}
+
+/** Result messages stored per job id (the raw results stream, read without any dedupe). */
+export async function storedResultCounts(url: string, sweep: string): Promise<Map<string, number>> {
+  const nc = await connectNats({ nats: url });
+  try {
+    const names = natsNames();
+    const c = await jetstream(nc).consumers.get(names.eventsStream, {
+      filter_subjects: `${names.prefix}.events.${sweep}.result.>`,
+    });
+    const out = new Map<string, number>();
+    for (;;) {
+      const m = await c.next({ expires: 1000 });
+      if (!m) break;
+      const id = m.subject.split(".").pop()!;
+      out.set(id, (out.get(id) ?? 0) + 1);
+    }
+    return out;
+  } finally {
+    await nc.close();
+  }
 }
