@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { startNatsServer } from "./helpers/nats_server.ts";
 import { MAIN, ROOT } from "./helpers/faults.ts";
+import { makeCaAndServerCert, makeClientCert } from "./helpers/tls.ts";
 
 interface Row {
   /** What is wrong, for the failure message. */
@@ -422,11 +423,6 @@ const ROWS: Row[] = [
 
 // ------------------------------------------------------------------ fixture
 
-async function sh(cmd: string, args: string[], cwd: string) {
-  const out = await new Deno.Command(cmd, { args, cwd, stdout: "null", stderr: "piped" }).output();
-  assert.ok(out.success, `${cmd} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-}
-
 /** Everything a row may find: a finished run, damaged stores, a CA and server/client certificates. */
 async function makeFixture(dir: string) {
   await Deno.writeTextFile(`${dir}/good.yaml`, GOOD);
@@ -453,62 +449,7 @@ async function makeFixture(dir: string) {
   );
   db.close();
   // A CA, a server certificate for 127.0.0.1 (the mTLS broker); no client certificate is ever made.
-  await sh("openssl", [
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    "ca.key",
-    "-out",
-    "ca.pem",
-    "-days",
-    "1",
-    "-subj",
-    "/CN=flowsweep test CA",
-  ], dir); // deno-fmt-ignore
-  await sh("openssl", [
-    "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1",
-  ], dir); // deno-fmt-ignore
-  await Deno.writeTextFile(`${dir}/ext.cnf`, "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
-  await sh("openssl", [
-    "x509",
-    "-req",
-    "-in",
-    "server.csr",
-    "-CA",
-    "ca.pem",
-    "-CAkey",
-    "ca.key",
-    "-CAcreateserial",
-    "-out",
-    "server.pem",
-    "-days",
-    "1",
-    "-extfile",
-    "ext.cnf",
-  ], dir); // deno-fmt-ignore
-}
-
-/** A client certificate for the broker's readiness probe only (outside the rows' directories). */
-async function makeProbeCert(dir: string, ca: string) {
-  await sh("openssl", [
-    "req",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    "client.key",
-    "-out",
-    "client.csr",
-    "-subj",
-    "/CN=probe",
-  ], dir); // deno-fmt-ignore
-  await sh("openssl", [
-    "x509", "-req", "-in", "client.csr", "-CA", `${ca}/ca.pem`, "-CAkey", `${ca}/ca.key`, "-CAcreateserial",
-    "-out", "client.pem", "-days", "1",
-  ], dir); // deno-fmt-ignore
+  await makeCaAndServerCert(dir);
 }
 
 /** name → size and content hash of every file under `dir` (directories too, as "dir"). */
@@ -541,7 +482,7 @@ Deno.test("faults: bad inputs — exit 2, one line on stderr, nothing on stdout,
   const fixture = `${base}/fixture`;
   await Deno.mkdir(fixture);
   await makeFixture(fixture);
-  await makeProbeCert(base, fixture);
+  await makeClientCert(base, fixture, "probe"); // for the broker's readiness probe only (outside the rows' directories)
   const plain = await startNatsServer({
     args: ["--user", "u", "--pass", "p"],
     connect: { user: "u", pass: "p" },

@@ -10,6 +10,7 @@ import {
   startNatsServer,
   storedResultCounts,
 } from "./helpers/nats_server.ts";
+import { haveOpenssl, makeCaAndServerCert } from "./helpers/tls.ts";
 import {
   connectNats,
   countStatuses,
@@ -716,71 +717,13 @@ Deno.test("nats: token auth — the worker command connects with --token and run
   }, { args: ["--auth", "t0ken"], connect: { token: "t0ken" } });
 });
 
-function haveOpenssl(): boolean {
-  try {
-    return new Deno.Command("openssl", { args: ["version"], stdout: "null", stderr: "null" }).outputSync()
-      .success;
-  } catch {
-    return false;
-  }
-}
-
 Deno.test({
   name: "nats: TLS — --tls-ca verifies the server's certificate; without it the connection is refused",
   ignore: !haveOpenssl(),
   fn: async () => {
     const dir = await Deno.makeTempDir({ prefix: "flowsweep-tls-" });
     try {
-      const ssl = async (...args: string[]) => {
-        const out = await new Deno.Command("openssl", { args, cwd: dir, stdout: "null", stderr: "piped" })
-          .output();
-        assert.ok(out.success, new TextDecoder().decode(out.stderr));
-      };
-      await ssl(
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=flowsweep test CA",
-      );
-      await ssl(
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-      );
-      await Deno.writeTextFile(`${dir}/ext.cnf`, "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
-      await ssl(
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.pem",
-        "-days",
-        "1",
-        "-extfile",
-        "ext.cnf",
-      );
+      await makeCaAndServerCert(dir);
       const ca = `${dir}/ca.pem`;
       await withServer(async (srv) => {
         assert.ok(srv.url.startsWith("tls://"));
