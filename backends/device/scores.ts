@@ -1,0 +1,364 @@
+/**
+ * Per-sample scores and the optimal baselines on the device (docs/math.md §"Control variates", docs/device.md):
+ * h_s = ∇_φ log q_φ(τ_s) for every trajectory s of a batch, and the opt-scalar / opt-vector gradients (global and
+ * leave-one-out) from them, as tensor programs — nothing but what the caller reads is copied back.
+ *
+ * Everything here is seed-batched: a leading K dimension (K = 1 for one model). Parameters are
+ * [W₁, b₁, …, W_L, b_L] with W_l [K, in, out] and b_l [K, 1, out]; a batch of B trajectories of T steps has
+ * n = T·B step rows per seed, step-major (row t·B + b, as the CPU engine and backends/device/engine.ts).
+ *
+ * The backward pass is linear in the per-row coefficient: for a unit coefficient on every row the layer signals
+ * are δ_l (δ_{L} = ±g at the two logits of the row's position, g = [v > 0] − σ(l₊ − l₋); δ_{l−1} =
+ * (δ_l W_lᵀ) ⊙ act'(Z_{l−1})), and for coefficients c_r the gradient is dW_l = A_lᵀ (c ⊙ δ_l), db_l = Σ_r c_r δ_l.
+ * So one forward + one unit backward (`policySignals`) serves every coefficient vector (`layerGrads`) and the
+ * per-sample scores: trajectory s owns the rows {t·B + s}, so its score is, per layer, G_s = X_sᵀ Δ_s with X_s
+ * [T, in] and Δ_s [T, out] its rows — one batched matMul [c, in, T] × [c, T, out] → [c, in, out] over a chunk
+ * of c trajectories (no S backward passes). Chunks bound the memory: a chunk's largest score tensor holds at
+ * most `budget` floats (default 2^24 = 64 MiB; at D = 225, B = 256, 256-wide layers the largest layer has
+ * 256·450 parameters, so one seed's whole batch is 2 chunks).
+ */
+import type * as tfc from "@tensorflow/tfjs-core";
+import type { Mlp } from "../../core/nn/mlp.ts";
+import { act, actDeriv, type Tf } from "./engine.ts";
+
+type T = tfc.Tensor;
+
+/** Teacher-forced step rows per seed: states s_t [K, n, D], one-hot of the position set [K, n, D], value ±1 [K, n]. */
+export interface StepRows {
+  states: T;
+  ohPos: T;
+  v: T;
+}
+
+/** The tensors of one MLP pass: inputs[l] = A_l (the input of layer l, A_0 = X), zs[l] = Z_l = A_l W_l + b_l. */
+export interface MlpPass {
+  inputs: T[];
+  zs: T[];
+  out: T;
+}
+
+/** The MLP over rows X [K, n, in] with seed-batched parameters (identity after the last layer). */
+export function mlpPass(tf: Tf, vars: readonly T[], activation: Mlp["activation"], X: T): MlpPass {
+  const L = vars.length / 2;
+  const inputs: T[] = [X], zs: T[] = [];
+  let a = X;
+  for (let l = 0; l < L; l++) {
+    const z = tf.add(tf.matMul(a, vars[2 * l]), vars[2 * l + 1]);
+    zs.push(z);
+    if (l + 1 < L) inputs.push(a = act(tf, activation, z));
+  }
+  return { inputs, zs, out: zs[L - 1] };
+}
+
+/** The layer signals δ_l = ∂(Σ dOut ⊙ out)/∂Z_l from the output signal dOut [K, n, out] (δ_{L−1} = dOut). */
+export function mlpDeltas(
+  tf: Tf,
+  vars: readonly T[],
+  activation: Mlp["activation"],
+  pass: MlpPass,
+  dOut: T,
+): T[] {
+  const L = vars.length / 2;
+  const deltas: T[] = new Array(L);
+  let delta = dOut;
+  for (let l = L - 1; l >= 0; l--) {
+    deltas[l] = delta;
+    if (l > 0) {
+      delta = tf.mul(
+        tf.matMul(delta, vars[2 * l], false, true),
+        actDeriv(tf, activation, pass.zs[l - 1], pass.inputs[l]),
+      );
+    }
+  }
+  return deltas;
+}
+
+/**
+ * Gradients of Σ_r c_r (Σ dOut ⊙ out)_r from the unit signals: dW_l = A_lᵀ (c ⊙ δ_l) [K, in, out], db_l =
+ * Σ_r c_r δ_l [K, 1, out]; `coefRow` [K, n], or null for c = 1.
+ */
+export function layerGrads(tf: Tf, inputs: readonly T[], deltas: readonly T[], coefRow: T | null): T[] {
+  const grads: T[] = [];
+  for (let l = 0; l < deltas.length; l++) {
+    const d = coefRow ? tf.mul(deltas[l], tf.expandDims(coefRow, 2)) : deltas[l];
+    grads.push(tf.matMul(inputs[l], d, true, false), tf.sum(d, 1, true));
+  }
+  return grads;
+}
+
+/** A unit backward pass of the policy over teacher-forced rows: what every coefficient vector's gradient needs. */
+export interface PolicySignals {
+  K: number;
+  /** Trajectories per seed and steps per trajectory (n = T·B rows, step-major). */
+  B: number;
+  T: number;
+  inputs: T[];
+  deltas: T[];
+  /** log p_φ(v_t | s_t, d_t) per row [K, n] (without the ordering terms). */
+  logp: T;
+}
+
+/** l₊ − l₋ at each row's position: logits [K, n, 2D], one-hot [K, n, D] → [K, n]. */
+export function pairDiff(tf: Tf, logits: T, ohPos: T): T {
+  const [K, n, D] = ohPos.shape as [number, number, number];
+  const [lm, lp] = tf.split(tf.reshape(logits, [K, n, D, 2]), 2, 3);
+  return tf.sum(tf.mul(tf.sub(tf.reshape(lp, [K, n, D]), tf.reshape(lm, [K, n, D])), ohPos), 2);
+}
+
+/** The policy's forward pass and unit backward pass over the step rows of B trajectories per seed. */
+export function policySignals(
+  tf: Tf,
+  vars: readonly T[],
+  activation: Mlp["activation"],
+  rows: StepRows,
+  B: number,
+): PolicySignals {
+  const [K, n, D] = rows.ohPos.shape as [number, number, number];
+  const pass = mlpPass(tf, vars, activation, rows.states);
+  const diff = pairDiff(tf, pass.out, rows.ohPos);
+  const logp = tf.logSigmoid(tf.mul(rows.v, diff));
+  const g = tf.sub(tf.div(tf.add(rows.v, 1), 2), tf.sigmoid(diff)); // [v > 0] − p₊
+  const G = tf.mul(rows.ohPos, tf.expandDims(g, 2));
+  const dOut = tf.reshape(tf.stack([tf.neg(G), G], 3), [K, n, 2 * D]); // columns (2d, 2d+1) = (l₋, l₊)
+  const deltas = mlpDeltas(tf, vars, activation, pass, dOut);
+  return { K, B, T: n / B, inputs: pass.inputs, deltas, logp };
+}
+
+/** Per-trajectory coefficients [K, B] as per-row ones [K, T·B] (row t·B + b gets c_b). */
+export function rowsOf(tf: Tf, coef: T, T: number): T {
+  const [K, B] = coef.shape as [number, number];
+  return tf.reshape(tf.tile(tf.reshape(coef, [K, 1, B]), [1, T, 1]), [K, T * B]);
+}
+
+/** ∇_φ Σ_b coef_b · log q_φ(τ_b) per seed (coef [K, B]) from the unit signals. */
+export function trajectoryGrads(tf: Tf, sig: PolicySignals, coef: T): T[] {
+  return layerGrads(tf, sig.inputs, sig.deltas, rowsOf(tf, coef, sig.T));
+}
+
+/** Default float budget of one chunk's largest per-sample score tensor (2^24 float32 = 64 MiB). */
+export const SCORE_BUDGET = 1 << 24;
+
+/** Trajectories per chunk so that K·c·(largest layer's parameters) ≤ budget (at least 1, at most B). */
+export function scoreChunk(sig: PolicySignals, budget = SCORE_BUDGET): number {
+  let maxP = 1;
+  for (let l = 0; l < sig.deltas.length; l++) {
+    maxP = Math.max(maxP, sig.inputs[l].shape[2]! * sig.deltas[l].shape[2]!);
+  }
+  return Math.max(1, Math.min(sig.B, Math.floor(budget / (sig.K * maxP))));
+}
+
+/**
+ * The per-sample scores of trajectories b0 … b0+c−1 of every seed, one tensor per parameter in the order of
+ * the parameters, flattened: [K, c, in·out] for W_l, [K, c, out] for b_l.
+ */
+export function chunkScores(tf: Tf, sig: PolicySignals, b0: number, c: number): T[] {
+  const { K, B, T } = sig;
+  // rows of trajectories b0..b0+c−1 as [K·c, T, width]
+  const perTraj = (x: T) => {
+    const w = x.shape[2]!;
+    const s = tf.slice(tf.reshape(x, [K, T, B, w]), [0, 0, b0, 0], [K, T, c, w]);
+    return tf.reshape(tf.transpose(s, [0, 2, 1, 3]), [K * c, T, w]);
+  };
+  const h: T[] = [];
+  for (let l = 0; l < sig.deltas.length; l++) {
+    const X = perTraj(sig.inputs[l]), Dl = perTraj(sig.deltas[l]);
+    const fin = X.shape[2]!, fout = Dl.shape[2]!;
+    h.push(tf.reshape(tf.matMul(X, Dl, true, false), [K, c, fin * fout]));
+    h.push(tf.reshape(tf.sum(Dl, 1), [K, c, fout]));
+  }
+  return h;
+}
+
+/** Calls fn(b0, c) for the chunks [b0, b0 + c) covering 0 … B−1. */
+function forChunks(B: number, chunk: number, fn: (b0: number, c: number) => void): void {
+  for (let b0 = 0; b0 < B; b0 += chunk) fn(b0, Math.min(chunk, B - b0));
+}
+
+/** Replaces the accumulator list `acc` by acc + add (elementwise), disposing the old ones. */
+function addInto(tf: Tf, acc: T[] | null, add: T[]): T[] {
+  if (!acc) return add.map((t) => tf.keep(t));
+  return acc.map((a, i) => {
+    const s = tf.keep(tf.add(a, add[i]));
+    a.dispose();
+    return s;
+  });
+}
+
+/** ‖h_s‖² per seed and trajectory [K, B] (the optimal scalar baseline's weights). */
+export function scoreNorms2(tf: Tf, sig: PolicySignals, budget = SCORE_BUDGET): T {
+  const parts: T[] = [];
+  forChunks(sig.B, scoreChunk(sig, budget), (b0, c) => {
+    parts.push(tf.tidy(() => {
+      const h = chunkScores(tf, sig, b0, c);
+      return tf.addN(h.map((x) => tf.sum(tf.square(x), 2)));
+    }));
+  });
+  const out = parts.length === 1 ? parts[0] : tf.concat(parts, 1);
+  if (parts.length > 1) { for (const p of parts) p.dispose(); }
+  return out;
+}
+
+/** b_s = mean_{s'≠s} log w_{s'} per seed (logw [K, B] → [K, B]). */
+export function looMean(tf: Tf, logw: T): T {
+  const B = logw.shape[1]!;
+  return tf.div(tf.sub(tf.sum(logw, 1, true), logw), B - 1);
+}
+
+/** y / x where x > 0, else `otherwise` (no division by 0 is evaluated into the result). */
+function divWherePositive(tf: Tf, y: T, x: T, otherwise: T): T {
+  const pos = tf.greater(x, 0);
+  return tf.where(pos, tf.div(y, tf.where(pos, x, tf.onesLike(x))), tf.add(otherwise, tf.zerosLike(x)));
+}
+
+/**
+ * The optimal scalar baseline per seed and trajectory [K, B] (core/baselines/cv.ts `optimalScalarBaseline`):
+ * global b = Σ log w_s n_s / Σ n_s, LOO b_s = Σ_{s'≠s} log w n / Σ_{s'≠s} n; where the denominator is 0 the
+ * (LOO) mean of log w.
+ */
+export function optimalScalarBaseline(tf: Tf, logw: T, norms2: T, leaveOneOut: boolean): T {
+  const num = tf.sum(tf.mul(logw, norms2), 1, true), den = tf.sum(norms2, 1, true);
+  if (!leaveOneOut) {
+    return tf.add(divWherePositive(tf, num, den, tf.mean(logw, 1, true)), tf.zerosLike(logw));
+  }
+  return divWherePositive(tf, tf.sub(num, tf.mul(logw, norms2)), tf.sub(den, norms2), looMean(tf, logw));
+}
+
+/** weight · mean_s (b_s − log w_s) h_s with the optimal scalar baseline (per seed; grads [K, …] per parameter). */
+export function optimalScalarGradient(
+  tf: Tf,
+  sig: PolicySignals,
+  logw: T,
+  leaveOneOut: boolean,
+  weight: number,
+  budget = SCORE_BUDGET,
+): T[] {
+  return tf.tidy(() => {
+    const b = optimalScalarBaseline(tf, logw, scoreNorms2(tf, sig, budget), leaveOneOut);
+    return trajectoryGrads(tf, sig, tf.mul(tf.sub(b, logw), weight / sig.B));
+  });
+}
+
+/** For each s the min and the max of log w over the other trajectories of its seed ([K, B] each). */
+export function othersRange(tf: Tf, logw: T): [T, T] {
+  const B = logw.shape[1]!;
+  const idx = tf.expandDims(tf.range(0, B, 1, "int32"), 0);
+  const other = (x: T) => {
+    const top = tf.topk(x, 2);
+    const [v1, v2] = tf.split(top.values, 2, 1);
+    const [i1] = tf.split(top.indices, 2, 1);
+    return tf.where(tf.equal(idx, i1), tf.add(v2, tf.zerosLike(x)), tf.add(v1, tf.zerosLike(x)));
+  };
+  return [tf.neg(other(tf.neg(logw))), other(logw)];
+}
+
+/**
+ * weight · mean_s (b_s − log w_s) h_s with the optimal vector baseline (core/baselines/estimator.ts
+ * `addOptimalVectorGradient`), per seed, as [K, …] tensors shaped like the parameters. A first pass over the
+ * chunks sums Σh², Σ log w·h² (and for the global form Σh, Σ log w·h: g_d = (b_d Σ_s h_{s,d} − Σ_s log w_s
+ * h_{s,d}) / S, b_d = Σ log w h² / Σ h², the mean of log w where Σh² = 0). Leave-one-out: a second pass applies
+ * b_{s,d} = (Σ log w h² − log w_s h_{s,d}²) / (Σ h² − h_{s,d}²) per sample (the LOO mean where the denominator is
+ * 0), clamped to the range of the other samples' log w; with one chunk its scores are kept from the first pass.
+ */
+export function optimalVectorGradient(
+  tf: Tf,
+  sig: PolicySignals,
+  logw: T,
+  leaveOneOut: boolean,
+  weight: number,
+  shapes: readonly number[][],
+  budget = SCORE_BUDGET,
+): T[] {
+  const { K, B } = sig;
+  const chunk = scoreChunk(sig, budget);
+  const single = chunk >= B;
+  let sums: T[] | null = null; // per parameter: H2, W2 (and G1, G2 for the global form)
+  let kept: T[] | null = null;
+  const lwChunk = (b0: number, c: number) => tf.reshape(tf.slice(logw, [0, b0], [K, c]), [K, c, 1]);
+  forChunks(B, chunk, (b0, c) => {
+    const add = tf.tidy(() => {
+      const h = chunkScores(tf, sig, b0, c);
+      if (single && leaveOneOut) kept = h.map((x) => tf.keep(x));
+      const lw = lwChunk(b0, c);
+      return h.flatMap((x) => {
+        const sq = tf.square(x);
+        const s = [tf.sum(sq, 1), tf.sum(tf.mul(lw, sq), 1)];
+        if (!leaveOneOut) s.push(tf.sum(x, 1), tf.sum(tf.mul(lw, x), 1));
+        return s;
+      });
+    });
+    const prev: T[] | null = sums;
+    sums = addInto(tf, prev, add);
+    if (prev) { for (const t of add) t.dispose(); }
+  });
+  const acc = sums as unknown as T[];
+  const per = leaveOneOut ? 2 : 4;
+  const scale = weight / B;
+  const P = acc.length / per;
+  let grads: T[];
+  if (!leaveOneOut) {
+    grads = tf.tidy(() => {
+      const mean = tf.mean(logw, 1, true);
+      return Array.from({ length: P }, (_, p) => {
+        const [h2, w2, g1, g2] = acc.slice(per * p, per * p + per);
+        const b = divWherePositive(tf, w2, h2, mean);
+        return tf.reshape(tf.mul(tf.sub(tf.mul(b, g1), g2), scale), shapes[p]);
+      });
+    });
+  } else {
+    const [fb, lo, hi] = tf.tidy(() => [looMean(tf, logw), ...othersRange(tf, logw)]);
+    let g: T[] | null = null;
+    forChunks(B, chunk, (b0, c) => {
+      const add = tf.tidy(() => {
+        const h = kept ?? chunkScores(tf, sig, b0, c);
+        const lw = lwChunk(b0, c);
+        const cut = (x: T) => tf.reshape(tf.slice(x, [0, b0], [K, c]), [K, c, 1]);
+        const fbc = cut(fb), loc = cut(lo), hic = cut(hi);
+        return h.map((x, p) => {
+          const [h2, w2] = acc.slice(per * p, per * p + 2).map((t) => tf.expandDims(t, 1));
+          const sq = tf.square(x);
+          const bsd = divWherePositive(tf, tf.sub(w2, tf.mul(lw, sq)), tf.sub(h2, sq), fbc);
+          const clamped = tf.minimum(tf.maximum(bsd, loc), hic);
+          return tf.sum(tf.mul(tf.sub(clamped, lw), x), 1);
+        });
+      });
+      const prev: T[] | null = g;
+      g = addInto(tf, prev, add);
+      if (prev) { for (const t of add) t.dispose(); }
+    });
+    const gg = g as unknown as T[];
+    grads = gg.map((t, p) => tf.tidy(() => tf.reshape(tf.mul(t, scale), shapes[p])));
+    for (const t of [...gg, fb, lo, hi]) t.dispose();
+    if (kept) { for (const t of kept as T[]) t.dispose(); }
+  }
+  for (const t of acc) t.dispose();
+  return grads;
+}
+
+/** The optimal control variates by registry name (core/baselines/registry.ts): kind and leave-one-out. */
+export function optimalKind(cv: string): { kind: "scalar" | "vector"; leaveOneOut: boolean } | null {
+  const m = /^opt-(scalar|vector)(-loo)?$/.exec(cv);
+  return m ? { kind: m[1] as "scalar" | "vector", leaveOneOut: m[2] !== undefined } : null;
+}
+
+/**
+ * grads of weight · mean_s (b_s − log w_s) h_s with the optimal baseline `cv` (opt-scalar, opt-vector,
+ * opt-scalar-loo, opt-vector-loo), per seed: [K, in, out] and [K, 1, out] per parameter (the seed-batched
+ * parameters' shapes). logw [K, B] on the device.
+ */
+export function optimalBaselineGradient(
+  tf: Tf,
+  sig: PolicySignals,
+  logw: T,
+  cv: string,
+  weight: number,
+  budget = SCORE_BUDGET,
+): T[] {
+  const k = optimalKind(cv);
+  if (!k) throw new Error(`${cv} is not an optimal baseline`);
+  if (k.kind === "scalar") return optimalScalarGradient(tf, sig, logw, k.leaveOneOut, weight, budget);
+  const shapes = sig.deltas.flatMap((d, l) => {
+    const fin = sig.inputs[l].shape[2]!, fout = d.shape[2]!;
+    return [[sig.K, fin, fout], [sig.K, 1, fout]];
+  });
+  return optimalVectorGradient(tf, sig, logw, k.leaveOneOut, weight, shapes, budget);
+}
