@@ -16,8 +16,11 @@ import { type BitVectorBatch, bitVectorSampler } from "../core/gfn/bitvector.ts"
 import { preparePolicy } from "../core/gfn/trajectories.ts";
 import { CONTROL_VARIATE_REGISTRY } from "../core/baselines/registry.ts";
 import { OBJECTIVE_REGISTRY } from "../core/objectives/registry.ts";
-import { pg } from "../core/objectives/pg.ts";
+import { pg, pgCoefficients, stepCosts as cpuStepCosts } from "../core/objectives/pg.ts";
+import { hypergrid } from "../core/tasks/hypergrid.ts";
+import { discreteSampler } from "../core/gfn/discrete_sampler.ts";
 import {
+  bitRowLogp,
   chunkScores,
   layerGrads,
   optimalBaselineGradient,
@@ -29,7 +32,14 @@ import {
   type StepRows,
   trajectoryGrads,
 } from "../backends/device/scores.ts";
-import { bitStepCosts, DeviceValueNet, gaeMatrix, pgRowTerms } from "../backends/device/value.ts";
+import {
+  DeviceValueNet,
+  gaeMatrix,
+  pgRowTerms,
+  rowView,
+  stepCosts,
+  stepView,
+} from "../backends/device/value.ts";
 
 await tf.setBackend("cpu");
 (tf.findBackend("cpu") as unknown as { firstUse: boolean }).firstUse = false;
@@ -73,9 +83,12 @@ function rowsOf(batch: BitVectorBatch): StepRows {
 }
 
 /** log w = log R − Σ_t log p on the device ([1, B]). */
-function deviceLogw(sig: PolicySignals, batch: BitVectorBatch): T {
+function deviceLogw(sig: PolicySignals, rows: StepRows, batch: BitVectorBatch): T {
   return tf.tidy(() =>
-    tf.sub(tf.tensor2d(Float32Array.from(batch.logR), [1, B]), tf.sum(tf.reshape(sig.logp, [1, sig.T, B]), 1))
+    tf.sub(
+      tf.tensor2d(Float32Array.from(batch.logR), [1, B]),
+      tf.sum(tf.reshape(bitRowLogp(tf, rows, sig.logits), [1, sig.T, B]), 1),
+    )
   );
 }
 
@@ -147,21 +160,29 @@ Deno.test("device scores: the optimal baselines' gradients equal the CPU estimat
         cv.addGradient(fwd, fwd.logw, 0.3, weight, grads);
         const vars = seedVars(net), rows = rowsOf(fwd);
         const sig = policySignals(tf, vars, net.activation, rows, B);
-        const logw = deviceLogw(sig, fwd);
+        const logw = deviceLogw(sig, rows, fwd);
         assert.ok(maxAbsDiff((await logw.data()) as Float32Array, fwd.logw) < 1e-4);
         const maxP = 16 * 2 * D;
         for (const budget of [undefined, 3 * maxP]) {
-          const dev = optimalBaselineGradient(tf, sig, logw, cv.name, weight, budget);
+          const dev = optimalBaselineGradient(tf, sig, logw, optimalKind(cv.name)!, weight, budget);
           await assertClose(dev, grads, `${o.name}/${cv.name}/α=${alpha}/budget ${budget ?? "default"}`);
           tf.dispose(dev);
         }
-        tf.dispose([...vars, rows.states, rows.ohPos, rows.v, logw, ...sig.inputs, ...sig.deltas, sig.logp]);
+        tf.dispose([...vars, rows.states, rows.ohPos, rows.v, logw, ...sig.inputs, ...sig.deltas]);
         cases++;
       }
     }
   }
   assert.equal(cases, 16);
 });
+
+/** The bit-vector rows' true log P_F = log p − log(D − t) and uniform log P_B = −log(t + 1), step-major [1, D·B]. */
+function bitRowLogProbs(logp: T): [T, T] {
+  const t = tf.reshape(tf.range(0, D, 1, "float32"), [1, D, 1]);
+  const pf = tf.reshape(tf.sub(tf.reshape(logp, [1, D, B]), tf.log(tf.sub(D, t))), [1, D * B]);
+  const pb = tf.reshape(tf.tile(tf.neg(tf.log(tf.add(t, 1))), [1, 1, B]), [1, D * B]);
+  return [pf, pb];
+}
 
 Deno.test("device value: pg's φ-gradient, value-network gradient and loss equal the CPU engine's (λ ∈ {1, 0.9}, α ∈ {0, 0.5})", async () => {
   const value = initMlp([D, 16, 16, 1], "swish", "he-uniform", new Rng(8));
@@ -188,9 +209,9 @@ Deno.test("device value: pg's φ-gradient, value-network gradient and loss equal
       const sig = policySignals(tf, vars, net.activation, rows, B);
       const out = tf.tidy(() => {
         const logR = tf.tensor2d(Float32Array.from(fwd.logR), [1, B]);
-        const cost = bitStepCosts(tf, sig.logp, logR, tf.tensor1d([scalar]), D);
-        const v = tf.reshape(vnet.values(rows.states), [1, D, B]);
-        const terms = pgRowTerms(tf, cost, v, Lambda, 1 - alpha);
+        const [pf, pb] = bitRowLogProbs(bitRowLogp(tf, rows, sig.logits));
+        const cost = stepCosts(tf, pf, pb, logR, tf.tensor1d([scalar]), "step-major");
+        const terms = pgRowTerms(tf, cost, vnet.values(rows.states), Lambda, 1 - alpha, "step-major");
         let g = layerGrads(tf, sig.inputs, sig.deltas, terms.coef);
         if (alpha > 0) {
           const rb = rowsOf(bwd);
@@ -206,8 +227,87 @@ Deno.test("device value: pg's φ-gradient, value-network gradient and loss equal
       const loss = ((await out.loss.data()) as Float32Array)[0];
       assert.ok(Math.abs(loss - cpu.valueLoss!) <= 1e-4 * (1 + cpu.valueLoss!), `${label}: value loss`);
       tf.dispose([...out.g, ...out.vg, out.loss, Lambda, ...vars, rows.states, rows.ohPos, rows.v]);
-      tf.dispose([...sig.inputs, ...sig.deltas, sig.logp]);
+      tf.dispose([...sig.inputs, ...sig.deltas, sig.logits]);
       vnet.dispose();
     }
   }
+});
+
+Deno.test("device value: variable-length trajectories (hypergrid, padded trajectory-major rows) give pg's costs, coefficients and value targets", async () => {
+  const env = hypergrid({ d: 2, H: 8, R0: 1e-3, R1: 0.5, R2: 2 });
+  const hnet = initMlp([env.inputDim, 16, env.nActions], "swish", "he-uniform", new Rng(4));
+  const Bh = 12, scalar = -0.4;
+  const batch = discreteSampler(env).forward(discreteSampler(env).prepare(hnet), jsGemm, Bh, new Rng(5));
+  const { layout } = batch;
+  const Tm = Math.max(...Array.from({ length: Bh }, (_, b) => layout.len(b)));
+  assert.ok(Math.min(...Array.from({ length: Bh }, (_, b) => layout.len(b))) < Tm, "lengths differ");
+  const values = Float64Array.from({ length: layout.rows }, (_, r) => Math.sin(r));
+  // padded trajectory-major rows b·Tm + t
+  const pad = (x: ArrayLike<number>) => {
+    const out = new Float32Array(Bh * Tm);
+    for (let b = 0; b < Bh; b++) {
+      for (let t = 0; t < layout.len(b); t++) out[b * Tm + t] = x[layout.row(b, t)];
+    }
+    return tf.tensor2d(out, [1, Bh * Tm]);
+  };
+  const mask = pad(new Float64Array(layout.rows).fill(1));
+  const Lambda = gaeMatrix(tf, Tm, 0.9);
+  const dev = tf.tidy(() => {
+    const cost = stepCosts(
+      tf,
+      pad(batch.logPFRows),
+      pad(batch.logPBRows),
+      tf.tensor2d(Float32Array.from(batch.logR), [1, Bh]),
+      tf.tensor1d([scalar]),
+      "trajectory-major",
+      mask,
+    );
+    const terms = pgRowTerms(tf, cost, pad(values), Lambda, 0.5, "trajectory-major", mask);
+    return [rowView(tf, cost, "trajectory-major"), terms.coef, terms.target];
+  });
+  const cpuCost = cpuStepCosts(batch, scalar);
+  const cpu = pgCoefficients(layout, cpuCost, values, 0.9);
+  const [cost, coef, target] = await Promise.all(dev.map(async (t) => (await t.data()) as Float32Array));
+  const at = (x: Float32Array, b: number, t: number) => x[b * Tm + t];
+  for (let b = 0; b < Bh; b++) {
+    for (let t = 0; t < Tm; t++) {
+      if (t >= layout.len(b)) {
+        assert.ok(at(coef, b, t) === 0, "padding rows carry no coefficient");
+        continue;
+      }
+      const r = layout.row(b, t);
+      assert.ok(Math.abs(at(cost, b, t) - cpuCost[r]) <= 1e-5 * (1 + Math.abs(cpuCost[r])), `cost ${b},${t}`);
+      assert.ok(Math.abs(at(coef, b, t) - 0.5 * cpu.coef[r]) <= 1e-5, `coef ${b},${t}`);
+      assert.ok(Math.abs(at(target, b, t) - cpu.valueTarget[r]) <= 1e-4 * (1 + Math.abs(cpu.valueTarget[r])));
+    }
+  }
+  tf.dispose([...dev, mask, Lambda]);
+});
+
+Deno.test("device scores: trajectory-major rows give the same per-sample scores as step-major ones", async () => {
+  const { fwd } = drawBatches(net, 12);
+  const vars = seedVars(net), rows = rowsOf(fwd);
+  const step = policySignals(tf, vars, net.activation, rows, B);
+  // the same rows reordered b·D + t
+  const perm = tf.tensor1d(
+    Int32Array.from({ length: B * D }, (_, i) => (i % D) * B + Math.floor(i / D)),
+    "int32",
+  );
+  const re = (x: T) => tf.gather(x, perm, 1);
+  const trajMajor = {
+    ...step,
+    order: "trajectory-major" as const,
+    inputs: step.inputs.map(re),
+    deltas: step.deltas.map(re),
+  };
+  const a = chunkScores(tf, step, 3, 5), b = chunkScores(tf, trajMajor, 3, 5);
+  for (let p = 0; p < a.length; p++) {
+    assert.ok(maxAbsDiff((await a[p].data()) as Float32Array, (await b[p].data()) as Float32Array) <= 1e-6);
+  }
+  const c = (await rowView(
+    tf,
+    stepView(tf, tf.reshape(tf.range(0, B * D), [1, B * D]), B, "trajectory-major"),
+    "trajectory-major",
+  ).data()) as Float32Array;
+  assert.deepEqual([...c], [...Array(B * D).keys()]);
 });

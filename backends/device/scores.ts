@@ -86,16 +86,42 @@ export function layerGrads(tf: Tf, inputs: readonly T[], deltas: readonly T[], c
   return grads;
 }
 
+/**
+ * How a batch's rows are ordered per seed: step-major (row t·B + b: the bit vectors) or trajectory-major (row
+ * b·T + t: the padded variable-length samplers, whose padding rows carry zero signals).
+ */
+export type RowOrder = "step-major" | "trajectory-major";
+
 /** A unit backward pass of the policy over teacher-forced rows: what every coefficient vector's gradient needs. */
 export interface PolicySignals {
   K: number;
-  /** Trajectories per seed and steps per trajectory (n = T·B rows, step-major). */
+  /** Trajectories per seed and steps per trajectory (n = T·B rows). */
   B: number;
   T: number;
+  order: RowOrder;
   inputs: T[];
   deltas: T[];
-  /** log p_φ(v_t | s_t, d_t) per row [K, n] (without the ordering terms). */
-  logp: T;
+  /** The policy's output on the rows [K, n, out]. */
+  logits: T;
+}
+
+/**
+ * The forward pass over the rows X [K, n, in] and the unit backward pass from `unitSignal(logits)` = ∂/∂logits of
+ * Σ_r log P_F(row r) (a sampler's output signal with coefficient 1 on every real row).
+ */
+export function signalsOf(
+  tf: Tf,
+  vars: readonly T[],
+  activation: Mlp["activation"],
+  X: T,
+  unitSignal: (logits: T) => T,
+  B: number,
+  order: RowOrder,
+): PolicySignals {
+  const [K, n] = X.shape as [number, number, number];
+  const pass = mlpPass(tf, vars, activation, X);
+  const deltas = mlpDeltas(tf, vars, activation, pass, unitSignal(pass.out));
+  return { K, B, T: n / B, order, inputs: pass.inputs, deltas, logits: pass.out };
 }
 
 /** l₊ − l₋ at each row's position: logits [K, n, 2D], one-hot [K, n, D] → [K, n]. */
@@ -105,7 +131,23 @@ export function pairDiff(tf: Tf, logits: T, ohPos: T): T {
   return tf.sum(tf.mul(tf.sub(tf.reshape(lp, [K, n, D]), tf.reshape(lm, [K, n, D])), ohPos), 2);
 }
 
-/** The policy's forward pass and unit backward pass over the step rows of B trajectories per seed. */
+/**
+ * The bit-vector policy's unit output signal: ±g at the two logits (l₋, l₊) = columns (2d, 2d+1) of the row's
+ * position d, g = ∂ log σ(v (l₊ − l₋))/∂l₊ = [v > 0] − σ(l₊ − l₋).
+ */
+export function bitUnitSignal(tf: Tf, rows: StepRows, logits: T): T {
+  const [K, n, D] = rows.ohPos.shape as [number, number, number];
+  const g = tf.sub(tf.div(tf.add(rows.v, 1), 2), tf.sigmoid(pairDiff(tf, logits, rows.ohPos)));
+  const G = tf.mul(rows.ohPos, tf.expandDims(g, 2));
+  return tf.reshape(tf.stack([tf.neg(G), G], 3), [K, n, 2 * D]);
+}
+
+/** log p_φ(v | s, d) per bit-vector row [K, n] (without the ordering term −log(D − t)). */
+export function bitRowLogp(tf: Tf, rows: StepRows, logits: T): T {
+  return tf.logSigmoid(tf.mul(rows.v, pairDiff(tf, logits, rows.ohPos)));
+}
+
+/** The bit-vector policy's signals over the step-major rows of B trajectories per seed. */
 export function policySignals(
   tf: Tf,
   vars: readonly T[],
@@ -113,26 +155,20 @@ export function policySignals(
   rows: StepRows,
   B: number,
 ): PolicySignals {
-  const [K, n, D] = rows.ohPos.shape as [number, number, number];
-  const pass = mlpPass(tf, vars, activation, rows.states);
-  const diff = pairDiff(tf, pass.out, rows.ohPos);
-  const logp = tf.logSigmoid(tf.mul(rows.v, diff));
-  const g = tf.sub(tf.div(tf.add(rows.v, 1), 2), tf.sigmoid(diff)); // [v > 0] − p₊
-  const G = tf.mul(rows.ohPos, tf.expandDims(g, 2));
-  const dOut = tf.reshape(tf.stack([tf.neg(G), G], 3), [K, n, 2 * D]); // columns (2d, 2d+1) = (l₋, l₊)
-  const deltas = mlpDeltas(tf, vars, activation, pass, dOut);
-  return { K, B, T: n / B, inputs: pass.inputs, deltas, logp };
+  return signalsOf(tf, vars, activation, rows.states, (l) => bitUnitSignal(tf, rows, l), B, "step-major");
 }
 
-/** Per-trajectory coefficients [K, B] as per-row ones [K, T·B] (row t·B + b gets c_b). */
-export function rowsOf(tf: Tf, coef: T, T: number): T {
+/** Per-trajectory coefficients [K, B] as per-row ones [K, T·B] (every row of trajectory b gets c_b). */
+export function rowsOf(tf: Tf, coef: T, T: number, order: RowOrder = "step-major"): T {
   const [K, B] = coef.shape as [number, number];
-  return tf.reshape(tf.tile(tf.reshape(coef, [K, 1, B]), [1, T, 1]), [K, T * B]);
+  return order === "step-major"
+    ? tf.reshape(tf.tile(tf.reshape(coef, [K, 1, B]), [1, T, 1]), [K, T * B])
+    : tf.reshape(tf.tile(tf.reshape(coef, [K, B, 1]), [1, 1, T]), [K, T * B]);
 }
 
-/** ∇_φ Σ_b coef_b · log q_φ(τ_b) per seed (coef [K, B]) from the unit signals. */
+/** ∇_φ Σ_b coef_b · log P_F(τ_b) per seed (coef [K, B]) from the unit signals. */
 export function trajectoryGrads(tf: Tf, sig: PolicySignals, coef: T): T[] {
-  return layerGrads(tf, sig.inputs, sig.deltas, rowsOf(tf, coef, sig.T));
+  return layerGrads(tf, sig.inputs, sig.deltas, rowsOf(tf, coef, sig.T, sig.order));
 }
 
 /** Default float budget of one chunk's largest per-sample score tensor (2^24 float32 = 64 MiB). */
@@ -156,6 +192,9 @@ export function chunkScores(tf: Tf, sig: PolicySignals, b0: number, c: number): 
   // rows of trajectories b0..b0+c−1 as [K·c, T, width]
   const perTraj = (x: T) => {
     const w = x.shape[2]!;
+    if (sig.order === "trajectory-major") {
+      return tf.reshape(tf.slice(tf.reshape(x, [K, B, T, w]), [0, b0, 0, 0], [K, c, T, w]), [K * c, T, w]);
+    }
     const s = tf.slice(tf.reshape(x, [K, T, B, w]), [0, 0, b0, 0], [K, T, c, w]);
     return tf.reshape(tf.transpose(s, [0, 2, 1, 3]), [K * c, T, w]);
   };
@@ -334,31 +373,35 @@ export function optimalVectorGradient(
   return grads;
 }
 
-/** The optimal control variates by registry name (core/baselines/registry.ts): kind and leave-one-out. */
-export function optimalKind(cv: string): { kind: "scalar" | "vector"; leaveOneOut: boolean } | null {
+/** How an optimal baseline is formed (core/gfn/batch.ts `OptimalBaseline`): scalar or per element; global or LOO. */
+export interface OptimalBaseline {
+  readonly kind: "scalar" | "vector";
+  readonly leaveOneOut: boolean;
+}
+
+/** The optimal control variates by registry name (core/baselines/registry.ts): opt-scalar, opt-vector-loo, …. */
+export function optimalKind(cv: string): OptimalBaseline | null {
   const m = /^opt-(scalar|vector)(-loo)?$/.exec(cv);
   return m ? { kind: m[1] as "scalar" | "vector", leaveOneOut: m[2] !== undefined } : null;
 }
 
 /**
- * grads of weight · mean_s (b_s − log w_s) h_s with the optimal baseline `cv` (opt-scalar, opt-vector,
- * opt-scalar-loo, opt-vector-loo), per seed: [K, in, out] and [K, 1, out] per parameter (the seed-batched
- * parameters' shapes). logw [K, B] on the device.
+ * grads of weight · mean_s (b_s − log w_s) h_s with an optimal baseline, per seed: [K, in, out] and [K, 1, out]
+ * per parameter (the seed-batched parameters' shapes). logw [K, B] on the device.
  */
 export function optimalBaselineGradient(
   tf: Tf,
   sig: PolicySignals,
   logw: T,
-  cv: string,
+  baseline: OptimalBaseline,
   weight: number,
   budget = SCORE_BUDGET,
 ): T[] {
-  const k = optimalKind(cv);
-  if (!k) throw new Error(`${cv} is not an optimal baseline`);
-  if (k.kind === "scalar") return optimalScalarGradient(tf, sig, logw, k.leaveOneOut, weight, budget);
+  const { kind, leaveOneOut } = baseline;
+  if (kind === "scalar") return optimalScalarGradient(tf, sig, logw, leaveOneOut, weight, budget);
   const shapes = sig.deltas.flatMap((d, l) => {
     const fin = sig.inputs[l].shape[2]!, fout = d.shape[2]!;
     return [[sig.K, fin, fout], [sig.K, 1, fout]];
   });
-  return optimalVectorGradient(tf, sig, logw, k.leaveOneOut, weight, shapes, budget);
+  return optimalVectorGradient(tf, sig, logw, leaveOneOut, weight, shapes, budget);
 }

@@ -1,11 +1,11 @@
 /**
  * The policy-gradient objective's device half (core/objectives/pg.ts, docs/math.md §"Objectives"): the per-step
- * costs of bit-vector trajectories, the value network V(s) (forward, backward, Adam) and the GAE(λ) advantages
+ * costs, the value network V(s) (forward, backward, Adam) and the GAE(λ) advantages
  * with their per-step leave-one-out centring, as tensor programs over [K, …] seed-batched tensors (K = 1 for one
- * model; rows step-major, row t·B + b, as in backends/device/scores.ts).
+ * model; rows in either order of backends/device/scores.ts `RowOrder`, padding rows masked).
  *
- *   c_t = log P_F(s_{t+1}|s_t) − log P_B(s_t|s_{t+1}) = log p_φ(v_t|s_t, d_t) − log(D − t) + log(t + 1)
- *         (uniform P_B), the last step adding log Z_ψ − log R(x);
+ *   c_t = log P_F(s_{t+1}|s_t) − log P_B(s_t|s_{t+1}) (bit vectors, uniform P_B: log p_φ(v_t|s_t, d_t) − log(D − t)
+ *         + log(t + 1)), the last step adding log Z_ψ − log R(x);
  *   δ_t = c_t + V(s_{t+1}) − V(s_t) (V = 0 past the last step),  A_t = Σ_k λ^k δ_{t+k} = (Λ δ)_t with the
  *   upper-triangular Λ_{t,t'} = λ^{t'−t} (one matMul over the T steps instead of a scan);
  *   φ-coefficients weight · (A_t − mean_{b'≠b} A_{t,b'}) / B per row, value targets A_t + V(s_t) (λ-returns),
@@ -14,21 +14,58 @@
 import type * as tfc from "@tensorflow/tfjs-core";
 import type { Mlp } from "../../core/nn/mlp.ts";
 import { DeviceAdam, type Tf } from "./engine.ts";
-import { layerGrads, mlpDeltas, mlpPass } from "./scores.ts";
+import { layerGrads, mlpDeltas, mlpPass, type RowOrder } from "./scores.ts";
 
 type T = tfc.Tensor;
 
-/** Per-row costs [K, T, B] from the rows' log p_φ [K, T·B], log R [K, B] and log Z_ψ per seed [K]. */
-export function bitStepCosts(tf: Tf, logp: T, logR: T, logZ: T, D: number): T {
+/** Per-row values [K, T·B] in the batch's row order → [K, T, B] (the step axis second). */
+export function stepView(tf: Tf, x: T, B: number, order: RowOrder): T {
+  const [K, n] = x.shape as [number, number];
+  return order === "step-major"
+    ? tf.reshape(x, [K, n / B, B])
+    : tf.transpose(tf.reshape(x, [K, B, n / B]), [0, 2, 1]);
+}
+
+/** The inverse of `stepView`: [K, T, B] → [K, T·B] in the row order. */
+export function rowView(tf: Tf, x: T, order: RowOrder): T {
+  const [K, T, B] = x.shape as [number, number, number];
+  return order === "step-major"
+    ? tf.reshape(x, [K, T * B])
+    : tf.reshape(tf.transpose(x, [0, 2, 1]), [K, T * B]);
+}
+
+/** V(s_{t+1}) for every step [K, T, B] from V(s_t): shifted up one step, 0 past the last row. */
+function nextStep(tf: Tf, v: T): T {
+  const [K, T, B] = v.shape as [number, number, number];
+  return T > 1 ? tf.concat([tf.slice(v, [0, 1, 0], [K, T - 1, B]), tf.zeros([K, 1, B])], 1) : tf.zerosLike(v);
+}
+
+/**
+ * Per-step costs [K, T, B] (core/objectives/pg.ts `stepCosts`): c = log P_F − log P_B per row, the last real step
+ * of each trajectory adding log Z_ψ − log R(x). Rows [K, T·B] in `order`; logR [K, B]; logZ per seed [K]; `mask`
+ * [K, T·B] is 1 on real rows (absent: every row is real; the padding rows' costs are 0).
+ */
+export function stepCosts(
+  tf: Tf,
+  rowLogPF: T,
+  rowLogPB: T,
+  logR: T,
+  logZ: T,
+  order: RowOrder,
+  mask?: T,
+): T {
   const [K, B] = logR.shape as [number, number];
-  const T = logp.shape[1]! / B;
   return tf.tidy(() => {
-    const t = tf.range(0, T, 1, "float32");
-    // −log(D − t) + log(t + 1): the ordering term of log P_F and the uniform log P_B
-    const order = tf.reshape(tf.sub(tf.log(tf.add(t, 1)), tf.log(tf.sub(D, t))), [1, T, 1]);
-    const last = tf.reshape(tf.sub(tf.reshape(logZ, [K, 1]), logR), [K, 1, B]);
-    const terminal = T > 1 ? tf.concat([tf.zeros([K, T - 1, B]), last], 1) : last;
-    return tf.add(tf.add(tf.reshape(logp, [K, T, B]), order), terminal);
+    const c = stepView(tf, tf.sub(rowLogPF, rowLogPB), B, order);
+    const terminal = tf.reshape(tf.sub(tf.reshape(logZ, [K, 1]), logR), [K, 1, B]);
+    if (!mask) {
+      const T = c.shape[1]!;
+      const last = T > 1 ? tf.concat([tf.zeros([K, T - 1, B]), terminal], 1) : terminal;
+      return tf.add(c, last);
+    }
+    const m = stepView(tf, mask, B, order);
+    const last = tf.sub(m, nextStep(tf, m)); // 1 on the last real step of each trajectory
+    return tf.add(tf.mul(c, m), tf.mul(last, terminal));
   });
 }
 
@@ -40,30 +77,44 @@ export function gaeMatrix(tf: Tf, T: number, lambda: number): T {
 }
 
 export interface PgRowTerms {
-  /** φ-coefficients per row [K, T·B] (weight and 1/B included). */
+  /** φ-coefficients per row [K, T·B] in the batch's row order (weight and 1/B included; 0 on padding). */
   coef: T;
   /** Value targets (λ-returns) per row [K, T·B]. */
   target: T;
 }
 
 /**
- * GAE(λ) advantages, centred per step by the leave-one-out mean over the batch (pg.ts `pgCoefficients` on the
- * fixed-length layout): cost and value [K, T, B], Λ from `gaeMatrix`.
+ * GAE(λ) advantages centred per step by the leave-one-out mean over the trajectories that reach that step
+ * (core/objectives/pg.ts `pgCoefficients`): cost [K, T, B] (`stepCosts`), values V(s_t) per row [K, T·B] in
+ * `order`, Λ from `gaeMatrix`, `mask` as in `stepCosts`.
  */
-export function pgRowTerms(tf: Tf, cost: T, value: T, lambdaMatrix: T, weight: number): PgRowTerms {
+export function pgRowTerms(
+  tf: Tf,
+  cost: T,
+  valueRows: T,
+  lambdaMatrix: T,
+  weight: number,
+  order: RowOrder,
+  mask?: T,
+): PgRowTerms {
   const [K, T, B] = cost.shape as [number, number, number];
   return tf.tidy(() => {
-    const vNext = T > 1
-      ? tf.concat([tf.slice(value, [0, 1, 0], [K, T - 1, B]), tf.zeros([K, 1, B])], 1)
-      : tf.zerosLike(value);
-    const delta = tf.sub(tf.add(cost, vNext), value);
+    const m = mask ? stepView(tf, mask, B, order) : null;
+    const value = m ? tf.mul(stepView(tf, valueRows, B, order), m) : stepView(tf, valueRows, B, order);
+    const delta = tf.sub(tf.add(cost, nextStep(tf, value)), value); // 0 on padding
     // A = Λ δ per seed: the T steps as rows of one [T, K·B] GEMM
     const flat = tf.reshape(tf.transpose(delta, [1, 0, 2]), [T, K * B]);
     const adv = tf.transpose(tf.reshape(tf.matMul(lambdaMatrix, flat), [T, K, B]), [1, 0, 2]);
-    const centred = B > 1 ? tf.sub(adv, tf.div(tf.sub(tf.sum(adv, 2, true), adv), B - 1)) : adv;
+    let centred: T;
+    if (!m) centred = B > 1 ? tf.sub(adv, tf.div(tf.sub(tf.sum(adv, 2, true), adv), B - 1)) : adv;
+    else {
+      const count = tf.sum(m, 2, true), others = tf.sub(count, 1);
+      const loo = tf.div(tf.sub(tf.sum(tf.mul(adv, m), 2, true), adv), tf.maximum(others, 1));
+      centred = tf.mul(tf.sub(adv, tf.where(tf.greater(others, 0), loo, tf.zerosLike(loo))), m);
+    }
     return {
-      coef: tf.reshape(tf.mul(centred, weight / B), [K, T * B]),
-      target: tf.reshape(tf.add(adv, value), [K, T * B]),
+      coef: rowView(tf, tf.mul(centred, weight / B), order),
+      target: rowView(tf, tf.add(adv, value), order),
     };
   });
 }
@@ -97,17 +148,19 @@ export class DeviceValueNet {
   }
 
   /**
-   * The regression mean_rows (V(s) − target)² per seed: gradients (shaped like `vars`) and the loss [K]
-   * (output signal (V − target)/rows, as core/objectives/pg.ts).
+   * The regression mean_rows (V(s) − target)² per seed over the real rows (`mask` [K, n], absent: all): gradients
+   * (shaped like `vars`) and the loss [K] (output signal (V − target)/rows, as core/objectives/pg.ts).
    */
-  regression(X: T, target: T): { grads: T[]; loss: T } {
+  regression(X: T, target: T, mask?: T): { grads: T[]; loss: T } {
     const { tf } = this;
     return tf.tidy(() => {
-      const n = X.shape[1]!;
       const pass = mlpPass(tf, this.vars, this.activation, X);
-      const e = tf.sub(tf.squeeze(pass.out, [2]), target);
+      let e = tf.sub(tf.squeeze(pass.out, [2]), target);
+      if (mask) e = tf.mul(e, mask);
+      const n = mask ? tf.sum(mask, 1, true) : tf.scalar(X.shape[1]!); // real rows per seed
       const deltas = mlpDeltas(tf, this.vars, this.activation, pass, tf.expandDims(tf.div(e, n), 2));
-      return { grads: layerGrads(tf, pass.inputs, deltas, null), loss: tf.div(tf.sum(tf.square(e), 1), n) };
+      const loss = tf.reshape(tf.div(tf.sum(tf.square(e), 1, true), n), [X.shape[0]!]);
+      return { grads: layerGrads(tf, pass.inputs, deltas, null), loss };
     });
   }
 
