@@ -23,6 +23,7 @@ import {
   type TrainSummary,
 } from "../../core/train/config.ts";
 import type { Gemm } from "../../core/nn/gemm.ts";
+import type { Batch } from "../../core/gfn/batch.ts";
 import { makeTaskRuntime } from "../../core/train/tasks.ts";
 import { DeviceEngine, deviceSupports, isingDeviceReward, type Tf, TransferCounter } from "./engine.ts";
 import { SeedBatchEngine } from "./seeds.ts";
@@ -46,7 +47,8 @@ export type DeviceRunConfig =
     | "batch"
     | "steps"
   >
-  & { div_alpha?: number };
+  & { div_alpha?: number }
+  & Partial<Pick<TrainConfig, "task" | "grid_dim" | "grid_size" | "r0" | "r1" | "r2">>;
 
 export interface DeviceRunResult {
   /** The trained policy copied to the host. */
@@ -63,8 +65,8 @@ export interface DeviceRunResult {
 export function deviceRunUnsupported(
   config: DeviceRunConfig & { task?: string; backward_policy?: string },
 ): string | null {
-  if (config.task !== undefined && config.task !== "ising") {
-    return `task ${config.task}: the device engine runs Ising only`;
+  if (config.task !== undefined && config.task !== "ising" && config.task !== "hypergrid") {
+    return `task ${config.task}: the device engine runs Ising and the hypergrid only`;
   }
   if (config.backward_policy === "learned") return "a learned P_B is not on the device engine";
   return deviceSupports(objectiveNamed(config.objective), controlVariateNamed(config.cv));
@@ -78,6 +80,8 @@ export interface DeviceTrainOptions {
   signal?: AbortSignal;
   /** Sums the ms of the steps (sampling, gradient, update; not evaluation). */
   stepMs?: { total: number };
+  /** Before each evaluation point: the terminal states (n × state size) of the modes found so far (hypergrid). */
+  observeModes?: (states: Int32Array, n: number) => void;
 }
 
 export async function deviceTrain(
@@ -87,6 +91,10 @@ export async function deviceTrain(
 ): Promise<DeviceRunResult> {
   const why = deviceRunUnsupported(config);
   if (why) throw new Error(why);
+  if (config.task === "hypergrid") {
+    const { deviceTrainGrid } = await import("./train_grid.ts");
+    return deviceTrainGrid(tf, config as Parameters<typeof deviceTrainGrid>[1], opts);
+  }
   const D = config.L * config.L;
   const task = isingTask(config.L, config.beta);
   const rng = new Rng(config.seed);
@@ -181,6 +189,8 @@ export async function deviceTrainRun(
     signal: opts.signal,
     evalEvery: config.eval_every,
     stepMs,
+    // the forward batches stay on the device: the modes they found cross per evaluation (runtime.observe reads x)
+    observeModes: (x, n) => runtime.observe?.({ B: n, x } as unknown as Batch),
     onEvalPoint: async (step, net, scalar) => {
       const metrics = runtime.evaluate({
         net,
@@ -215,6 +225,7 @@ export async function deviceTrainSeeds(
 ): Promise<{ nets: Mlp[]; scalars: number[]; bytesRead: number; bytesWritten: number }> {
   const why = deviceRunUnsupported(config);
   if (why) throw new Error(why);
+  if (config.task === "hypergrid") throw new Error("seed batching on the device engine: Ising only");
   const K = seeds.length;
   const D = config.L * config.L;
   const task = isingTask(config.L, config.beta);

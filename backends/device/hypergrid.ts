@@ -1,0 +1,105 @@
+/**
+ * The hypergrid (core/tasks/hypergrid.ts) as a device environment for the masked-softmax device sampler
+ * (backends/device/discrete.ts): states x ∈ {0, …, H−1}^d as float32 [..., d]; actions 0..d−1 increment a
+ * coordinate (valid while it is < H − 1), action d stops; the network input is the per-coordinate one-hot
+ * (coordinate-major, as `encode` on the CPU); the uniform P_B: −log #(coordinates > 0 of s') per non-stop move.
+ * Two tables are uploaded once: log R of every state index Σ_i x_i H^i (a gather per terminal state) and the
+ * cumulative target π over the indices (computed in float64 on the host), whose inverse CDF (`upperBound`) draws
+ * x ~ π from one uniform per sample.
+ */
+import type * as tfc from "@tensorflow/tfjs-core";
+import type { Hypergrid } from "../../core/tasks/hypergrid.ts";
+import type { Tf } from "./engine.ts";
+import type { DeviceDiscreteEnv } from "./discrete.ts";
+
+type T = tfc.Tensor;
+
+/** The first `size` entries of the last axis from `start`. */
+function lastSlice(tf: Tf, x: T, start: number, size: number): T {
+  const lead = x.shape.slice(0, -1);
+  return tf.slice(x, [...lead.map(() => 0), start], [...lead, size]);
+}
+
+export function hypergridDeviceEnv(tf: Tf, env: Hypergrid): DeviceDiscreteEnv {
+  const { d, H } = env.params;
+  const N = env.nStates;
+  const cdf = new Float32Array(N);
+  for (let s = 0, acc = 0; s < N; s++) cdf[s] = acc += Math.exp(env.logR[s] - env.logZ);
+  const cdfT = tf.tensor1d(cdf);
+  const logRT = tf.tensor1d(Float32Array.from(env.logR));
+  const strides = tf.tensor1d(Array.from({ length: d }, (_, i) => H ** i), "float32");
+  return {
+    name: env.name,
+    stateSize: d,
+    nActions: d + 1,
+    inputDim: d * H,
+    maxSteps: env.maxSteps,
+    initial: (shape) => tf.zeros([...shape, d]),
+    encode(states) {
+      const flat = tf.reshape(tf.cast(states, "int32"), [-1]);
+      return tf.reshape(tf.oneHot(flat, H, 1, 0, "float32"), [...states.shape.slice(0, -1), d * H]);
+    },
+    validMask: (states) =>
+      tf.concat([tf.cast(tf.less(states, H - 1), "float32"), tf.onesLike(lastSlice(tf, states, 0, 1))], -1),
+    parentMask: (states) =>
+      tf.concat([tf.cast(tf.greater(states, 0), "float32"), tf.zerosLike(lastSlice(tf, states, 0, 1))], -1),
+    apply: (states, oh) => tf.add(states, lastSlice(tf, oh, 0, d)),
+    revert: (states, oh) => tf.sub(states, lastSlice(tf, oh, 0, d)),
+    statesBefore: (oh) => tf.cumsum(lastSlice(tf, oh, 0, d), oh.rank - 2, true),
+    logBackward(after, oh) {
+      const move = tf.sum(lastSlice(tf, oh, 0, d), -1);
+      const parents = tf.sum(tf.cast(tf.greater(after, 0), "float32"), -1);
+      return tf.mul(tf.neg(tf.log(tf.maximum(parents, 1))), move);
+    },
+    logReward(x) {
+      const idx = tf.cast(tf.sum(tf.mul(x, strides), -1), "int32");
+      return tf.reshape(tf.gather(logRT, tf.reshape(idx, [-1])), idx.shape);
+    },
+    sampleData(u) {
+      // upperBound of 1-D inputs is [1, n]: flattened before the coordinates are stacked
+      const found = tf.reshape(tf.upperBound(cdfT, tf.reshape(u, [-1])), [-1]);
+      const idx = tf.minimum(found, tf.scalar(N - 1, "int32"));
+      const coords = Array.from(
+        { length: d },
+        (_, i) => tf.mod(tf.floorDiv(idx, tf.scalar(H ** i, "int32")), tf.scalar(H, "int32")),
+      );
+      return tf.reshape(tf.cast(tf.stack(coords, 1), "float32"), [...u.shape, d]);
+    },
+    dispose() {
+      cdfT.dispose(), logRT.dispose(), strides.dispose();
+    },
+  };
+}
+
+/**
+ * The modes found by training forward batches, tracked on the device (core/tasks/runtime.ts's modes_found):
+ * `observe` marks the modes among a batch's terminal states (no read back); `found` reads back the M flags (per
+ * evaluation, not per step) and returns the found modes' states (n × d).
+ */
+export function hypergridModeTracker(tf: Tf, env: Hypergrid) {
+  const { d, H } = env.params;
+  const M = env.modes.length;
+  const modes = tf.tensor2d(Float32Array.from(env.modes), [1, M]);
+  const strides = tf.tensor1d(Array.from({ length: d }, (_, i) => H ** i), "float32");
+  const flags = tf.variable(tf.zeros([M]), false);
+  return {
+    observe(x: T): void {
+      tf.tidy(() => {
+        const idx = tf.reshape(tf.sum(tf.mul(x, strides), -1), [-1, 1]);
+        flags.assign(tf.maximum(flags, tf.max(tf.cast(tf.equal(idx, modes), "float32"), 0)));
+      });
+    },
+    async found(): Promise<{ n: number; states: Int32Array }> {
+      const f = (await flags.data()) as Float32Array;
+      const ids = [...env.modes].filter((_, m) => f[m] > 0);
+      const states = new Int32Array(ids.length * d);
+      ids.forEach((s, j) => {
+        for (let i = 0, r = s; i < d; i++, r = Math.floor(r / H)) states[j * d + i] = r % H;
+      });
+      return { n: ids.length, states };
+    },
+    dispose(): void {
+      modes.dispose(), strides.dispose(), flags.dispose();
+    },
+  };
+}

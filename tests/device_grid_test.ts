@@ -1,0 +1,387 @@
+/**
+ * The hypergrid on the device engine (backends/device/discrete.ts, backends/device/hypergrid.ts) against the CPU
+ * engine (core/gfn/discrete.ts): on batches drawn by the CPU sampler and teacher-forced on the device, the log
+ * P_F rows, log w and the φ-gradient agree to float32 tolerance for every supported objective × control variate
+ * at α = 0 and α = 0.5; device-sampled forward and backward trajectories are valid, their log w is the CPU
+ * engine's on them, and x ~ π on the device has the target's law; a short training run on a small hypergrid
+ * reaches an exact TV and KL close to the CPU engine's run with the same config. tfjs-core's "cpu" backend.
+ */
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs-core";
+import "@tensorflow/tfjs-backend-cpu";
+import { jsGemm } from "../core/nn/gemm.ts";
+import { initMlp, type Mlp, zerosLike } from "../core/nn/mlp.ts";
+import { Rng } from "../core/rng.ts";
+import { hypergrid, hypergridExact } from "../core/tasks/hypergrid.ts";
+import { type DiscreteBatch, runDiscrete, sampleDiscreteBackward } from "../core/gfn/discrete.ts";
+import { discreteContract } from "../core/gfn/discrete_sampler.ts";
+import { OBJECTIVE_REGISTRY } from "../core/objectives/registry.ts";
+import { CONTROL_VARIATE_REGISTRY } from "../core/baselines/registry.ts";
+import type { ObjectiveParams } from "../core/objectives/objective.ts";
+import { DEVICE_OBJECTIVES } from "../backends/device/engine.ts";
+import { DeviceDiscreteEngine } from "../backends/device/discrete.ts";
+import { hypergridDeviceEnv } from "../backends/device/hypergrid.ts";
+import { deviceTrain, deviceTrainRun } from "../backends/device/train.ts";
+import { type EvalRecord, parseTrainConfig } from "../core/train/config.ts";
+import { trainRun } from "../core/train/trainer.ts";
+
+await tf.setBackend("cpu");
+(tf.findBackend("cpu") as unknown as { firstUse: boolean }).firstUse = false;
+
+const PARAMS: ObjectiveParams = { div_alpha: 0.5, pg_lambda: 1 };
+/** Float32 tolerance: |g_dev − g_cpu| ≤ REL·max|g_cpu| + ABS per parameter element. */
+const REL = 2e-4, ABS = 1e-6;
+/** log P_F rows and log w: |Δ| ≤ 1e-4 (float32 logits and log-softmax against float64). */
+const LOG_TOL = 1e-4;
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+function maxAbs(a: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
+  return m;
+}
+
+const env = hypergrid({ d: 2, H: 4, R0: 1e-3, R1: 0.5, R2: 2 });
+const T = env.maxSteps, B = 16;
+
+function freshNet(seed: number, e = env, hidden = [16, 16]): Mlp {
+  return initMlp([e.inputDim, ...hidden, e.nActions], "swish", "he-uniform", new Rng(seed));
+}
+
+/** The forward actions of a CPU batch, actions[b·T + t], −1 after stop. */
+function hostActions(batch: DiscreteBatch): Int32Array {
+  const out = new Int32Array(batch.B * batch.maxSteps).fill(-1);
+  for (let b = 0; b < batch.B; b++) {
+    for (let t = 0; t < batch.len[b]; t++) {
+      out[b * batch.maxSteps + t] = batch.action[batch.rowOf[b * batch.maxSteps + t]];
+    }
+  }
+  return out;
+}
+
+/** B backward trajectories from x ~ π under the uniform P_B, teacher-forced on the CPU. */
+function cpuBackward(net: Mlp, rng: Rng): DiscreteBatch {
+  const x = env.sampleData!(B, rng);
+  const given = sampleDiscreteBackward(env, undefined, jsGemm, x, B, rng);
+  return runDiscrete(env, net, jsGemm, B, rng, { given });
+}
+
+const cases: { objective: string; cv: string; alpha: number }[] = [];
+for (const o of OBJECTIVE_REGISTRY) {
+  if (!DEVICE_OBJECTIVES.includes(o.name)) continue;
+  const cvs = o.usesCv
+    ? CONTROL_VARIATE_REGISTRY.filter((c) => !c.needsScores)
+    : [CONTROL_VARIATE_REGISTRY[0]];
+  for (const cv of cvs) for (const alpha of [0, 0.5]) cases.push({ objective: o.name, cv: cv.name, alpha });
+}
+
+Deno.test(`device hypergrid = CPU engine on a fixed batch: log P_F rows, log w, gradients (${cases.length} cases)`, async () => {
+  const net = freshNet(7);
+  const denv = hypergridDeviceEnv(tf, env);
+  const eng = new DeviceDiscreteEngine({ tf, net, env: denv, lr: 1e-3 });
+  const byName = new Map(OBJECTIVE_REGISTRY.map((o) => [o.name, o]));
+  const cvNamed = new Map(CONTROL_VARIATE_REGISTRY.map((c) => [c.name, c]));
+  assert.ok(cases.length >= 20 && cases.some((c) => c.objective === "tsallis"), `${cases.length} cases`);
+  try {
+    for (const [i, c] of cases.entries()) {
+      const rng = new Rng(11 + i);
+      const objective = byName.get(c.objective)!, cv = cvNamed.get(c.cv)!;
+      const fb = runDiscrete(env, net, jsGemm, B, rng);
+      const bb = c.alpha > 0 ? cpuBackward(net, rng) : undefined;
+      const fwd = discreteContract(env, net, jsGemm, fb);
+      const bwd = bb ? discreteContract(env, net, jsGemm, bb) : undefined;
+      const scalar = 0.3;
+      const grads = zerosLike(net);
+      const cpu = objective.gradient({
+        alpha: c.alpha,
+        cv,
+        scalar,
+        params: PARAMS,
+        gemm: jsGemm,
+        forward: fwd,
+        backward: bwd,
+        grads,
+      });
+      const f = eng.upload(fb.x, hostActions(fb), B);
+      const bw = bb ? eng.upload(bb.x, hostActions(bb), B) : undefined;
+      const label = `${c.objective}/${c.cv}/α=${c.alpha}`;
+      // log P_F per row (trajectory-major on the device, appended per step on the CPU)
+      const lpf = tf.tidy(() => {
+        const rows = eng.sampler.rows(f);
+        return eng.sampler.logPFRows(rows, eng.policy(rows.X));
+      });
+      const lpfDev = (await lpf.data()) as Float32Array;
+      lpf.dispose();
+      for (let b = 0; b < B; b++) {
+        for (let t = 0; t < T; t++) {
+          const want = t < fb.len[b] ? fb.logp[fb.rowOf[b * T + t]] : 0;
+          assert.ok(Math.abs(lpfDev[b * T + t] - want) <= LOG_TOL, `${label}: log P_F row (${b}, ${t})`);
+        }
+      }
+      const dev = await eng.gradient({
+        objective,
+        cv,
+        params: PARAMS,
+        alpha: c.alpha,
+        scalar,
+        forward: f,
+        backward: bw,
+      });
+      assert.ok(maxAbsDiff(dev.logwForward!, fwd.logw) <= LOG_TOL, `${label}: log w`);
+      const tol = REL * Math.max(...grads.map(maxAbs)) + ABS;
+      for (let k = 0; k < grads.length; k++) {
+        const d = maxAbsDiff(await dev.grads[k].data(), grads[k]);
+        assert.ok(d <= tol, `${label}: param ${k} differs by ${d} > ${tol}`);
+      }
+      assert.ok(
+        Math.abs(dev.dScalar - cpu.dScalar) <= 1e-5 * (1 + Math.abs(cpu.dScalar)),
+        `${label}: dScalar ${dev.dScalar} vs ${cpu.dScalar}`,
+      );
+      if (!Number.isNaN(cpu.loss)) {
+        assert.ok(Math.abs(dev.loss - cpu.loss) <= 1e-4 * (1 + Math.abs(cpu.loss)));
+      }
+      for (const g of dev.grads) g.dispose();
+      for (const t of [f, bw]) if (t) (t.x.dispose(), t.actions.dispose());
+    }
+  } finally {
+    eng.dispose();
+    denv.dispose();
+  }
+});
+
+/** Checks one trajectory's actions from s₀ against x; returns its length (stop included). */
+function checkTrajectory(e: typeof env, x: ArrayLike<number>, a: ArrayLike<number>, label: string): number {
+  const { d, H } = e.params;
+  const s = new Int32Array(d);
+  let t = 0;
+  for (; t < e.maxSteps; t++) {
+    const act = a[t];
+    assert.ok(act >= 0 && act <= d, `${label}: action ${act} at step ${t}`);
+    if (act === d) break;
+    assert.ok(s[act] < H - 1, `${label}: increment of coordinate ${act} at ${s[act]} leaves the grid`);
+    s[act]++;
+  }
+  assert.ok(t < e.maxSteps, `${label}: no stop`);
+  for (let u = t + 1; u < e.maxSteps; u++) assert.equal(a[u], -1, `${label}: padding after stop`);
+  assert.deepEqual([...s], Array.from(x, Number), `${label}: terminal state`);
+  return t + 1;
+}
+
+Deno.test("device hypergrid: sampled forward and backward trajectories are valid, and their log w is the CPU engine's", async () => {
+  for (const e of [env, hypergrid({ d: 3, H: 3, R0: 1e-2, R1: 0.5, R2: 2 })]) {
+    const { d } = e.params;
+    const Te = e.maxSteps, Bs = 64;
+    const net = freshNet(9, e);
+    const denv = hypergridDeviceEnv(tf, e);
+    const eng = new DeviceDiscreteEngine({ tf, net, env: denv, lr: 1e-3 });
+    const objective = OBJECTIVE_REGISTRY.find((o) => o.name === "akl")!;
+    try {
+      for (const kind of ["forward", "backward"] as const) {
+        const traj = kind === "forward" ? eng.sample(Bs, 123) : eng.sampleBackward(Bs, 321);
+        const x = Int32Array.from((await traj.x.data()) as Float32Array);
+        const actions = Int32Array.from((await traj.actions.data()) as Int32Array);
+        const lens = new Set<number>();
+        for (let b = 0; b < Bs; b++) {
+          lens.add(
+            checkTrajectory(
+              e,
+              x.subarray(b * d, (b + 1) * d),
+              actions.subarray(b * Te, (b + 1) * Te),
+              `${e.name} ${kind} ${b}`,
+            ),
+          );
+        }
+        assert.ok(lens.size > 2, `${kind}: lengths ${[...lens]}`); // variable lengths, not one
+        const r = await eng.gradient({
+          objective,
+          cv: CONTROL_VARIATE_REGISTRY[0],
+          params: PARAMS,
+          alpha: 0,
+          scalar: 0,
+          forward: traj,
+        });
+        const batch = runDiscrete(e, net, jsGemm, Bs, new Rng(1), { given: actions });
+        assert.deepEqual([...batch.x], [...x]);
+        const { logw } = discreteContract(e, net, jsGemm, batch);
+        assert.ok(
+          maxAbsDiff(r.logwForward!, logw) <= LOG_TOL,
+          `${e.name} ${kind}: ${maxAbsDiff(r.logwForward!, logw)}`,
+        );
+        for (const g of r.grads) g.dispose();
+        traj.x.dispose(), traj.actions.dispose();
+      }
+    } finally {
+      eng.dispose();
+      denv.dispose();
+    }
+  }
+});
+
+Deno.test("device hypergrid: x ~ π and the uniform P_B have the target's law (frequencies of 16384 draws)", async () => {
+  // H = 3: the corners have R = R0 + R1 = 1, the other states R0 = 0.5
+  const e = hypergrid({ d: 2, H: 3, R0: 0.5, R1: 0.5, R2: 2 });
+  const denv = hypergridDeviceEnv(tf, e);
+  const eng = new DeviceDiscreteEngine({ tf, net: freshNet(1, e), env: denv, lr: 1e-3 });
+  const n = 16384;
+  const traj = eng.sampleBackward(n, 77);
+  const x = (await traj.x.data()) as Float32Array;
+  const actions = (await traj.actions.data()) as Int32Array;
+  const freq = new Float64Array(e.nStates);
+  // x = (2, 1): the uniform P_B walks back through (1, 1) or (2, 0) with probability 1/2 each, so the first forward
+  // move is 0 with probability 1/2 + 1/4 = 3/4 (a uniformly random order of the moves would give 2/3)
+  let first0 = 0, at21 = 0;
+  for (let b = 0; b < n; b++) {
+    freq[e.index([x[2 * b], x[2 * b + 1]])] += 1 / n;
+    if (x[2 * b] === 2 && x[2 * b + 1] === 1) (at21++, first0 += actions[b * e.maxSteps] === 0 ? 1 : 0);
+  }
+  for (let s = 0; s < e.nStates; s++) {
+    const pi = Math.exp(e.logR[s] - e.logZ);
+    // 5 standard deviations of a frequency of n draws
+    assert.ok(
+      Math.abs(freq[s] - pi) <= 5 * Math.sqrt(pi * (1 - pi) / n),
+      `state ${s}: ${freq[s]} vs π ${pi}`,
+    );
+  }
+  assert.ok(at21 > 1000, `${at21}`);
+  const p = first0 / at21;
+  assert.ok(
+    Math.abs(p - 0.75) <= 4 * Math.sqrt(0.75 * 0.25 / at21),
+    `first move 0 from (2, 1): ${p} (${at21})`,
+  );
+  traj.x.dispose(), traj.actions.dispose(), eng.dispose(), denv.dispose();
+});
+
+Deno.test("device hypergrid: forward samples have the policy's exact terminal law Q_T (frequencies of 16384 draws)", async () => {
+  const e = hypergrid({ d: 2, H: 4, R0: 1e-3, R1: 0.5, R2: 2 });
+  const net = freshNet(5, e);
+  const { qT } = hypergridExact(e, net, jsGemm);
+  const denv = hypergridDeviceEnv(tf, e);
+  const eng = new DeviceDiscreteEngine({ tf, net, env: denv, lr: 1e-3 });
+  const n = 16384;
+  const traj = eng.sample(n, 99);
+  const x = (await traj.x.data()) as Float32Array;
+  const freq = new Float64Array(e.nStates);
+  for (let b = 0; b < n; b++) freq[e.index([x[2 * b], x[2 * b + 1]])] += 1 / n;
+  for (let s = 0; s < e.nStates; s++) {
+    const q = qT[s];
+    assert.ok(
+      Math.abs(freq[s] - q) <= 5 * Math.sqrt(q * (1 - q) / n) + 1e-9,
+      `state ${s}: ${freq[s]} vs Q_T ${q}`,
+    );
+  }
+  traj.x.dispose(), traj.actions.dispose(), eng.dispose(), denv.dispose();
+});
+
+Deno.test("device hypergrid: training d=2, H=4 reaches the CPU engine's exact KL and TV (same config, own streams)", async () => {
+  const e = hypergrid({ d: 2, H: 4, R0: 1e-3, R1: 0.5, R2: 2 });
+  for (const [objective, cv] of [["atb", "learned"], ["akl", "loo-logw"]] as const) {
+    const cfg = parseTrainConfig({
+      task: "hypergrid",
+      grid_dim: 2,
+      grid_size: 4,
+      r0: 1e-3,
+      hidden: [16, 16],
+      batch: 32,
+      steps: 150,
+      objective,
+      cv,
+      alpha: 0.5,
+      lr: 0.004,
+      lr_logz: 0.3,
+      eval_every: 150,
+      eval_samples: 16,
+      seed: 1,
+    });
+    const init = initMlp([e.inputDim, 16, 16, e.nActions], "swish", "he-uniform", new Rng(1).fork());
+    const kl0 = hypergridExact(e, init, jsGemm).exact_kl;
+    const dev = await deviceTrain(tf, cfg);
+    const d = hypergridExact(e, dev.net, jsGemm);
+    const cpu = await trainRun(cfg, { gemm: jsGemm });
+    const label = `${objective}/${cv}/α=0.5: KL ${kl0.toFixed(3)} → device ${d.exact_kl.toFixed(4)} (TV ${
+      d.exact_tv.toFixed(4)
+    }), cpu ${cpu.exact_kl!.toFixed(4)} (TV ${cpu.exact_tv!.toFixed(4)})`;
+    console.log(`  ${label}`);
+    // both converged (KL from ~3 to below 0.05, TV below 0.1) and within a factor 2 of each other in KL
+    assert.ok(kl0 > 1, label);
+    assert.ok(d.exact_kl < 0.05 && cpu.exact_kl! < 0.05, label);
+    assert.ok(d.exact_tv < 0.1 && cpu.exact_tv! < 0.1, label);
+    assert.ok(d.exact_kl < 2 * cpu.exact_kl! && cpu.exact_kl! < 2 * d.exact_kl, label);
+    // per step: B log w back for the forward and for the backward batch, independent of the network and grid
+    assert.equal(dev.bytesRead, cfg.steps * 2 * 4 * cfg.batch, label);
+  }
+});
+
+Deno.test("device hypergrid: a whole run gives the CPU trainer's evaluation records, modes found included", async () => {
+  const cfg = parseTrainConfig({
+    task: "hypergrid",
+    grid_dim: 2,
+    grid_size: 4,
+    hidden: [8],
+    batch: 16,
+    steps: 5,
+    alpha: 0.5,
+    eval_every: 2,
+    eval_samples: 16,
+    seed: 3,
+  });
+  const records: EvalRecord[] = [];
+  const s = await deviceTrainRun(tf, "tfjs-cpu", cfg, { gemm: jsGemm, onEval: (r) => void records.push(r) });
+  assert.deepEqual(records.map((r) => r.step), [0, 2, 4, 5]);
+  assert.equal(s.backend, "tfjs-cpu");
+  assert.ok(typeof s.exact_kl === "number" && typeof s.exact_tv === "number" && s.modes_total === 4);
+  // modes found only grow, from none before the first batch
+  assert.equal(records[0].modes_found, 0);
+  for (let i = 1; i < records.length; i++) assert.ok(records[i].modes_found! >= records[i - 1].modes_found!);
+  const found = Number(s.modes_found);
+  assert.ok(found >= 1 && found <= 4, `${found}`);
+});
+
+Deno.test("train --task hypergrid --backend tfjs-cpu runs on the device engine (JSON records, exact TV)", async () => {
+  const p = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "main.ts",
+      "train",
+      "--task",
+      "hypergrid",
+      "--grid-dim",
+      "2",
+      "--grid-size",
+      "4",
+      "--backend",
+      "tfjs-cpu",
+      "--steps",
+      "4",
+      "--batch",
+      "8",
+      "--hidden",
+      "8",
+      "--alpha",
+      "0.5",
+      "--eval-every",
+      "2",
+      "--eval-samples",
+      "8",
+      "--json",
+    ],
+    cwd: new URL("..", import.meta.url).pathname,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const err = new TextDecoder().decode(p.stderr);
+  assert.equal(p.code, 0, err);
+  const lines = new TextDecoder().decode(p.stdout).trim().split("\n").map((l) => JSON.parse(l));
+  const summary = lines[lines.length - 1];
+  assert.equal(summary.backend, "tfjs-cpu");
+  assert.equal(summary.steps, 4);
+  assert.ok(
+    summary.exact_tv >= 0 && summary.exact_tv <= 1 && summary.modes_total === 4,
+    JSON.stringify(summary),
+  );
+  assert.deepEqual(lines.slice(0, -1).map((r) => r.step), [0, 2, 4]);
+});
