@@ -184,10 +184,10 @@ export function scoreChunk(sig: PolicySignals, budget = SCORE_BUDGET): number {
 }
 
 /**
- * The per-sample scores of trajectories b0 … b0+c−1 of every seed, one tensor per parameter in the order of
- * the parameters, flattened: [K, c, in·out] for W_l, [K, c, out] for b_l.
+ * The per-sample scores of layer l for trajectories b0 … b0+c−1 of every seed, flattened: [K, c, in·out] for W_l
+ * and [K, c, out] for b_l.
  */
-export function chunkScores(tf: Tf, sig: PolicySignals, b0: number, c: number): T[] {
+export function layerScores(tf: Tf, sig: PolicySignals, b0: number, c: number, l: number): [T, T] {
   const { K, B, T } = sig;
   // rows of trajectories b0..b0+c−1 as [K·c, T, width]
   const perTraj = (x: T) => {
@@ -198,14 +198,17 @@ export function chunkScores(tf: Tf, sig: PolicySignals, b0: number, c: number): 
     const s = tf.slice(tf.reshape(x, [K, T, B, w]), [0, 0, b0, 0], [K, T, c, w]);
     return tf.reshape(tf.transpose(s, [0, 2, 1, 3]), [K * c, T, w]);
   };
-  const h: T[] = [];
-  for (let l = 0; l < sig.deltas.length; l++) {
-    const X = perTraj(sig.inputs[l]), Dl = perTraj(sig.deltas[l]);
-    const fin = X.shape[2]!, fout = Dl.shape[2]!;
-    h.push(tf.reshape(tf.matMul(X, Dl, true, false), [K, c, fin * fout]));
-    h.push(tf.reshape(tf.sum(Dl, 1), [K, c, fout]));
-  }
-  return h;
+  const X = perTraj(sig.inputs[l]), Dl = perTraj(sig.deltas[l]);
+  const fin = X.shape[2]!, fout = Dl.shape[2]!;
+  return [
+    tf.reshape(tf.matMul(X, Dl, true, false), [K, c, fin * fout]),
+    tf.reshape(tf.sum(Dl, 1), [K, c, fout]),
+  ];
+}
+
+/** Every parameter's per-sample scores for trajectories b0 … b0+c−1, in the order of the parameters. */
+export function chunkScores(tf: Tf, sig: PolicySignals, b0: number, c: number): T[] {
+  return sig.deltas.flatMap((_, l) => layerScores(tf, sig, b0, c, l));
 }
 
 /** Calls fn(b0, c) for the chunks [b0, b0 + c) covering 0 … B−1. */
@@ -213,24 +216,15 @@ function forChunks(B: number, chunk: number, fn: (b0: number, c: number) => void
   for (let b0 = 0; b0 < B; b0 += chunk) fn(b0, Math.min(chunk, B - b0));
 }
 
-/** Replaces the accumulator list `acc` by acc + add (elementwise), disposing the old ones. */
-function addInto(tf: Tf, acc: T[] | null, add: T[]): T[] {
-  if (!acc) return add.map((t) => tf.keep(t));
-  return acc.map((a, i) => {
-    const s = tf.keep(tf.add(a, add[i]));
-    a.dispose();
-    return s;
-  });
-}
-
 /** ‖h_s‖² per seed and trajectory [K, B] (the optimal scalar baseline's weights). */
 export function scoreNorms2(tf: Tf, sig: PolicySignals, budget = SCORE_BUDGET): T {
   const parts: T[] = [];
   forChunks(sig.B, scoreChunk(sig, budget), (b0, c) => {
-    parts.push(tf.tidy(() => {
-      const h = chunkScores(tf, sig, b0, c);
-      return tf.addN(h.map((x) => tf.sum(tf.square(x), 2)));
-    }));
+    const perLayer = sig.deltas.map((_, l) =>
+      tf.tidy(() => tf.addN(layerScores(tf, sig, b0, c, l).map((x) => tf.sum(tf.square(x), 2))))
+    );
+    parts.push(tf.addN(perLayer));
+    tf.dispose(perLayer);
   });
   const out = parts.length === 1 ? parts[0] : tf.concat(parts, 1);
   if (parts.length > 1) { for (const p of parts) p.dispose(); }
@@ -293,10 +287,11 @@ export function othersRange(tf: Tf, logw: T): [T, T] {
 /**
  * weight · mean_s (b_s − log w_s) h_s with the optimal vector baseline (core/baselines/estimator.ts
  * `addOptimalVectorGradient`), per seed, as [K, …] tensors shaped like the parameters. A first pass over the
- * chunks sums Σh², Σ log w·h² (and for the global form Σh, Σ log w·h: g_d = (b_d Σ_s h_{s,d} − Σ_s log w_s
- * h_{s,d}) / S, b_d = Σ log w h² / Σ h², the mean of log w where Σh² = 0). Leave-one-out: a second pass applies
- * b_{s,d} = (Σ log w h² − log w_s h_{s,d}²) / (Σ h² − h_{s,d}²) per sample (the LOO mean where the denominator is
- * 0), clamped to the range of the other samples' log w; with one chunk its scores are kept from the first pass.
+ * chunks sums Σ_s h², Σ_s log w·h² per element; the global form is then g_d = (b_d Σ_s h_{s,d} − Σ_s log w_s
+ * h_{s,d}) / S with b_d = Σ log w h² / Σ h² (the mean of log w where Σh² = 0), Σ_s h and Σ_s log w·h being two
+ * coefficient gradients (no scores). Leave-one-out: a second pass applies b_{s,d} = (Σ log w h² − log w_s
+ * h_{s,d}²) / (Σ h² − h_{s,d}²) per sample (the LOO mean where the denominator is 0), clamped to the range of the
+ * other samples' log w. Each layer's scores of a chunk live only while that layer is reduced.
  */
 export function optimalVectorGradient(
   tf: Tf,
@@ -309,67 +304,58 @@ export function optimalVectorGradient(
 ): T[] {
   const { K, B } = sig;
   const chunk = scoreChunk(sig, budget);
-  const single = chunk >= B;
-  let sums: T[] | null = null; // per parameter: H2, W2 (and G1, G2 for the global form)
-  let kept: T[] | null = null;
+  const layers = sig.deltas.length;
   const lwChunk = (b0: number, c: number) => tf.reshape(tf.slice(logw, [0, b0], [K, c]), [K, c, 1]);
-  forChunks(B, chunk, (b0, c) => {
-    const add = tf.tidy(() => {
-      const h = chunkScores(tf, sig, b0, c);
-      if (single && leaveOneOut) kept = h.map((x) => tf.keep(x));
-      const lw = lwChunk(b0, c);
-      return h.flatMap((x) => {
-        const sq = tf.square(x);
-        const s = [tf.sum(sq, 1), tf.sum(tf.mul(lw, sq), 1)];
-        if (!leaveOneOut) s.push(tf.sum(x, 1), tf.sum(tf.mul(lw, x), 1));
-        return s;
-      });
-    });
-    const prev: T[] | null = sums;
-    sums = addInto(tf, prev, add);
-    if (prev) { for (const t of add) t.dispose(); }
+  /** Per parameter p the sums over the chunks of fn(p, its scores, the chunk's log w [K, c, 1], b0, c). */
+  const sumOverChunks = (fn: (p: number, h: T, lw: T, b0: number, c: number) => T[]): T[][] => {
+    let acc: T[][] | null = null;
+    for (let b0 = 0; b0 < B; b0 += chunk) {
+      const c = Math.min(chunk, B - b0);
+      const add: T[][] = [];
+      for (let l = 0; l < layers; l++) {
+        add.push(...tf.tidy(() => {
+          const lw = lwChunk(b0, c);
+          return layerScores(tf, sig, b0, c, l).map((h, i) => fn(2 * l + i, h, lw, b0, c));
+        }));
+      }
+      if (!acc) acc = add;
+      else {
+        const prev: T[][] = acc;
+        acc = prev.map((ts, p) => ts.map((t, i) => tf.add(t, add[p][i])));
+        tf.dispose([...prev.flat(), ...add.flat()]);
+      }
+    }
+    return acc!;
+  };
+  const sums = sumOverChunks((_p, h, lw) => {
+    const sq = tf.square(h);
+    return [tf.sum(sq, 1), tf.sum(tf.mul(lw, sq), 1)];
   });
-  const acc = sums as unknown as T[];
-  const per = leaveOneOut ? 2 : 4;
   const scale = weight / B;
-  const P = acc.length / per;
   let grads: T[];
   if (!leaveOneOut) {
     grads = tf.tidy(() => {
       const mean = tf.mean(logw, 1, true);
-      return Array.from({ length: P }, (_, p) => {
-        const [h2, w2, g1, g2] = acc.slice(per * p, per * p + per);
+      const g1 = trajectoryGrads(tf, sig, tf.onesLike(logw)), g2 = trajectoryGrads(tf, sig, logw);
+      return sums.map(([h2, w2], p) => {
         const b = divWherePositive(tf, w2, h2, mean);
-        return tf.reshape(tf.mul(tf.sub(tf.mul(b, g1), g2), scale), shapes[p]);
+        return tf.mul(tf.sub(tf.mul(tf.reshape(b, shapes[p]), g1[p]), g2[p]), scale);
       });
     });
   } else {
     const [fb, lo, hi] = tf.tidy(() => [looMean(tf, logw), ...othersRange(tf, logw)]);
-    let g: T[] | null = null;
-    forChunks(B, chunk, (b0, c) => {
-      const add = tf.tidy(() => {
-        const h = kept ?? chunkScores(tf, sig, b0, c);
-        const lw = lwChunk(b0, c);
-        const cut = (x: T) => tf.reshape(tf.slice(x, [0, b0], [K, c]), [K, c, 1]);
-        const fbc = cut(fb), loc = cut(lo), hic = cut(hi);
-        return h.map((x, p) => {
-          const [h2, w2] = acc.slice(per * p, per * p + 2).map((t) => tf.expandDims(t, 1));
-          const sq = tf.square(x);
-          const bsd = divWherePositive(tf, tf.sub(w2, tf.mul(lw, sq)), tf.sub(h2, sq), fbc);
-          const clamped = tf.minimum(tf.maximum(bsd, loc), hic);
-          return tf.sum(tf.mul(tf.sub(clamped, lw), x), 1);
-        });
-      });
-      const prev: T[] | null = g;
-      g = addInto(tf, prev, add);
-      if (prev) { for (const t of add) t.dispose(); }
+    const cut = (x: T, b0: number, c: number) => tf.reshape(tf.slice(x, [0, b0], [K, c]), [K, c, 1]);
+    const g = sumOverChunks((p, h, lw, b0, c) => {
+      const [h2, w2] = sums[p].map((t) => tf.expandDims(t, 1));
+      const sq = tf.square(h);
+      const bsd = divWherePositive(tf, tf.sub(w2, tf.mul(lw, sq)), tf.sub(h2, sq), cut(fb, b0, c));
+      const clamped = tf.minimum(tf.maximum(bsd, cut(lo, b0, c)), cut(hi, b0, c));
+      return [tf.sum(tf.mul(tf.sub(clamped, lw), h), 1)];
     });
-    const gg = g as unknown as T[];
-    grads = gg.map((t, p) => tf.tidy(() => tf.reshape(tf.mul(t, scale), shapes[p])));
-    for (const t of [...gg, fb, lo, hi]) t.dispose();
-    if (kept) { for (const t of kept as T[]) t.dispose(); }
+    grads = g.map(([t], q) => tf.tidy(() => tf.reshape(tf.mul(t, scale), shapes[q])));
+    tf.dispose([...g.flat(), fb, lo, hi]);
   }
-  for (const t of acc) t.dispose();
+  tf.dispose(sums.flat());
   return grads;
 }
 

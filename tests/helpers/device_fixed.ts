@@ -127,7 +127,9 @@ export async function checkOptimal(
   try {
     assert.ok(maxAbsDiff((await logw.data()) as Float32Array, fwd.logw) < 1e-4, `${label}: log w`);
     for (const budget of budgets) {
+      const before = tf.memory().numTensors;
       const dev = optimalBaselineGradient(tf, sig, logw, optimalKind(cvName)!, weight, budget);
+      assert.equal(tf.memory().numTensors - before, dev.length, `${label}: only the gradients stay allocated`);
       await assertGradsClose(dev, grads, `${label} (score budget ${budget ?? "default"})`);
       tf.dispose(dev);
     }
