@@ -129,7 +129,11 @@ export async function checkOptimal(
     for (const budget of budgets) {
       const before = tf.memory().numTensors;
       const dev = optimalBaselineGradient(tf, sig, logw, optimalKind(cvName)!, weight, budget);
-      assert.equal(tf.memory().numTensors - before, dev.length, `${label}: only the gradients stay allocated`);
+      assert.equal(
+        tf.memory().numTensors - before,
+        dev.length,
+        `${label}: only the gradients stay allocated`,
+      );
       await assertGradsClose(dev, grads, `${label} (score budget ${budget ?? "default"})`);
       tf.dispose(dev);
     }
