@@ -1,8 +1,8 @@
 /**
- * Seed batching on the device (backends/device/seeds.ts): K policies in one program. Per seed, on a fixed batch
- * the batched gradient equals the CPU engine's; the batched sampler draws exactly the trajectories K separate
- * device engines draw; and 4 seeds trained batched equal 4 separate device runs (parameters and scalars, float32
- * tolerance). Runs on tfjs-core's "cpu" backend.
+ * Seed batching on the device (backends/device/engine.ts, K seeds as the leading dimension): per seed, on a fixed
+ * batch the batched gradient equals the CPU engine's; the batched sampler draws exactly the trajectories K
+ * separate (K = 1) engines draw from the same streams; and 4 seeds trained batched equal 4 separate device runs
+ * (parameters and scalars, float32 tolerance). Runs on tfjs-core's "cpu" backend.
  */
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
@@ -16,8 +16,9 @@ import { preparePolicy } from "../core/gfn/trajectories.ts";
 import { objectiveNamed } from "../core/objectives/registry.ts";
 import { controlVariateNamed } from "../core/baselines/registry.ts";
 import { parseTrainConfig } from "../core/train/config.ts";
-import { DeviceEngine, isingDeviceReward, ordersOf } from "../backends/device/engine.ts";
-import { SeedBatchEngine } from "../backends/device/seeds.ts";
+import { DeviceEngine } from "../backends/device/engine.ts";
+import { isingDeviceSampler, ordersOf } from "../backends/device/bitvector.ts";
+import { TfjsSeededRandom } from "../backends/device/seeds.ts";
 import { deviceTrain, deviceTrainSeeds } from "../backends/device/train.ts";
 
 await tf.setBackend("cpu");
@@ -33,8 +34,8 @@ const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) =>
 
 Deno.test("seed batching: per seed, the batched gradient on a fixed batch = the CPU engine's", async () => {
   const nets = [1, 2, 3].map((s) => initMlp([D, 16, 16, 2 * D], "swish", "he-uniform", new Rng(s)));
-  const ising = isingDeviceReward(tf, L, BETA);
-  const eng = new SeedBatchEngine(tf, nets, ising.reward, 1e-3);
+  const ds = isingDeviceSampler(tf, L, BETA);
+  const eng = new DeviceEngine({ tf, nets, sampler: ds, lr: 1e-3 });
   try {
     for (
       const [o, c, alpha] of [["atb", "learned", 0], ["akl", "loo-logw", 0.5], ["renyi", "none", 0]] as const
@@ -60,12 +61,12 @@ Deno.test("seed batching: per seed, the batched gradient on a fixed batch = the 
         return { fwd, bwd, grads, dScalar: r.dScalar };
       });
       const up = (bs: BitVectorBatch[]) =>
-        eng.upload(bs.map((b) => b.x as Int8Array), bs.map((b) => ordersOf(b.traj.pos, B, D)), B);
+        ds.upload(bs.map((b) => b.x as Int8Array), bs.map((b) => ordersOf(b.traj.pos, B, D)), B);
       const f = up(cpu.map((c) => c.fwd));
       const bw = alpha > 0 ? up(cpu.map((c) => c.bwd!)) : undefined;
-      eng.counter.reset();
-      const dev = await eng.gradient({ objective, cv, params, alpha, scalars, forward: f, backward: bw });
-      assert.equal(eng.counter.read, 4 * 3 * B * (alpha > 0 ? 2 : 1));
+      eng.setScalar(scalars);
+      const dev = await eng.gradient({ objective, cv, params, alpha, forward: f, backward: bw });
+      const dScalar = await dev.dScalar.data();
       for (let k = 0; k < 3; k++) {
         const tol = 2e-4 * Math.max(...cpu[k].grads.map(maxAbs)) + 1e-6;
         for (let p = 0; p < cpu[k].grads.length; p++) {
@@ -74,34 +75,34 @@ Deno.test("seed batching: per seed, the batched gradient on a fixed batch = the 
           const diff = maxDiff(d.subarray(k * per, (k + 1) * per), cpu[k].grads[p]);
           assert.ok(diff <= tol, `${o}/${c}/α=${alpha} seed ${k} param ${p}: ${diff} > ${tol}`);
         }
-        assert.ok(Math.abs(dev.dScalar[k] - cpu[k].dScalar) <= 1e-5 * (1 + Math.abs(cpu[k].dScalar)));
+        assert.ok(Math.abs(dScalar[k] - cpu[k].dScalar) <= 1e-5 * (1 + Math.abs(cpu[k].dScalar)));
       }
-      for (const g of dev.grads) g.dispose();
-      for (const t of [f, bw]) if (t) (t.x.dispose(), t.order.dispose());
+      dev.dispose(), f.dispose(), bw?.dispose();
     }
   } finally {
     eng.dispose();
-    ising.dispose();
+    ds.dispose();
   }
 });
 
 Deno.test("seed batching: the batched sampler draws what K separate device engines draw", async () => {
   const nets = [4, 5].map((s) => initMlp([D, 16, 2 * D], "tanh", "he-uniform", new Rng(s)));
-  const ising = isingDeviceReward(tf, L, BETA);
-  const eng = new SeedBatchEngine(tf, nets, ising.reward, 1e-3);
-  const t = eng.sample(B, [77, 78]);
-  const x = (await t.x.data()) as Float32Array, order = (await t.order.data()) as Int32Array;
+  const ds = isingDeviceSampler(tf, L, BETA);
+  const eng = new DeviceEngine({ tf, nets, sampler: ds, lr: 1e-3 });
+  const rngs = () => [new Rng(77), new Rng(78)];
+  const t = ds.forward(eng, B, new TfjsSeededRandom(tf, rngs()));
+  const tb = ds.backward(eng, B, new TfjsSeededRandom(tf, rngs()));
   for (let k = 0; k < 2; k++) {
-    const single = new DeviceEngine({ tf, net: nets[k], reward: ising.reward, lr: 1e-3 });
-    const s = single.sample(B, 77 + k);
-    assert.deepEqual(Array.from(x.subarray(k * B * D, (k + 1) * B * D)), Array.from(await s.x.data()));
-    assert.deepEqual(
-      Array.from(order.subarray(k * B * D, (k + 1) * B * D)),
-      Array.from(await s.order.data()),
-    );
-    s.x.dispose(), s.order.dispose(), single.dispose();
+    const single = new DeviceEngine({ tf, nets: [nets[k]], sampler: ds, lr: 1e-3 });
+    const s = ds.forward(single, B, new TfjsSeededRandom(tf, [rngs()[k]]));
+    const sb = ds.backward(single, B, new TfjsSeededRandom(tf, [rngs()[k]]));
+    for (const [all, one] of [[t.x, s.x], [t.order, s.order], [tb.x, sb.x], [tb.order, sb.order]]) {
+      const a = await all.data();
+      assert.deepEqual(Array.from(a.subarray(k * B * D, (k + 1) * B * D)), Array.from(await one.data()));
+    }
+    s.dispose(), sb.dispose(), single.dispose();
   }
-  t.x.dispose(), t.order.dispose(), eng.dispose(), ising.dispose();
+  t.dispose(), tb.dispose(), eng.dispose(), ds.dispose();
 });
 
 Deno.test("seed batching: 4 seeds trained in one program = 4 separate device runs, per seed", async () => {
@@ -120,7 +121,6 @@ Deno.test("seed batching: 4 seeds trained in one program = 4 separate device run
   });
   const seeds = [11, 12, 13, 14];
   const batched = await deviceTrainSeeds(tf, cfg, seeds);
-  assert.equal(batched.bytesRead, cfg.steps * 4 * 4 * cfg.batch * 2);
   for (let k = 0; k < seeds.length; k++) {
     const alone = await deviceTrain(tf, { ...cfg, seed: seeds[k] });
     const a = alone.net, b = batched.nets[k];

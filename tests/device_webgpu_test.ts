@@ -11,10 +11,11 @@ import { Rng } from "../core/rng.ts";
 import { isingTask } from "../core/tasks/ising.ts";
 import { type BitVectorBatch, bitVectorSampler } from "../core/gfn/bitvector.ts";
 import { logWeights, preparePolicy, runTrajectories } from "../core/gfn/trajectories.ts";
-import { SeedBatchEngine } from "../backends/device/seeds.ts";
+import { TfjsSeededRandom } from "../backends/device/seeds.ts";
 import { objectiveNamed } from "../core/objectives/registry.ts";
 import { controlVariateNamed } from "../core/baselines/registry.ts";
-import { DeviceEngine, isingDeviceReward, ordersOf } from "../backends/device/engine.ts";
+import { DeviceEngine, TransferCounter } from "../backends/device/engine.ts";
+import { isingDeviceSampler, ordersOf } from "../backends/device/bitvector.ts";
 import {
   autoDevice,
   type DeviceProbe,
@@ -67,9 +68,10 @@ Deno.test({
     const sampler = bitVectorSampler(task);
     const net = initMlp([D, 16, 16, 2 * D], "swish", "he-uniform", new Rng(7));
     const pol = preparePolicy(net);
-    const ising = isingDeviceReward(tf, L, BETA);
-    const eng = new DeviceEngine({ tf, net, reward: ising.reward, lr: 1e-3 });
+    const ds = isingDeviceSampler(tf, L, BETA);
+    const eng = new DeviceEngine({ tf, nets: [net], sampler: ds, lr: 1e-3 });
     const params = { div_alpha: 0.5, pg_lambda: 1 };
+    const counter = new TransferCounter().attach(tf);
     try {
       for (
         const [o, c, alpha] of [["atb", "learned", 0], ["akl", "loo-logw", 0.5], [
@@ -93,19 +95,14 @@ Deno.test({
           backward: bwd,
           grads,
         });
-        const up = (b: BitVectorBatch) => eng.upload(b.x as Int8Array, ordersOf(b.traj.pos, B, D), B);
+        const up = (b: BitVectorBatch) => ds.upload([b.x as Int8Array], [ordersOf(b.traj.pos, B, D)], B);
         const f = up(fwd), bw = bwd ? up(bwd) : undefined;
-        eng.counter.reset();
-        const dev = await eng.gradient({
-          objective,
-          cv,
-          params,
-          alpha,
-          scalar: 0.3,
-          forward: f,
-          backward: bw,
-        });
-        assert.equal(eng.counter.read, 4 * B * (alpha > 0 ? 2 : 1));
+        eng.setScalar([0.3]);
+        counter.reset();
+        const dev = await eng.gradient({ objective, cv, params, alpha, forward: f, backward: bw });
+        // read back by the host coefficients: log w (B per batch) and the scalar (unless still host-resident)
+        const lwBytes = 4 * B * (alpha > 0 ? 2 : 1);
+        assert.ok(counter.read === lwBytes || counter.read === lwBytes + 4, `${counter.read}`);
         let scale = 0;
         for (const g of grads) for (const v of g) scale = Math.max(scale, Math.abs(v));
         const tol = 2e-4 * scale + 1e-6; // float32, as on the tfjs cpu backend
@@ -115,13 +112,14 @@ Deno.test({
           for (let i = 0; i < d.length; i++) m = Math.max(m, Math.abs(d[i] - grads[k][i]));
           assert.ok(m <= tol, `${o}/${c}/α=${alpha}: param ${k} differs by ${m} > ${tol}`);
         }
-        assert.ok(Math.abs(dev.dScalar - cpu.dScalar) <= 1e-5 * (1 + Math.abs(cpu.dScalar)));
-        for (const g of dev.grads) g.dispose();
-        for (const t of [f, bw]) if (t) (t.x.dispose(), t.order.dispose());
+        const dScalar = (await dev.dScalar.data())[0];
+        assert.ok(Math.abs(dScalar - cpu.dScalar) <= 1e-5 * (1 + Math.abs(cpu.dScalar)));
+        dev.dispose(), f.dispose(), bw?.dispose();
       }
     } finally {
+      counter.detach();
       eng.dispose();
-      ising.dispose();
+      ds.dispose();
     }
   },
 });
@@ -136,10 +134,10 @@ Deno.test({
     const L = 3, D = 9, B = 8, BETA = 0.4;
     const task = isingTask(L, BETA);
     const nets = [1, 2].map((s) => initMlp([D, 16, 2 * D], "swish", "he-uniform", new Rng(s)));
-    const ising = isingDeviceReward(tf, L, BETA);
+    const ds = isingDeviceSampler(tf, L, BETA);
     // sampling: valid trajectories whose log w is the CPU engine's on them
-    const eng = new DeviceEngine({ tf, net: nets[0], reward: ising.reward, lr: 1e-3 });
-    const f = eng.sample(B, 5);
+    const eng = new DeviceEngine({ tf, nets: [nets[0]], sampler: ds, lr: 1e-3 });
+    const f = ds.forward(eng, B, new TfjsSeededRandom(tf, [new Rng(5)]));
     const x = Int8Array.from((await f.x.data()) as Float32Array);
     const order = Int32Array.from((await f.order.data()) as Int32Array);
     assert.ok(x.every((v) => v === 1 || v === -1));
@@ -151,7 +149,6 @@ Deno.test({
       cv: controlVariateNamed("none"),
       params: {},
       alpha: 0,
-      scalar: 0,
       forward: f,
     });
     const traj = runTrajectories(preparePolicy(nets[0]), jsGemm, B, new Rng(1), {
@@ -159,25 +156,18 @@ Deno.test({
       given: { x, order },
     });
     const { logw } = logWeights(traj, task);
-    for (let b = 0; b < B; b++) assert.ok(Math.abs(r.logwForward![b] - logw[b]) < 1e-4);
-    for (const g of r.grads) g.dispose();
+    const lwDev = await r.logw.forward!.data();
+    for (let b = 0; b < B; b++) assert.ok(Math.abs(lwDev[b] - logw[b]) < 1e-4);
+    r.dispose(), f.dispose();
     // seed batching: per seed, the batched gradient = the single-seed engine's on the same batch
-    const seeds = new SeedBatchEngine(tf, nets, ising.reward, 1e-3);
-    const xs = [x, x], orders = [order, order];
-    const t = seeds.upload(xs, orders, B);
+    const seeds = new DeviceEngine({ tf, nets, sampler: ds, lr: 1e-3 });
+    const t = ds.upload([x, x], [order, order], B);
     const objective = objectiveNamed("atb"), cv = controlVariateNamed("loo-logw");
-    const batched = await seeds.gradient({
-      objective,
-      cv,
-      params: {},
-      alpha: 0,
-      scalars: [0.2, 0.2],
-      forward: t,
-    });
+    const batched = await seeds.gradient({ objective, cv, params: {}, alpha: 0, forward: t });
     for (let k = 0; k < 2; k++) {
-      const single = new DeviceEngine({ tf, net: nets[k], reward: ising.reward, lr: 1e-3 });
-      const s = single.upload(x, order, B);
-      const g1 = await single.gradient({ objective, cv, params: {}, alpha: 0, scalar: 0.2, forward: s });
+      const single = new DeviceEngine({ tf, nets: [nets[k]], sampler: ds, lr: 1e-3 });
+      const s = ds.upload([x], [order], B);
+      const g1 = await single.gradient({ objective, cv, params: {}, alpha: 0, forward: s });
       for (let p = 0; p < g1.grads.length; p++) {
         const a = (await g1.grads[p].data()) as Float32Array,
           bAll = (await batched.grads[p].data()) as Float32Array;
@@ -189,11 +179,12 @@ Deno.test({
         }
         assert.ok(m <= 1e-4 * scale + 1e-6, `seed ${k} param ${p}: ${m}`);
       }
-      single.dispose();
+      g1.dispose(), s.dispose(), single.dispose();
     }
+    batched.dispose(), t.dispose();
     seeds.dispose();
     eng.dispose();
-    ising.dispose();
+    ds.dispose();
   },
 });
 

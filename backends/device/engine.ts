@@ -1,33 +1,24 @@
 /**
- * The device engine for the bit-vector tasks (docs/device.md): one training step of the policy f_φ as a program
- * over device-resident tfjs tensors, the same program on every tfjs backend (tfjs-backend-cpu in the tests,
- * tfjs-backend-webgpu under Deno's WebGPU, tfjs-node-gpu where it installs).
+ * The device engine (docs/device.md): one training step of K policies f_φ (K seeds, the leading dimension of every
+ * tensor; a single run is K = 1) as one program over device-resident tfjs tensors, the same program on every tfjs
+ * backend (tfjs-backend-cpu in the tests, tfjs-backend-webgpu under Deno's WebGPU, tfjs-node-gpu where it
+ * installs).
  *
- * Per step, on the device: the uniformly random orders (top-k of iid uniforms: a uniform permutation, the same
- * law as choosing a uniform unset position per step; docs/math.md §"Bit vectors"), the D sampling steps of B
- * trajectories (each one MLP pass over B rows, value v = +1 with probability σ(l₊ − l₋) at the chosen position),
- * log q_φ(τ), log R(x) (Ising: a quadratic form), log w = log R − log q_φ; then, after the coefficients come
- * back, ∇_φ Σ_s coef_s · log q_φ(τ_s) by an explicit backward pass over the teacher-forced batch (all D·B step
- * rows in one pass, step-major rows t·B + b like the CPU engine; tfjs-core registers no gradient functions, and
- * the backward of an MLP under a per-row output signal is a handful of GEMMs, core/nn/mlp.ts) and the Adam
- * update, both on the device.
+ * The step driver (`DeviceEngine.gradient` / `step`) is task-agnostic: a DeviceSampler
+ * (backends/device/sampler.ts; the bit-vector one is backends/device/bitvector.ts) draws the batches and knows
+ * their rows; the driver runs the MLP once over each batch's teacher-forced rows (keeping the activations), asks
+ * the batch for log w, gets the objective's coefficients from a `CoefficientFn` (per trajectory and/or per row,
+ * as tensors), turns them into the output signal (`batch.logitSignal`), back-propagates through the MLP
+ * (tfjs-core registers no gradient functions; the backward of an MLP under a per-row output signal is a handful
+ * of batched GEMMs, core/nn/mlp.ts) and applies Adam to φ and to the objective's scalar (log Z_ψ, c_ψ, log Ẑ: one
+ * number per seed, a device variable [K]).
  *
- * What crosses between host and device per step (counted by `TransferCounter`):
- *   - device → host: log w per trajectory, B float32 per batch (forward, and backward when α > 0). Nothing
- *     else: no activation, logit or gradient tensor is read back, so the bytes read back do not depend on D or
- *     on the hidden sizes.
- *   - host → device: the objective's coefficients, B float32 per batch; the uniforms of the step (tfjs draws
- *     seeded uniforms on the host and uploads them: 2·B·D float32 for a forward batch); for α > 0 the data
- *     states x ~ π and their orders (the task's exact sampler runs on the host).
- * The coefficients are computed by the objective and control-variate registry entries themselves (the shared
- * pure code of core/objectives and core/baselines) on those B scalars, through a batch whose `accumulate`
- * records the coefficients instead of running a backward pass (`CoefficientBatch`).
+ * The coefficients: `hostCoefficients` runs the objective and control-variate registry entries themselves (the
+ * shared pure code of core/objectives and core/baselines) per seed on log w read back, through a batch whose
+ * `accumulate` records the coefficients instead of running a backward pass (`CoefficientBatch`).
  *
- * Supported: the objectives whose gradient is per-trajectory coefficients on log P_F (atb, akl, renyi, tsallis,
- * fkl-is) with the control variates that need no per-sample scores (none, learned, loo-logw, loo-logz), on-policy,
- * uniform P_B, α ≥ 0. Not on the device: pg (per-step coefficients and a value network), the optimal baselines
- * (per-sample scores), a learned P_B, behaviour policies, evaluation (the parameters are copied to the host for
- * the CPU evaluation), seed batching.
+ * What crosses between host and device is counted by `TransferCounter.attach(tf)`, which wraps tfjs itself (every
+ * upload and every read of the backend), not the engine's own bookkeeping.
  */
 import type * as tfc from "@tensorflow/tfjs-core";
 import { jsGemm } from "../../core/nn/gemm.ts";
@@ -36,22 +27,85 @@ import type { Batch } from "../../core/gfn/batch.ts";
 import { stepMajorLayout } from "../../core/gfn/batch.ts";
 import type { Objective, ObjectiveParams } from "../../core/objectives/objective.ts";
 import type { ControlVariate } from "../../core/baselines/registry.ts";
+import type { DeviceBatch, DevicePolicy, DeviceRandom, DeviceSampler, T, Tf } from "./sampler.ts";
 
-export type Tf = typeof tfc;
-type T = tfc.Tensor;
+export type { Tf } from "./sampler.ts";
 
-/** Bytes that crossed host ↔ device, counted at the engine's own reads and uploads. */
+// deno-lint-ignore no-explicit-any
+type Any = any;
+
+/**
+ * Bytes that crossed host ↔ device while attached, counted inside tfjs: on WebGPU at the backend's uploads of
+ * host data to GPU buffers (`uploadToGPU`) and its GPU → host buffer reads (`getBufferData`); on the other
+ * backends (tfjs-cpu, tfjs-node-gpu) at the engine's API boundary (`makeTensor` from host values, `read` /
+ * `readSync`). Kernel-launch parameters (shapes, scalar attributes in uniform buffers) are not data and are not
+ * counted.
+ */
 export class TransferCounter {
   /** device → host */
   read = 0;
   /** host → device */
   written = 0;
+  private undo: (() => void)[] = [];
   reset(): void {
     this.read = this.written = 0;
   }
+  /** Starts counting every transfer of tf's current backend (until `detach`). */
+  attach(tf: Tf): this {
+    this.detach();
+    // deno-lint-ignore no-this-alias
+    const self = this;
+    const patch = (obj: Any, name: string, wrap: (orig: Any) => Any) => {
+      const orig = obj[name];
+      if (typeof orig !== "function") return;
+      const own = Object.prototype.hasOwnProperty.call(obj, name);
+      obj[name] = wrap(orig);
+      this.undo.push(() => own ? (obj[name] = orig) : delete obj[name]);
+    };
+    const bytesOf = (v: Any) =>
+      v == null ? 0 : typeof v.byteLength === "number" ? v.byteLength : 4 * (v.length ?? 0);
+    const backend = tf.backend() as Any;
+    if (tf.getBackend() === "webgpu") {
+      patch(backend, "uploadToGPU", (orig) =>
+        function (this: Any, dataId: Any) {
+          const d = this.tensorMap.get(dataId);
+          if (d && d.resource == null && d.values) self.written += 4 * d.values.length;
+          return orig.call(this, dataId);
+        });
+      patch(backend, "getBufferData", (orig) =>
+        function (this: Any, buffer: Any) {
+          self.read += buffer.size;
+          return orig.call(this, buffer);
+        });
+    } else {
+      const engine = tf.engine() as Any;
+      patch(engine, "makeTensor", (orig) =>
+        function (this: Any, values: Any, ...rest: Any[]) {
+          self.written += bytesOf(values);
+          return orig.call(this, values, ...rest);
+        });
+      patch(engine, "readSync", (orig) =>
+        function (this: Any, dataId: Any) {
+          const v = orig.call(this, dataId);
+          self.read += bytesOf(v);
+          return v;
+        });
+      patch(engine, "read", (orig) =>
+        async function (this: Any, dataId: Any) {
+          const v = await orig.call(this, dataId);
+          self.read += bytesOf(v);
+          return v;
+        });
+    }
+    return this;
+  }
+  detach(): void {
+    for (const u of this.undo.reverse()) u();
+    this.undo = [];
+  }
 }
 
-/** The objectives and control variates the device engine runs (see the header). */
+/** The objectives and control variates the device engine runs (see deviceSupports). */
 export const DEVICE_OBJECTIVES: readonly string[] = ["atb", "akl", "renyi", "tsallis", "fkl-is"];
 
 export function deviceSupports(objective: Objective, cv: ControlVariate): string | null {
@@ -65,15 +119,15 @@ export function deviceSupports(objective: Objective, cv: ControlVariate): string
 }
 
 /**
- * A batch for the registry's gradient code that holds only what crossed back (log w, B floats) and records the
+ * A batch for the registry's gradient code that holds only log w (B floats of one seed) and records the
  * per-trajectory coefficients the objective asks for (Σ over calls), instead of running a backward pass.
  */
 export class CoefficientBatch implements Batch {
   readonly coef: Float64Array;
   readonly layout;
-  constructor(readonly B: number, readonly D: number, readonly logw: Float64Array) {
+  constructor(readonly B: number, stepsPerTrajectory: number, readonly logw: Float64Array) {
     this.coef = new Float64Array(B);
-    this.layout = stepMajorLayout(B, D);
+    this.layout = stepMajorLayout(B, stepsPerTrajectory);
   }
   accumulate(coef: ArrayLike<number>): void {
     if (coef.length !== this.B) {
@@ -110,74 +164,105 @@ export class CoefficientBatch implements Batch {
   }
 }
 
-/** log R on the device: a function of the terminal states x (B × D, ±1 float32) → B. */
-export type DeviceReward = (tf: Tf, x: T) => T;
-
-/** Ising on the L×L torus (core/tasks/ising.ts): log R(x) = β Σ_a x_a (x_right(a) + x_down(a)) = β·Σ x ⊙ (x M). */
-export function isingDeviceReward(
-  tf: Tf,
-  L: number,
-  beta: number,
-): { reward: DeviceReward; dispose(): void } {
-  const D = L * L;
-  const m = new Float32Array(D * D);
-  for (let i = 0; i < L; i++) {
-    for (let j = 0; j < L; j++) {
-      const a = i * L + j;
-      m[(i * L + ((j + 1) % L)) * D + a] += 1;
-      m[(((i + 1) % L) * L + j) * D + a] += 1;
-    }
-  }
-  const M = tf.tensor2d(m, [D, D]);
-  return {
-    reward: (tf, x) => tf.mul(beta, tf.sum(tf.mul(x, tf.matMul(x, M)), 1)),
-    dispose: () => M.dispose(),
-  };
+/** One part of a step (the forward or the backward batch) as the coefficient code sees it. */
+export interface PartView {
+  batch: DeviceBatch;
+  /** log w [K, B] (device). */
+  logw: T;
+  /** The policy's logits on the batch's rows [K, R, out] (for per-row log P_F: `batch.rowLogPF(logits)`). */
+  logits: T;
 }
 
-/** act'(z) given z and a = act(z) (the CPU kernels' derivatives, core/nn/kernels.ts). */
-export function actDeriv(tf: Tf, kind: Mlp["activation"], z: T, a: T): T {
+export interface CoefficientInput {
+  tf: Tf;
+  objective: Objective;
+  cv: ControlVariate;
+  params: ObjectiveParams;
+  alpha: number;
+  /** The objective's scalar per seed [K] (device). */
+  scalar: T;
+  forward?: PartView;
+  backward?: PartView;
+}
+
+/** Coefficients on log P_F of one part: per trajectory [K, B] and/or per row [K, R] (device; consumed). */
+export interface PartCoefficients {
+  traj?: T;
+  rows?: T;
+}
+
+export interface CoefficientOutput {
+  forward?: PartCoefficients;
+  backward?: PartCoefficients;
+  /** ∂loss/∂scalar per seed [K] and the loss per seed [K] (device; the caller owns them). */
+  dScalar: T;
+  loss: T;
+}
+
+/** Where a step's coefficients come from: the host registry (`hostCoefficients`) or device code. */
+export type CoefficientFn = (input: CoefficientInput) => Promise<CoefficientOutput> | CoefficientOutput;
+
+/**
+ * The registry entries on the host: log w of each part and the scalar are read back (K·B floats per part, K for
+ * the scalar), the objective's gradient code runs per seed on them (`CoefficientBatch`), and the per-trajectory
+ * coefficients, ∂/∂scalar and the loss go back up.
+ */
+export const hostCoefficients: CoefficientFn = async (input) => {
+  const { tf, objective, cv, params, alpha, scalar, forward, backward } = input;
+  const K = scalar.shape[0]!;
+  const read = async (t: T) => Float64Array.from((await t.data()) as Float32Array);
+  const sc = await read(scalar);
+  const lw = {
+    forward: forward && await read(forward.logw),
+    backward: backward && await read(backward.logw),
+  };
+  const coef = { forward: new Float32Array(0), backward: new Float32Array(0) };
+  const dS = new Float32Array(K), loss = new Float32Array(K);
+  for (let k = 0; k < K; k++) {
+    const batches: Record<string, CoefficientBatch | undefined> = {};
+    for (const [name, part] of [["forward", forward], ["backward", backward]] as const) {
+      if (!part) continue;
+      const B = part.batch.B;
+      if (k === 0) coef[name] = new Float32Array(K * B);
+      batches[name] = new CoefficientBatch(B, part.batch.rows / B, lw[name]!.subarray(k * B, (k + 1) * B));
+    }
+    const r = objective.gradient({
+      alpha,
+      cv,
+      scalar: sc[k],
+      params,
+      gemm: jsGemm,
+      forward: batches.forward,
+      backward: batches.backward,
+      grads: [],
+    });
+    for (const name of ["forward", "backward"] as const) {
+      const b = batches[name];
+      if (b) coef[name].set(b.coef, k * b.B);
+    }
+    dS[k] = r.dScalar;
+    loss[k] = r.loss;
+  }
+  const out: CoefficientOutput = { dScalar: tf.tensor1d(dS), loss: tf.tensor1d(loss) };
+  if (forward) out.forward = { traj: tf.tensor2d(coef.forward, [K, forward.batch.B]) };
+  if (backward) out.backward = { traj: tf.tensor2d(coef.backward, [K, backward.batch.B]) };
+  return out;
+};
+
+/** act'(z) given z and a = act(z) (the CPU kernels' derivatives, core/nn/kernels.ts); `one` a kept scalar 1. */
+export function actDeriv(tf: Tf, kind: Mlp["activation"], z: T, a: T, one: T): T {
   switch (kind) {
     case "swish": {
       const s = tf.sigmoid(z);
-      return tf.mul(s, tf.add(1, tf.mul(z, tf.sub(1, s))));
+      return tf.mul(s, tf.add(one, tf.mul(z, tf.sub(one, s))));
     }
     case "relu":
-      return tf.cast(tf.greater(z, 0), "float32");
+      return tf.cast(tf.greater(z, tf.zerosLike(z)), "float32");
     case "elu":
-      return tf.where(tf.greater(z, 0), tf.onesLike(z), tf.add(a, 1));
+      return tf.where(tf.greater(z, tf.zerosLike(z)), tf.onesLike(z), tf.add(a, one));
     case "tanh":
-      return tf.sub(1, tf.square(a));
+      return tf.sub(one, tf.square(a));
   }
-}
-
-/**
- * Σ over the parts (forward, backward) of each part's explicit backward pass; zeros when there is none.
- * `backward(i)` gives the gradients of part i (one tensor per variable).
- */
-export function sumPartGrads(tf: Tf, vars: readonly T[], parts: number, backward: (i: number) => T[]): T[] {
-  return tf.tidy(() => {
-    let total: T[] | null = null;
-    for (let i = 0; i < parts; i++) {
-      const g = backward(i);
-      total = total ? total.map((t, k) => tf.add(t, g[k])) : g;
-    }
-    return total ?? vars.map((v) => tf.zerosLike(v));
-  });
-}
-
-/**
- * The MLP's output for the rows X: vars = [W₁, b₁, …, W_L, b_L], activation between layers, none after the
- * last. Works for one model (X n × in, W in × out) and for K batched models (X K × n × in, W K × in × out).
- */
-export function mlpLogits(tf: Tf, vars: readonly T[], activation: Mlp["activation"], X: T): T {
-  let a = X;
-  const L = vars.length / 2;
-  for (let l = 0; l < L; l++) {
-    const z = tf.add(tf.matMul(a, vars[2 * l]), vars[2 * l + 1]);
-    a = l + 1 < L ? act(tf, activation, z) : z;
-  }
-  return a;
 }
 
 export function act(tf: Tf, kind: Mlp["activation"], z: T): T {
@@ -193,16 +278,25 @@ export function act(tf: Tf, kind: Mlp["activation"], z: T): T {
   }
 }
 
-/** A trajectory batch resident on the device: terminal states (B × D, ±1) and orders (B × D, step → position). */
-export interface DeviceTrajectories {
-  x: T;
-  order: T;
+/**
+ * The MLP's output for the rows X: vars = [W₁, b₁, …, W_L, b_L], activation between layers, none after the
+ * last. K batched models: X [K, n, in], W [K, in, out], b [K, 1, out].
+ */
+export function mlpLogits(tf: Tf, vars: readonly T[], activation: Mlp["activation"], X: T): T {
+  let a = X;
+  const L = vars.length / 2;
+  for (let l = 0; l < L; l++) {
+    const z = tf.add(tf.matMul(a, vars[2 * l]), vars[2 * l + 1]);
+    a = l + 1 < L ? act(tf, activation, z) : z;
+  }
+  return a;
 }
 
 /** Adam (core/nn/adam.ts, the same update and bias correction) over device variables. */
 export class DeviceAdam {
   private readonly m: tfc.Variable[];
   private readonly v: tfc.Variable[];
+  private readonly c: { b1: T; nb1: T; b2: T; nb2: T };
   private t = 0;
   constructor(
     private readonly tf: Tf,
@@ -214,18 +308,25 @@ export class DeviceAdam {
   ) {
     this.m = vars.map((p) => tf.variable(tf.zerosLike(p), false));
     this.v = vars.map((p) => tf.variable(tf.zerosLike(p), false));
+    this.c = {
+      b1: tf.scalar(beta1),
+      nb1: tf.scalar(1 - beta1),
+      b2: tf.scalar(beta2),
+      nb2: tf.scalar(1 - beta2),
+    };
   }
-  step(grads: T[]): void {
-    const { tf, beta1, beta2 } = this;
+  /** One update along `grads` (not disposed). Uploads two scalars (the step's bias-corrected rate and ε). */
+  step(grads: readonly T[]): void {
+    const { tf, beta1, beta2, c } = this;
     this.t++;
     const c1 = 1 - beta1 ** this.t, c2 = 1 - beta2 ** this.t;
-    const a = this.lr * Math.sqrt(c2) / c1;
-    const epsHat = this.eps * Math.sqrt(c2);
     tf.tidy(() => {
+      const a = tf.scalar(this.lr * Math.sqrt(c2) / c1);
+      const epsHat = tf.scalar(this.eps * Math.sqrt(c2));
       for (let k = 0; k < this.vars.length; k++) {
         const g = grads[k];
-        const m = tf.add(tf.mul(beta1, this.m[k]), tf.mul(1 - beta1, g));
-        const v = tf.add(tf.mul(beta2, this.v[k]), tf.mul(1 - beta2, tf.square(g)));
+        const m = tf.add(tf.mul(c.b1, this.m[k]), tf.mul(c.nb1, g));
+        const v = tf.add(tf.mul(c.b2, this.v[k]), tf.mul(c.nb2, tf.square(g)));
         this.m[k].assign(m);
         this.v[k].assign(v);
         this.vars[k].assign(tf.sub(this.vars[k], tf.div(tf.mul(a, m), tf.add(tf.sqrt(v), epsHat))));
@@ -234,17 +335,19 @@ export class DeviceAdam {
   }
   dispose(): void {
     for (const x of [...this.m, ...this.v]) x.dispose();
+    for (const x of Object.values(this.c)) x.dispose();
   }
 }
 
 export interface DeviceEngineOptions {
   tf: Tf;
-  /** The initial policy (host arrays, e.g. from core/nn/mlp.ts initMlp with the run's seed): copied once. */
-  net: Mlp;
-  reward: DeviceReward;
-  /** Adam learning rate of φ (the scalar's optimiser stays on the host: one number). */
+  /** The K initial policies (host arrays, e.g. core/nn/mlp.ts initMlp with each seed): copied once. */
+  nets: Mlp[];
+  sampler: DeviceSampler;
+  /** Adam learning rate of φ. */
   lr: number;
-  counter?: TransferCounter;
+  /** Adam learning rate of the objective's scalar (default: lr). */
+  lrScalar?: number;
 }
 
 export interface DeviceStepInput {
@@ -252,245 +355,233 @@ export interface DeviceStepInput {
   cv: ControlVariate;
   params: ObjectiveParams;
   alpha: number;
-  /** The objective's scalar (log Z_ψ, c_ψ, log Ẑ), kept on the host. */
-  scalar: number;
-  forward?: DeviceTrajectories;
-  backward?: DeviceTrajectories;
+  forward?: DeviceBatch;
+  backward?: DeviceBatch;
+  /** Default: hostCoefficients. */
+  coefficients?: CoefficientFn;
 }
 
 export interface DeviceGradient {
-  /** ∇_φ on the device, [W₀, b₀, …] (the caller disposes them or hands them to `apply`). */
+  /** ∇_φ per seed, [W₀ [K, in, out], b₀ [K, 1, out], …] (the caller disposes them or hands them to `apply`). */
   grads: T[];
-  dScalar: number;
-  loss: number;
-  /** log w of the forward batch (the B floats that were read back), for metrics. */
-  logwForward?: Float64Array;
+  /** ∂loss/∂scalar [K] and the loss [K]. */
+  dScalar: T;
+  loss: T;
+  /** log w [K, B] of each part. */
+  logw: { forward?: T; backward?: T };
+  dispose(): void;
 }
 
-/** The policy's parameters on the device and the step program over them. */
-export class DeviceEngine {
+/** K policies' parameters on the device and the step program over them. */
+export class DeviceEngine implements DevicePolicy {
   readonly tf: Tf;
-  readonly D: number;
+  readonly K: number;
   readonly sizes: number[];
   readonly activation: Mlp["activation"];
   readonly vars: tfc.Variable[];
-  readonly counter: TransferCounter;
-  private readonly reward: DeviceReward;
+  /** The objective's scalar per seed [K]. */
+  readonly scalar: tfc.Variable;
+  readonly sampler: DeviceSampler;
   private readonly adam: DeviceAdam;
+  private readonly scalarAdam: DeviceAdam;
+  private readonly one: T;
 
   constructor(opts: DeviceEngineOptions) {
-    const { tf, net } = opts;
+    const { tf, nets, sampler } = opts;
+    if (nets.length === 0) throw new Error("device engine: no policies");
     this.tf = tf;
-    this.sizes = [...net.sizes];
-    this.D = net.sizes[0];
-    if (net.sizes[net.sizes.length - 1] !== 2 * this.D) {
-      throw new Error("device engine: policy output must be 2D");
+    this.sampler = sampler;
+    const K = this.K = nets.length;
+    const sizes = this.sizes = [...nets[0].sizes];
+    if (sizes[0] !== sampler.inputDim || sizes[sizes.length - 1] !== sampler.policyOutputs) {
+      throw new Error(
+        `device engine: policy ${
+          sizes.join("→")
+        } does not fit ${sampler.name} (${sampler.inputDim} → ${sampler.policyOutputs})`,
+      );
     }
-    this.activation = net.activation;
-    this.reward = opts.reward;
-    this.counter = opts.counter ?? new TransferCounter();
+    this.activation = nets[0].activation;
     this.vars = [];
-    for (let l = 0; l < net.W.length; l++) {
-      const fin = net.sizes[l], fout = net.sizes[l + 1];
-      this.vars.push(tf.variable(tf.tensor2d(Float32Array.from(net.W[l]), [fin, fout]), true));
-      this.vars.push(tf.variable(tf.tensor1d(Float32Array.from(net.b[l])), true));
+    for (let l = 0; l + 1 < sizes.length; l++) {
+      const fin = sizes[l], fout = sizes[l + 1];
+      const W = new Float32Array(K * fin * fout), b = new Float32Array(K * fout);
+      nets.forEach((n, k) => (W.set(n.W[l], k * fin * fout), b.set(n.b[l], k * fout)));
+      this.vars.push(tf.variable(tf.tensor3d(W, [K, fin, fout]), true));
+      this.vars.push(tf.variable(tf.tensor3d(b, [K, 1, fout]), true));
     }
+    this.scalar = tf.variable(tf.tensor1d(new Float32Array(K)), true);
     this.adam = new DeviceAdam(tf, this.vars, opts.lr);
+    this.scalarAdam = new DeviceAdam(tf, [this.scalar], opts.lrScalar ?? opts.lr);
+    this.one = tf.scalar(1);
   }
 
-  /** Logits (n × 2D) of the states X (n × D). */
+  /** Logits [K, n, out] of the inputs X [K, n, in]. */
   logits(X: T): T {
     return mlpLogits(this.tf, this.vars, this.activation, X);
   }
 
-  /** The 2-logit difference l₊ − l₋ at each row's position (logits n × 2D, oneHot n × D) → n. */
-  private pairDiff(logits: T, oneHot: T): T {
+  /** Sets the objective's scalar of every seed (an upload; tests and checkpoints). */
+  setScalar(values: readonly number[]): void {
+    this.tf.tidy(() => this.scalar.assign(this.tf.tensor1d(Float32Array.from(values))));
+  }
+
+  /** B forward trajectories per seed from the sampler. */
+  sample(B: number, rng: DeviceRandom): DeviceBatch {
+    return this.sampler.forward(this, B, rng);
+  }
+
+  /** The MLP over rows X with the pre-activations Z_l and inputs A_l of every layer kept. */
+  private forwardCached(X: T): { As: T[]; Zs: T[] } {
     const { tf } = this;
-    const n = oneHot.shape[0];
-    const l2 = tf.reshape(logits, [n, this.D, 2]);
-    const [lm, lp] = tf.split(l2, 2, 2);
-    return tf.sum(tf.mul(tf.sub(tf.reshape(lp, [n, this.D]), tf.reshape(lm, [n, this.D])), oneHot), 1);
-  }
-
-  /** Seeded uniforms of shape [B, D], drawn by tfjs on the host and uploaded (counted). */
-  private uniforms(B: number, seed: number): T {
-    this.counter.written += 4 * B * this.D;
-    return this.tf.randomUniform([B, this.D], 0, 1, "float32", seed);
-  }
-
-  /**
-   * B forward trajectories from Q on the device: orders = top-k of iid uniforms (a uniform permutation per
-   * trajectory), then D steps, each one MLP pass over the B current states. `seed` seeds the step's uniforms.
-   */
-  sample(B: number, seed: number): DeviceTrajectories {
-    const { tf, D } = this;
-    const keys = this.uniforms(B, seed);
-    const order = tf.tidy(() => tf.cast(tf.topk(keys, D).indices, "int32"));
-    keys.dispose();
-    const u = this.uniforms(B, seed ^ 0x3c6ef372);
-    let S: T = tf.zeros([B, D]);
-    for (let t = 0; t < D; t++) {
-      const next = tf.tidy(() => {
-        const pos = tf.reshape(tf.slice(order, [0, t], [B, 1]), [B]);
-        const oh = tf.oneHot(pos, D, 1, 0, "float32") as T;
-        const pPlus = tf.sigmoid(this.pairDiff(this.logits(S), oh));
-        const ut = tf.reshape(tf.slice(u, [0, t], [B, 1]), [B]);
-        const v = tf.sub(tf.mul(2, tf.cast(tf.less(ut, pPlus), "float32")), 1);
-        return tf.add(S, tf.mul(oh, tf.reshape(v, [B, 1])));
-      });
-      S.dispose();
-      S = next;
-    }
-    u.dispose();
-    return { x: S, order };
-  }
-
-  /** Uploads host trajectories (x: B × D ±1; order[b·D + t] = position set at step t) — counted. */
-  upload(x: Int8Array, order: Int32Array, B: number): DeviceTrajectories {
-    const { tf, D } = this;
-    this.counter.written += 4 * B * D * 2;
-    return { x: tf.tensor2d(Float32Array.from(x), [B, D]), order: tf.tensor2d(order, [B, D], "int32") };
-  }
-
-  /**
-   * The D·B step rows of teacher-forced trajectories (step-major rows t·B + b): the states s_t = x ⊙ [rank < t]
-   * (rank[b, d] = the step position d is set at), the one-hot of the position set at each row, and its value.
-   */
-  private rows(traj: DeviceTrajectories): { states: T; ohPos: T; v: T } {
-    const { tf, D } = this;
-    const { x, order } = traj;
-    const B = x.shape[0];
-    const ohOrder = tf.oneHot(order, D, 1, 0, "float32") as T; // [B, T, D]: step t sets position order[b, t]
-    const steps = tf.range(0, D, 1, "float32");
-    const rank = tf.reshape(tf.matMul(tf.tile(tf.reshape(steps, [1, 1, D]), [B, 1, 1]), ohOrder), [B, D]);
-    const before = tf.cast(tf.less(tf.expandDims(rank, 0), tf.reshape(steps, [D, 1, 1])), "float32"); // [T, B, D]
-    const states = tf.reshape(tf.mul(before, tf.expandDims(x, 0)), [D * B, D]);
-    // row t·B + b: a 2D int transpose, then one-hot (tfjs-backend-webgpu 4.22 mis-transposes 3D one-hot tensors)
-    const ohPos = tf.oneHot(tf.reshape(tf.transpose(order), [D * B]), D, 1, 0, "float32") as T;
-    const v = tf.sum(tf.mul(ohPos, tf.tile(x, [D, 1])), 1);
-    return { states, ohPos, v };
-  }
-
-  /** log q_φ(τ) = Σ_t log p_φ(v_t | s_t, d_t) of teacher-forced trajectories (B). */
-  logq(traj: DeviceTrajectories): T {
-    const { tf, D } = this;
-    const B = traj.x.shape[0];
-    const { states, ohPos, v } = this.rows(traj);
-    const logp = tf.logSigmoid(tf.mul(v, this.pairDiff(this.logits(states), ohPos)));
-    return tf.sum(tf.reshape(logp, [D, B]), 0);
-  }
-
-  /**
-   * ∇_φ Σ_b coef_b · log q_φ(τ_b) (coef: B, on the device) by an explicit backward pass: the output signal of
-   * row (t, b) is coef_b · g at the two logits of its position, g = ∂ log p(v)/∂ l₊ = [v > 0] − σ(l₊ − l₋) and
-   * −g at l₋; then dW_l = A_lᵀ δ_l, db_l = Σ_rows δ_l, δ_{l−1} = (δ_l W_lᵀ) ⊙ act'(Z_{l−1}).
-   */
-  private backward(traj: DeviceTrajectories, coef: T): T[] {
-    const { tf, D } = this;
-    const B = traj.x.shape[0], n = D * B;
-    const { states, ohPos, v } = this.rows(traj);
     const Lr = this.vars.length / 2;
-    const As: T[] = [states], Zs: T[] = [];
-    let a = states;
+    const As: T[] = [X], Zs: T[] = [];
+    let a = X;
     for (let l = 0; l < Lr; l++) {
       const z = tf.add(tf.matMul(a, this.vars[2 * l]), this.vars[2 * l + 1]);
       Zs.push(z);
       if (l + 1 < Lr) As.push(a = act(tf, this.activation, z));
     }
-    const pPlus = tf.sigmoid(this.pairDiff(Zs[Lr - 1], ohPos));
-    const g = tf.sub(tf.div(tf.add(v, 1), 2), pPlus); // [v > 0] − p₊
-    const cRow = tf.reshape(tf.tile(tf.reshape(coef, [1, B]), [D, 1]), [n]);
-    const G = tf.mul(ohPos, tf.reshape(tf.mul(cRow, g), [n, 1])); // n × D
-    let delta: T = tf.reshape(tf.stack([tf.neg(G), G], 2), [n, 2 * D]); // columns (2d, 2d+1) = (l₋, l₊)
+    return { As, Zs };
+  }
+
+  /** dW_l = A_lᵀ δ_l, db_l = Σ_rows δ_l, δ_{l−1} = (δ_l W_lᵀ) ⊙ act'(Z_{l−1}), from the output signal δ_L. */
+  private backprop(As: T[], Zs: T[], signal: T): T[] {
+    const { tf } = this;
+    const Lr = this.vars.length / 2;
     const grads: T[] = new Array(2 * Lr);
+    let delta = signal;
     for (let l = Lr - 1; l >= 0; l--) {
       grads[2 * l] = tf.matMul(As[l], delta, true, false);
-      grads[2 * l + 1] = tf.sum(delta, 0);
+      grads[2 * l + 1] = tf.sum(delta, 1, true);
       if (l > 0) {
         delta = tf.mul(
           tf.matMul(delta, this.vars[2 * l], false, true),
-          actDeriv(tf, this.activation, Zs[l - 1], As[l]),
+          actDeriv(tf, this.activation, Zs[l - 1], As[l], this.one),
         );
       }
     }
     return grads;
   }
 
-  /** log w = log R(x) − log q_φ(τ) (uniform P_B), read back: B float32 (counted). */
-  private async readLogw(traj: DeviceTrajectories): Promise<Float64Array> {
-    const t = this.tf.tidy(() => this.tf.sub(this.reward(this.tf, traj.x), this.logq(traj)));
-    const data = (await t.data()) as Float32Array; // asynchronous: WebGPU has no synchronous read
-    this.counter.read += data.byteLength;
-    t.dispose();
-    return Float64Array.from(data);
-  }
-
   /**
-   * The gradient of one step on given device batches: log w read back, the objective's coefficients from the
-   * registry entry, ∇_φ Σ coef · log q_φ on the device.
+   * The gradient of one step on given device batches: the MLP over each batch's rows, log w, the coefficients
+   * (per trajectory and per row), ∇_φ Σ c · log P_F by the explicit backward pass, all seeds at once.
    */
   async gradient(input: DeviceStepInput): Promise<DeviceGradient> {
-    const { tf, D } = this;
-    const { objective, cv, forward, backward } = input;
+    const { tf } = this;
+    const { objective, cv } = input;
     const why = deviceSupports(objective, cv);
-    if (why) throw new Error(why);
-    const fw = forward
-      ? new CoefficientBatch(forward.x.shape[0], D, await this.readLogw(forward))
-      : undefined;
-    const bw = backward
-      ? new CoefficientBatch(backward.x.shape[0], D, await this.readLogw(backward))
-      : undefined;
-    const r = objective.gradient({
-      alpha: input.alpha,
-      cv,
-      scalar: input.scalar,
-      params: input.params,
-      gemm: jsGemm,
-      forward: fw,
-      backward: bw,
-      grads: [],
+    if (why && !input.coefficients) throw new Error(why);
+    const names = (["forward", "backward"] as const).filter((n) => input[n]);
+    const cache = names.map((n) => {
+      const batch = input[n]!;
+      const c = tf.tidy(() => {
+        const { As, Zs } = this.forwardCached(batch.inputs);
+        return { As, Zs, logw: batch.logw(Zs[Zs.length - 1]) };
+      });
+      return { name: n, batch, ...c, logits: c.Zs[c.Zs.length - 1] };
     });
-    const parts: [DeviceTrajectories, Float64Array][] = [];
-    if (forward && fw) parts.push([forward, fw.coef]);
-    if (backward && bw) parts.push([backward, bw.coef]);
-    const coefs = parts.map(([, c]) => {
-      this.counter.written += 4 * c.length;
-      return tf.tensor1d(Float32Array.from(c));
+    const view = (n: "forward" | "backward"): PartView | undefined => {
+      const c = cache.find((p) => p.name === n);
+      return c && { batch: c.batch, logw: c.logw, logits: c.logits };
+    };
+    let coef: CoefficientOutput;
+    try {
+      coef = await (input.coefficients ?? hostCoefficients)({
+        tf,
+        objective,
+        cv,
+        params: input.params,
+        alpha: input.alpha,
+        scalar: this.scalar,
+        forward: view("forward"),
+        backward: view("backward"),
+      });
+    } catch (err) {
+      for (const c of cache) for (const t of [...c.As.slice(1), ...c.Zs, c.logw]) t.dispose();
+      throw err;
+    }
+    const grads = tf.tidy(() => {
+      let total: T[] | null = null;
+      for (const c of cache) {
+        const pc = coef[c.name];
+        if (!pc || (!pc.traj && !pc.rows)) continue;
+        const rowCoef = pc.traj && pc.rows
+          ? tf.add(c.batch.perRow(pc.traj), pc.rows)
+          : pc.traj
+          ? c.batch.perRow(pc.traj)
+          : pc.rows!;
+        const g = this.backprop(c.As, c.Zs, c.batch.logitSignal(c.logits, rowCoef));
+        total = total ? total.map((t, k) => tf.add(t, g[k])) : g;
+      }
+      return total ?? this.vars.map((v) => tf.zerosLike(v));
     });
-    const grads = sumPartGrads(tf, this.vars, parts.length, (i) => this.backward(parts[i][0], coefs[i]));
-    for (const c of coefs) c.dispose();
+    for (const c of cache) for (const t of [...c.As.slice(1), ...c.Zs]) t.dispose();
+    for (const n of names) for (const t of [coef[n]?.traj, coef[n]?.rows]) t?.dispose();
+    const logw: DeviceGradient["logw"] = {};
+    for (const c of cache) logw[c.name] = c.logw;
     return {
       grads,
-      dScalar: r.dScalar,
-      loss: r.loss,
-      logwForward: fw?.logw,
+      dScalar: coef.dScalar,
+      loss: coef.loss,
+      logw,
+      dispose() {
+        for (const t of [...grads, coef.dScalar, coef.loss, logw.forward, logw.backward]) t?.dispose();
+      },
     };
   }
 
-  /** One Adam step along `grads` (disposed). */
-  apply(grads: T[]): void {
+  /** One Adam step of φ along `grads` and, when given, of the scalar along `dScalar` (neither disposed). */
+  apply(grads: readonly T[], dScalar?: T): void {
     this.adam.step(grads);
-    for (const g of grads) g.dispose();
+    if (dScalar) this.scalarAdam.step([dScalar]);
   }
 
-  /** The parameters copied to the host (evaluation, checkpoints; not per step). */
-  async toHost(): Promise<Mlp> {
+  /**
+   * A whole step: B forward trajectories per seed when α < 1, B backward trajectories from the data when α > 0,
+   * the gradient, the update (the scalar too when `trainScalar`). Returns the gradient's outputs (caller
+   * disposes); the batches are disposed.
+   */
+  async step(
+    input: Omit<DeviceStepInput, "forward" | "backward"> & {
+      B: number;
+      rng: DeviceRandom;
+      trainScalar: boolean;
+    },
+  ): Promise<DeviceGradient> {
+    const forward = input.alpha < 1 ? this.sampler.forward(this, input.B, input.rng) : undefined;
+    const backward = input.alpha > 0 ? this.sampler.backward(this, input.B, input.rng) : undefined;
+    try {
+      const g = await this.gradient({ ...input, forward, backward });
+      this.apply(g.grads, input.trainScalar ? g.dScalar : undefined);
+      return g;
+    } finally {
+      forward?.dispose();
+      backward?.dispose();
+    }
+  }
+
+  /** Seed k's parameters copied to the host (evaluation, checkpoints; not per step). */
+  async toHost(k = 0): Promise<Mlp> {
     const W: Float32Array[] = [], b: Float32Array[] = [];
     for (let i = 0; i < this.vars.length; i++) {
-      (i % 2 === 0 ? W : b).push(Float32Array.from((await this.vars[i].data()) as Float32Array));
+      const d = (await this.vars[i].data()) as Float32Array;
+      const per = d.length / this.K;
+      (i % 2 === 0 ? W : b).push(Float32Array.from(d.subarray(k * per, (k + 1) * per)));
     }
     return { sizes: [...this.sizes], activation: this.activation, W, b };
   }
 
+  /** The scalars of all seeds copied to the host. */
+  async scalars(): Promise<number[]> {
+    return Array.from((await this.scalar.data()) as Float32Array);
+  }
+
   dispose(): void {
     this.adam.dispose();
+    this.scalarAdam.dispose();
     for (const v of this.vars) v.dispose();
+    this.scalar.dispose();
+    this.one.dispose();
   }
-}
-
-/** Host orders (order[b·D + t]) from a CPU bit-vector batch's step-major positions (pos[t·B + b]). */
-export function ordersOf(pos: Int32Array, B: number, D: number): Int32Array {
-  const order = new Int32Array(B * D);
-  for (let t = 0; t < D; t++) for (let b = 0; b < B; b++) order[b * D + t] = pos[t * B + b];
-  return order;
 }

@@ -1,17 +1,14 @@
 /**
  * Training a bit-vector Ising run on the device engine (backends/device/engine.ts): the same initial policy as
  * core/train/trainer.ts `trainRun` (same seed → same initMlp draws), per step B forward trajectories sampled on
- * the device (and for α > 0, B data states x ~ π with uniform orders, drawn on the host and uploaded), the
- * objective's coefficients from the registry, ∇_φ and Adam on the device. The objective's scalar (log Z_ψ, c_ψ,
- * log Ẑ) is one number and is updated on the host by core/nn/adam.ts. The device's uniforms come from tfjs'
- * seeded generator, so a device run is a different random stream from a CPU run with the same seed: the two
- * agree in law, not draw for draw (tests/device_engine_test.ts compares them on a fixed batch and by exact KL).
+ * the device (and for α > 0, B data states x ~ π with uniform orders, also drawn on the device), the objective's
+ * coefficients, ∇_φ and Adam on the device (`DeviceEngine.step`); the objective's scalar (log Z_ψ, c_ψ, log Ẑ)
+ * is a device variable per seed. The device's random stream is its own (backends/device/seeds.ts), so a device
+ * run is a different random stream from a CPU run with the same seed: the two agree in law, not draw for draw
+ * (tests/device_engine_test.ts compares them on a fixed batch and by exact KL).
  */
-import { Adam } from "../../core/nn/adam.ts";
 import { initMlp, type Mlp } from "../../core/nn/mlp.ts";
 import { Rng } from "../../core/rng.ts";
-import { isingTask } from "../../core/tasks/ising.ts";
-import { randomOrders } from "../../core/gfn/trajectories.ts";
 import { scheduledAlpha } from "../../core/objectives/atb.ts";
 import { objectiveNamed, objectiveParams } from "../../core/objectives/registry.ts";
 import { controlVariateNamed } from "../../core/baselines/registry.ts";
@@ -25,8 +22,9 @@ import {
 import type { Gemm } from "../../core/nn/gemm.ts";
 import type { Batch } from "../../core/gfn/batch.ts";
 import { makeTaskRuntime } from "../../core/train/tasks.ts";
-import { DeviceEngine, deviceSupports, isingDeviceReward, type Tf, TransferCounter } from "./engine.ts";
-import { SeedBatchEngine } from "./seeds.ts";
+import { DeviceEngine, deviceSupports, type Tf, TransferCounter } from "./engine.ts";
+import { isingDeviceSampler } from "./bitvector.ts";
+import { TfjsSeededRandom } from "./seeds.ts";
 
 /** The config keys a device run reads (a TrainConfig satisfies it). */
 export type DeviceRunConfig =
@@ -84,74 +82,104 @@ export interface DeviceTrainOptions {
   observeModes?: (states: Int32Array, n: number) => void;
 }
 
-export async function deviceTrain(
+/**
+ * K seeds trained in one device program (K = 1: a single run): per seed the initial policy of core/train/trainer.ts
+ * `trainRun` with that seed (same initMlp draws), then that seed's own random stream (backends/device/seeds.ts),
+ * its own scalar and optimiser state; so each seed's result is that seed's separate run's (to float32 rounding
+ * of the batched GEMMs).
+ */
+async function trainSeeds(
   tf: Tf,
   config: DeviceRunConfig,
-  opts: DeviceTrainOptions = {},
-): Promise<DeviceRunResult> {
+  seeds: readonly number[],
+  opts: DeviceTrainOptions & {
+    onEvalPoints?: (step: number, eng: DeviceEngine) => void | Promise<void>;
+  } = {},
+): Promise<{ nets: Mlp[]; scalars: number[]; bytesRead: number; bytesWritten: number; tail: number[] }> {
   const why = deviceRunUnsupported(config);
   if (why) throw new Error(why);
-  if (config.task === "hypergrid") {
-    const { deviceTrainGrid } = await import("./train_grid.ts");
-    return deviceTrainGrid(tf, config as Parameters<typeof deviceTrainGrid>[1], opts);
-  }
+  if (config.task === "hypergrid") throw new Error("the hypergrid runs on backends/device/train_grid.ts");
+  const K = seeds.length;
   const D = config.L * config.L;
-  const task = isingTask(config.L, config.beta);
-  const rng = new Rng(config.seed);
-  const net = initMlp([D, ...config.hidden, 2 * D], config.activation, config.init, rng.fork());
-  const counter = new TransferCounter();
-  const ising = isingDeviceReward(tf, config.L, config.beta);
-  const eng = new DeviceEngine({ tf, net, reward: ising.reward, lr: config.lr, counter });
+  const rngs = seeds.map((s) => new Rng(s));
+  const nets = rngs.map((rng) =>
+    initMlp([D, ...config.hidden, 2 * D], config.activation, config.init, rng.fork())
+  );
+  const counter = new TransferCounter().attach(tf);
+  const sampler = isingDeviceSampler(tf, config.L, config.beta);
+  const eng = new DeviceEngine({ tf, nets, sampler, lr: config.lr, lrScalar: config.lr_logz });
+  const random = new TfjsSeededRandom(tf, rngs);
   const objective = objectiveNamed(config.objective), cv = controlVariateNamed(config.cv);
   const params: ObjectiveParams = Object.fromEntries(
     objectiveParams().map((
       p,
     ) => [p.key, (config as Record<string, unknown>)[p.key] ?? p.schema.parse(undefined)]),
   ) as ObjectiveParams;
-  const scalar = new Float64Array(1);
-  const trainsScalar = objective.scalar?.trained(cv) ?? false;
-  const scalarAdam = new Adam([scalar], config.lr_logz);
+  const trainScalar = objective.scalar?.trained(cv) ?? false;
   const B = config.batch;
-  let tailSum = 0, tailN = 0;
+  const tailSum = tf.variable(tf.zeros([K]), false);
+  let tailN = 0;
   try {
-    await opts.onEvalPoint?.(0, await eng.toHost(), scalar[0]);
+    await opts.onEvalPoints?.(0, eng);
     for (let step = 1; step <= config.steps; step++) {
       if (opts.signal?.aborted) throw opts.signal.reason ?? new DOMException("aborted", "AbortError");
       const t0 = performance.now();
       const alpha = scheduledAlpha(config.alpha, config.alpha_schedule, step - 1, config.steps);
-      const forward = alpha < 1 ? eng.sample(B, rng.int(0x7fffffff)) : undefined;
-      let backward;
-      if (alpha > 0) {
-        if (!task.sampleData) throw new Error(`task ${task.name} has no data sampler: α > 0 needs one`);
-        const x = task.sampleData(B, rng);
-        backward = eng.upload(x, randomOrders(B, D, rng), B);
+      const g = await eng.step({ objective, cv, params, alpha, B, rng: random, trainScalar });
+      if (g.logw.forward && step > config.steps * 0.9) {
+        tf.tidy(() => tailSum.assign(tf.add(tailSum, tf.sum(g.logw.forward!, 1))));
+        tailN += B;
       }
-      const r = await eng.gradient({ objective, cv, params, alpha, scalar: scalar[0], forward, backward });
-      eng.apply(r.grads);
-      if (trainsScalar) scalarAdam.step([[r.dScalar]]);
-      if (r.logwForward && step > config.steps * 0.9) {
-        for (const lw of r.logwForward) tailSum += lw;
-        tailN += r.logwForward.length;
-      }
-      for (const t of [forward, backward]) if (t) (t.x.dispose(), t.order.dispose());
+      g.dispose();
       if (opts.stepMs) opts.stepMs.total += performance.now() - t0;
       opts.onStep?.(step);
-      if (opts.onEvalPoint && (step === config.steps || (opts.evalEvery && step % opts.evalEvery === 0))) {
-        await opts.onEvalPoint(step, await eng.toHost(), scalar[0]);
+      if (opts.onEvalPoints && (step === config.steps || (opts.evalEvery && step % opts.evalEvery === 0))) {
+        await opts.onEvalPoints(step, eng);
       }
       if (step % 50 === 0) await new Promise((res) => setTimeout(res, 0));
     }
+    const out: Mlp[] = [];
+    for (let k = 0; k < K; k++) out.push(await eng.toHost(k));
+    const tail = Array.from((await tailSum.data()) as Float32Array).map((s) => tailN > 0 ? s / tailN : NaN);
     return {
-      net: await eng.toHost(),
-      scalar: scalar[0],
+      nets: out,
+      scalars: await eng.scalars(),
       bytesRead: counter.read,
       bytesWritten: counter.written,
-      meanLogwTail: tailN > 0 ? tailSum / tailN : NaN,
+      tail,
     };
   } finally {
+    counter.detach();
+    tailSum.dispose();
     eng.dispose();
-    ising.dispose();
+    sampler.dispose();
   }
+}
+
+export async function deviceTrain(
+  tf: Tf,
+  config: DeviceRunConfig,
+  opts: DeviceTrainOptions = {},
+): Promise<DeviceRunResult> {
+  if (config.task === "hypergrid") {
+    const why = deviceRunUnsupported(config);
+    if (why) throw new Error(why);
+    const { deviceTrainGrid } = await import("./train_grid.ts");
+    return deviceTrainGrid(tf, config as Parameters<typeof deviceTrainGrid>[1], opts);
+  }
+  const r = await trainSeeds(tf, config, [config.seed], {
+    ...opts,
+    onEvalPoints: opts.onEvalPoint
+      ? async (step, eng) => await opts.onEvalPoint!(step, await eng.toHost(0), (await eng.scalars())[0])
+      : undefined,
+  });
+  return {
+    net: r.nets[0],
+    scalar: r.scalars[0],
+    bytesRead: r.bytesRead,
+    bytesWritten: r.bytesWritten,
+    meanLogwTail: r.tail[0],
+  };
 }
 
 /**
@@ -214,77 +242,16 @@ export async function deviceTrainRun(
 }
 
 /**
- * K seeds in one device program (backends/device/seeds.ts): per seed the same initial policy, the same per-step
- * random draws (host Rng calls in the same order) and its own scalar optimiser as `deviceTrain` with that seed,
- * so each seed's result is that separate run's (to float32 rounding of the batched GEMMs).
+ * K seeds in one device program (the engine's leading dimension): per seed the same initial policy, random stream
+ * and scalar optimiser as `deviceTrain` with that seed, so each seed's result is that separate run's (to float32
+ * rounding of the batched GEMMs).
  */
 export async function deviceTrainSeeds(
   tf: Tf,
   config: DeviceRunConfig,
   seeds: readonly number[],
 ): Promise<{ nets: Mlp[]; scalars: number[]; bytesRead: number; bytesWritten: number }> {
-  const why = deviceRunUnsupported(config);
-  if (why) throw new Error(why);
   if (config.task === "hypergrid") throw new Error("seed batching on the device engine: Ising only");
-  const K = seeds.length;
-  const D = config.L * config.L;
-  const task = isingTask(config.L, config.beta);
-  const rngs = seeds.map((s) => new Rng(s));
-  const nets = rngs.map((rng) =>
-    initMlp([D, ...config.hidden, 2 * D], config.activation, config.init, rng.fork())
-  );
-  const counter = new TransferCounter();
-  const ising = isingDeviceReward(tf, config.L, config.beta);
-  const eng = new SeedBatchEngine(tf, nets, ising.reward, config.lr, counter);
-  const objective = objectiveNamed(config.objective), cv = controlVariateNamed(config.cv);
-  const params: ObjectiveParams = Object.fromEntries(
-    objectiveParams().map((
-      p,
-    ) => [p.key, (config as Record<string, unknown>)[p.key] ?? p.schema.parse(undefined)]),
-  ) as ObjectiveParams;
-  const scalars = seeds.map(() => new Float64Array(1));
-  const trainsScalar = objective.scalar?.trained(cv) ?? false;
-  const scalarAdams = scalars.map((s) => new Adam([s], config.lr_logz));
-  const B = config.batch;
-  try {
-    for (let step = 1; step <= config.steps; step++) {
-      const alpha = scheduledAlpha(config.alpha, config.alpha_schedule, step - 1, config.steps);
-      const stepSeeds = alpha < 1 ? rngs.map((rng) => rng.int(0x7fffffff)) : [];
-      let backward;
-      if (alpha > 0) {
-        if (!task.sampleData) throw new Error(`task ${task.name} has no data sampler: α > 0 needs one`);
-        const xs: Int8Array[] = [], orders: Int32Array[] = [];
-        for (const rng of rngs) {
-          xs.push(task.sampleData(B, rng));
-          orders.push(randomOrders(B, D, rng));
-        }
-        backward = eng.upload(xs, orders, B);
-      }
-      const forward = alpha < 1 ? eng.sample(B, stepSeeds) : undefined;
-      const r = await eng.gradient({
-        objective,
-        cv,
-        params,
-        alpha,
-        scalars: scalars.map((s) => s[0]),
-        forward,
-        backward,
-      });
-      eng.apply(r.grads);
-      if (trainsScalar) scalarAdams.forEach((a, k) => a.step([[r.dScalar[k]]]));
-      for (const t of [forward, backward]) if (t) (t.x.dispose(), t.order.dispose());
-      if (step % 50 === 0) await new Promise((res) => setTimeout(res, 0));
-    }
-    const out: Mlp[] = [];
-    for (let k = 0; k < K; k++) out.push(await eng.toHost(k));
-    return {
-      nets: out,
-      scalars: scalars.map((s) => s[0]),
-      bytesRead: counter.read,
-      bytesWritten: counter.written,
-    };
-  } finally {
-    eng.dispose();
-    ising.dispose();
-  }
+  const { nets, scalars, bytesRead, bytesWritten } = await trainSeeds(tf, config, seeds);
+  return { nets, scalars, bytesRead, bytesWritten };
 }

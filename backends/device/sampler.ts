@@ -1,0 +1,96 @@
+/**
+ * The device sampler contract (docs/device.md §"One engine"): what the device engine's step driver
+ * (backends/device/engine.ts) needs from a task, mirroring core/gfn/batch.ts's Sampler / Batch for the CPU engine.
+ * The driver never asks which sampler it got: it runs the policy on `batch.inputs`, asks the batch for log w and
+ * the per-row log P_F from those logits, gets coefficients, turns them into an output signal with
+ * `batch.logitSignal`, back-propagates through the MLP and applies Adam. Implementations:
+ *   - the bit-vector sampler (backends/device/bitvector.ts): Ising (uniform positions, 2-logit gather, fixed
+ *     length D, step-major rows t·B + b);
+ *   - the masked-softmax sampler of the hypergrid (backends/device/discrete.ts, variable length, padded rows).
+ *
+ * Shapes. Everything is batched over K seeds (K independent models in one program; a single run is K = 1):
+ *   - K: seeds, leading dimension of every tensor; B: trajectories per seed; R = `batch.rows`: step rows per
+ *     seed (bit vectors: R = D·B; variable-length samplers pad to a fixed R and say which rows are real in
+ *     `rowMask`);
+ *   - the policy maps inputs [K, n, inputDim] → logits [K, n, policyOutputs] (backends/device/engine.ts mlpLogits).
+ * All tensors here are device tensors (tfjs). Methods are synchronous and read nothing back: a sampler must not
+ * call `data()`/`dataSync()` or create tensors from host arrays per call (make constants once, in the
+ * constructor, and keep them), so that the bytes crossing per step stay independent of B and D
+ * (TransferCounter, backends/device/engine.ts). Randomness comes only from the `DeviceRandom` passed in.
+ *
+ * Conventions (core/gfn/batch.ts, docs/math.md): log w(τ) = log R(x) + log P_B(τ|x) − log P_F(τ); per-trajectory
+ * values may drop φ-independent terms that cancel in log w (the bit vectors drop ±log D!), per-row values are the
+ * true step log-probabilities. Gradients are of Σ_k Σ_b cTraj[k,b]·log P_F(τ_{k,b}) + Σ_k Σ_r cRow[k,r]·log P_F(row
+ * r of seed k): per-trajectory coefficients (the score-function objectives) and per-row coefficients (pg's
+ * per-step advantages) both arrive as tensors; `perRow` spreads the former onto rows, the driver adds the two.
+ */
+import type * as tfc from "@tensorflow/tfjs-core";
+
+export type Tf = typeof tfc;
+export type T = tfc.Tensor;
+
+/** K models on the device: inputs [K, n, inputDim] → logits [K, n, outputs]. */
+export interface DevicePolicy {
+  readonly K: number;
+  logits(X: T): T;
+}
+
+/** K independent streams of U(0, 1) on the device (backends/device/rng.ts). */
+export interface DeviceRandom {
+  readonly K: number;
+  /**
+   * iid uniforms in (0, 1), shape [K, ...shape]; slice k comes from seed k's stream alone, so K seeds batched draw
+   * exactly what K separate runs draw. The caller disposes the result.
+   */
+  uniform(shape: readonly number[]): T;
+}
+
+/** A batch of K × B trajectories resident on the device, with the teacher-forced step rows the backward pass needs. */
+export interface DeviceBatch {
+  readonly K: number;
+  readonly B: number;
+  /** Step rows per seed (R). */
+  readonly rows: number;
+  /** Terminal states [K, B, stateSize] (bit vectors: ±1 float32; grids: coordinates). */
+  readonly x: T;
+  /** Network inputs of the rows' states s_t: [K, R, inputDim]. */
+  readonly inputs: T;
+  /** log R(x): [K, B]. */
+  readonly logR: T;
+  /** Per row log P_B(s_t | s_{t+1}) (true values, 0 on padding): [K, R]. */
+  readonly logPBRows: T;
+  /** 1 on rows that are steps, 0 on padding: [K, R]; absent when every row is a step. */
+  readonly rowMask?: T;
+  /** Per row the true log P_F(s_{t+1} | s_t) from the rows' logits [K, R, out] → [K, R] (0 on padding). */
+  rowLogPF(logits: T): T;
+  /** log w per trajectory (under the uniform/fixed P_B) from the rows' logits → [K, B]. */
+  logw(logits: T): T;
+  /** Per-trajectory values [K, B] → per row [K, R] (each row gets its trajectory's; 0 on padding). */
+  perRow(coef: T): T;
+  /** Per-row values [K, R] → per-trajectory sums [K, B] (padding ignored). */
+  perTrajectory(rowValues: T): T;
+  /**
+   * The output signal of the backward pass: ∂/∂logits of Σ_r c[k, r] · log P_F(row r), given the rows' logits
+   * [K, R, out] and row coefficients c [K, R] → [K, R, out].
+   */
+  logitSignal(logits: T, c: T): T;
+  dispose(): void;
+}
+
+/** A task's sampler on the device. */
+export interface DeviceSampler {
+  readonly name: string;
+  /** Width of a state's network input, and of the policy's output. */
+  readonly inputDim: number;
+  readonly policyOutputs: number;
+  /** Numbers per terminal state (the last dimension of `batch.x`). */
+  readonly stateSize: number;
+  /** Whether terminal states can be drawn from the target (backward trajectories, α > 0). */
+  readonly hasData: boolean;
+  /** B trajectories per seed from each seed's P_F. */
+  forward(policy: DevicePolicy, B: number, rng: DeviceRandom): DeviceBatch;
+  /** B backward trajectories per seed from x ~ π under the uniform P_B, teacher-forced. */
+  backward(policy: DevicePolicy, B: number, rng: DeviceRandom): DeviceBatch;
+  /** Frees the constants the sampler keeps on the device. */
+  dispose(): void;
+}
