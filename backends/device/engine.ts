@@ -249,8 +249,11 @@ export const hostCoefficients: CoefficientFn = async (input) => {
   return out;
 };
 
-/** act'(z) given z and a = act(z) (the CPU kernels' derivatives, core/nn/kernels.ts); `one` a kept scalar 1. */
-export function actDeriv(tf: Tf, kind: Mlp["activation"], z: T, a: T, one: T): T {
+/**
+ * act'(z) given z and a = act(z) (the CPU kernels' derivatives, core/nn/kernels.ts); `one`: a kept scalar 1 (else
+ * a scalar is made per call, a 4-byte upload).
+ */
+export function actDeriv(tf: Tf, kind: Mlp["activation"], z: T, a: T, one: T | number = 1): T {
   switch (kind) {
     case "swish": {
       const s = tf.sigmoid(z);
