@@ -18,10 +18,10 @@ import { discreteContract } from "../core/gfn/discrete_sampler.ts";
 import { OBJECTIVE_REGISTRY } from "../core/objectives/registry.ts";
 import { CONTROL_VARIATE_REGISTRY } from "../core/baselines/registry.ts";
 import type { ObjectiveParams } from "../core/objectives/objective.ts";
-import { DEVICE_OBJECTIVES } from "../backends/device/engine.ts";
-import { DeviceDiscreteEngine } from "../backends/device/discrete.ts";
-import { hypergridDeviceEnv } from "../backends/device/hypergrid.ts";
-import { deviceTrain, deviceTrainRun } from "../backends/device/train.ts";
+import { DEVICE_OBJECTIVES, DeviceEngine, TransferCounter } from "../backends/device/engine.ts";
+import { hypergridDeviceSampler } from "../backends/device/hypergrid.ts";
+import { TfjsSeededRandom } from "../backends/device/seeds.ts";
+import { deviceTrain, deviceTrainRun, deviceTrainSeeds } from "../backends/device/train.ts";
 import { type EvalRecord, parseTrainConfig } from "../core/train/config.ts";
 import { trainRun } from "../core/train/trainer.ts";
 
@@ -81,8 +81,8 @@ for (const o of OBJECTIVE_REGISTRY) {
 
 Deno.test(`device hypergrid = CPU engine on a fixed batch: log P_F rows, log w, gradients (${cases.length} cases)`, async () => {
   const net = freshNet(7);
-  const denv = hypergridDeviceEnv(tf, env);
-  const eng = new DeviceDiscreteEngine({ tf, net, env: denv, lr: 1e-3 });
+  const ds = hypergridDeviceSampler(tf, env);
+  const eng = new DeviceEngine({ tf, nets: [net], sampler: ds, lr: 1e-3 });
   const byName = new Map(OBJECTIVE_REGISTRY.map((o) => [o.name, o]));
   const cvNamed = new Map(CONTROL_VARIATE_REGISTRY.map((c) => [c.name, c]));
   assert.ok(cases.length >= 20 && cases.some((c) => c.objective === "tsallis"), `${cases.length} cases`);
@@ -106,14 +106,11 @@ Deno.test(`device hypergrid = CPU engine on a fixed batch: log P_F rows, log w, 
         backward: bwd,
         grads,
       });
-      const f = eng.upload(fb.x, hostActions(fb), B);
-      const bw = bb ? eng.upload(bb.x, hostActions(bb), B) : undefined;
+      const f = ds.upload([fb.x], [hostActions(fb)], B);
+      const bw = bb ? ds.upload([bb.x], [hostActions(bb)], B) : undefined;
       const label = `${c.objective}/${c.cv}/α=${c.alpha}`;
       // log P_F per row (trajectory-major on the device, appended per step on the CPU)
-      const lpf = tf.tidy(() => {
-        const rows = eng.sampler.rows(f);
-        return eng.sampler.logPFRows(rows, eng.policy(rows.X));
-      });
+      const lpf = tf.tidy(() => f.rowLogPF(eng.logits(f.inputs)));
       const lpfDev = (await lpf.data()) as Float32Array;
       lpf.dispose();
       for (let b = 0; b < B; b++) {
@@ -122,34 +119,35 @@ Deno.test(`device hypergrid = CPU engine on a fixed batch: log P_F rows, log w, 
           assert.ok(Math.abs(lpfDev[b * T + t] - want) <= LOG_TOL, `${label}: log P_F row (${b}, ${t})`);
         }
       }
+      eng.setScalar([scalar]);
       const dev = await eng.gradient({
         objective,
         cv,
         params: PARAMS,
         alpha: c.alpha,
-        scalar,
         forward: f,
         backward: bw,
       });
-      assert.ok(maxAbsDiff(dev.logwForward!, fwd.logw) <= LOG_TOL, `${label}: log w`);
+      assert.ok(maxAbsDiff(await dev.logw.forward!.data(), fwd.logw) <= LOG_TOL, `${label}: log w`);
+      if (bwd) {
+        assert.ok(maxAbsDiff(await dev.logw.backward!.data(), bwd.logw) <= LOG_TOL, `${label}: log w (bw)`);
+      }
+      const dScalar = (await dev.dScalar.data())[0], loss = (await dev.loss.data())[0];
       const tol = REL * Math.max(...grads.map(maxAbs)) + ABS;
       for (let k = 0; k < grads.length; k++) {
         const d = maxAbsDiff(await dev.grads[k].data(), grads[k]);
         assert.ok(d <= tol, `${label}: param ${k} differs by ${d} > ${tol}`);
       }
       assert.ok(
-        Math.abs(dev.dScalar - cpu.dScalar) <= 1e-5 * (1 + Math.abs(cpu.dScalar)),
-        `${label}: dScalar ${dev.dScalar} vs ${cpu.dScalar}`,
+        Math.abs(dScalar - cpu.dScalar) <= 1e-5 * (1 + Math.abs(cpu.dScalar)),
+        `${label}: dScalar ${dScalar} vs ${cpu.dScalar}`,
       );
-      if (!Number.isNaN(cpu.loss)) {
-        assert.ok(Math.abs(dev.loss - cpu.loss) <= 1e-4 * (1 + Math.abs(cpu.loss)));
-      }
-      for (const g of dev.grads) g.dispose();
-      for (const t of [f, bw]) if (t) (t.x.dispose(), t.actions.dispose());
+      if (!Number.isNaN(cpu.loss)) assert.ok(Math.abs(loss - cpu.loss) <= 1e-4 * (1 + Math.abs(cpu.loss)));
+      dev.dispose(), f.dispose(), bw?.dispose();
     }
   } finally {
     eng.dispose();
-    denv.dispose();
+    ds.dispose();
   }
 });
 
@@ -176,12 +174,13 @@ Deno.test("device hypergrid: sampled forward and backward trajectories are valid
     const { d } = e.params;
     const Te = e.maxSteps, Bs = 64;
     const net = freshNet(9, e);
-    const denv = hypergridDeviceEnv(tf, e);
-    const eng = new DeviceDiscreteEngine({ tf, net, env: denv, lr: 1e-3 });
+    const ds = hypergridDeviceSampler(tf, e);
+    const eng = new DeviceEngine({ tf, nets: [net], sampler: ds, lr: 1e-3 });
     const objective = OBJECTIVE_REGISTRY.find((o) => o.name === "akl")!;
     try {
       for (const kind of ["forward", "backward"] as const) {
-        const traj = kind === "forward" ? eng.sample(Bs, 123) : eng.sampleBackward(Bs, 321);
+        const rng = new TfjsSeededRandom(tf, [new Rng(kind === "forward" ? 123 : 321)]);
+        const traj = kind === "forward" ? ds.forward(eng, Bs, rng) : ds.backward(eng, Bs, rng);
         const x = Int32Array.from((await traj.x.data()) as Float32Array);
         const actions = Int32Array.from((await traj.actions.data()) as Int32Array);
         const lens = new Set<number>();
@@ -201,22 +200,18 @@ Deno.test("device hypergrid: sampled forward and backward trajectories are valid
           cv: CONTROL_VARIATE_REGISTRY[0],
           params: PARAMS,
           alpha: 0,
-          scalar: 0,
           forward: traj,
         });
+        const devLogw = await r.logw.forward!.data();
         const batch = runDiscrete(e, net, jsGemm, Bs, new Rng(1), { given: actions });
         assert.deepEqual([...batch.x], [...x]);
         const { logw } = discreteContract(e, net, jsGemm, batch);
-        assert.ok(
-          maxAbsDiff(r.logwForward!, logw) <= LOG_TOL,
-          `${e.name} ${kind}: ${maxAbsDiff(r.logwForward!, logw)}`,
-        );
-        for (const g of r.grads) g.dispose();
-        traj.x.dispose(), traj.actions.dispose();
+        assert.ok(maxAbsDiff(devLogw, logw) <= LOG_TOL, `${e.name} ${kind}: ${maxAbsDiff(devLogw, logw)}`);
+        r.dispose(), traj.dispose();
       }
     } finally {
       eng.dispose();
-      denv.dispose();
+      ds.dispose();
     }
   }
 });
@@ -224,10 +219,10 @@ Deno.test("device hypergrid: sampled forward and backward trajectories are valid
 Deno.test("device hypergrid: x ~ π and the uniform P_B have the target's law (frequencies of 16384 draws)", async () => {
   // H = 3: the corners have R = R0 + R1 = 1, the other states R0 = 0.5
   const e = hypergrid({ d: 2, H: 3, R0: 0.5, R1: 0.5, R2: 2 });
-  const denv = hypergridDeviceEnv(tf, e);
-  const eng = new DeviceDiscreteEngine({ tf, net: freshNet(1, e), env: denv, lr: 1e-3 });
+  const ds = hypergridDeviceSampler(tf, e);
+  const eng = new DeviceEngine({ tf, nets: [freshNet(1, e)], sampler: ds, lr: 1e-3 });
   const n = 16384;
-  const traj = eng.sampleBackward(n, 77);
+  const traj = ds.backward(eng, n, new TfjsSeededRandom(tf, [new Rng(77)]));
   const x = (await traj.x.data()) as Float32Array;
   const actions = (await traj.actions.data()) as Int32Array;
   const freq = new Float64Array(e.nStates);
@@ -252,17 +247,17 @@ Deno.test("device hypergrid: x ~ π and the uniform P_B have the target's law (f
     Math.abs(p - 0.75) <= 4 * Math.sqrt(0.75 * 0.25 / at21),
     `first move 0 from (2, 1): ${p} (${at21})`,
   );
-  traj.x.dispose(), traj.actions.dispose(), eng.dispose(), denv.dispose();
+  traj.dispose(), eng.dispose(), ds.dispose();
 });
 
 Deno.test("device hypergrid: forward samples have the policy's exact terminal law Q_T (frequencies of 16384 draws)", async () => {
   const e = hypergrid({ d: 2, H: 4, R0: 1e-3, R1: 0.5, R2: 2 });
   const net = freshNet(5, e);
   const { qT } = hypergridExact(e, net, jsGemm);
-  const denv = hypergridDeviceEnv(tf, e);
-  const eng = new DeviceDiscreteEngine({ tf, net, env: denv, lr: 1e-3 });
+  const ds = hypergridDeviceSampler(tf, e);
+  const eng = new DeviceEngine({ tf, nets: [net], sampler: ds, lr: 1e-3 });
   const n = 16384;
-  const traj = eng.sample(n, 99);
+  const traj = ds.forward(eng, n, new TfjsSeededRandom(tf, [new Rng(99)]));
   const x = (await traj.x.data()) as Float32Array;
   const freq = new Float64Array(e.nStates);
   for (let b = 0; b < n; b++) freq[e.index([x[2 * b], x[2 * b + 1]])] += 1 / n;
@@ -273,7 +268,7 @@ Deno.test("device hypergrid: forward samples have the policy's exact terminal la
       `state ${s}: ${freq[s]} vs Q_T ${q}`,
     );
   }
-  traj.x.dispose(), traj.actions.dispose(), eng.dispose(), denv.dispose();
+  traj.dispose(), eng.dispose(), ds.dispose();
 });
 
 Deno.test("device hypergrid: training d=2, H=4 reaches the CPU engine's exact KL and TV (same config, own streams)", async () => {
@@ -310,8 +305,6 @@ Deno.test("device hypergrid: training d=2, H=4 reaches the CPU engine's exact KL
     assert.ok(d.exact_kl < 0.05 && cpu.exact_kl! < 0.05, label);
     assert.ok(d.exact_tv < 0.1 && cpu.exact_tv! < 0.1, label);
     assert.ok(d.exact_kl < 2 * cpu.exact_kl! && cpu.exact_kl! < 2 * d.exact_kl, label);
-    // per step: B log w back for the forward and for the backward batch, independent of the network and grid
-    assert.equal(dev.bytesRead, cfg.steps * 2 * 4 * cfg.batch, label);
   }
 });
 
@@ -384,4 +377,75 @@ Deno.test("train --task hypergrid --backend tfjs-cpu runs on the device engine (
     JSON.stringify(summary),
   );
   assert.deepEqual(lines.slice(0, -1).map((r) => r.step), [0, 2, 4]);
+});
+
+Deno.test("device hypergrid: bytes read back per step do not depend on d, H, B or the hidden sizes", async () => {
+  const objective = OBJECTIVE_REGISTRY.find((o) => o.name === "akl")!;
+  const cv = CONTROL_VARIATE_REGISTRY.find((c) => c.name === "loo-logw")!;
+  const counter = new TransferCounter();
+  const seen: { d: number; H: number; B: number; alpha: number; read: number }[] = [];
+  for (
+    const [d, H, Bt, hidden] of [[2, 4, 8, [8]], [2, 8, 32, [32, 32]], [3, 5, 16, [16]], [4, 3, 64, [
+      8,
+      8,
+      8,
+    ]]] as [
+      number,
+      number,
+      number,
+      number[],
+    ][]
+  ) {
+    const e = hypergrid({ d, H, R0: 1e-3, R1: 0.5, R2: 2 });
+    const ds = hypergridDeviceSampler(tf, e);
+    const eng = new DeviceEngine({ tf, nets: [freshNet(3, e, hidden)], sampler: ds, lr: 1e-3 });
+    const rng = new TfjsSeededRandom(tf, [new Rng(5)]);
+    counter.attach(tf);
+    try {
+      for (const alpha of [0, 0.5]) {
+        counter.reset();
+        const g = await eng.step({ objective, cv, params: PARAMS, alpha, B: Bt, rng, trainScalar: true });
+        g.dispose();
+        seen.push({ d, H, B: Bt, alpha, read: counter.read });
+      }
+    } finally {
+      counter.detach();
+      eng.dispose();
+      ds.dispose();
+    }
+  }
+  // the host coefficients read log w (4·B per batch) and the scalar (4): nothing of size H^d, B·T or the network
+  for (const s of seen) assert.equal(s.read, 4 + 4 * s.B * (s.alpha > 0 ? 2 : 1), JSON.stringify(s));
+});
+
+Deno.test("device hypergrid: 3 seeds batched = 3 separate device runs (parameters, scalars)", async () => {
+  const cfg = parseTrainConfig({
+    task: "hypergrid",
+    grid_dim: 2,
+    grid_size: 4,
+    hidden: [8],
+    batch: 8,
+    steps: 6,
+    objective: "atb",
+    cv: "learned",
+    alpha: 0.5,
+    lr: 0.01,
+    seed: 0,
+  });
+  const seeds = [4, 5, 6];
+  const batched = await deviceTrainSeeds(tf, cfg, seeds);
+  for (const [k, seed] of seeds.entries()) {
+    const one = await deviceTrain(tf, { ...cfg, seed });
+    for (let l = 0; l < one.net.W.length; l++) {
+      const tol = 1e-5 * (1 + maxAbs(one.net.W[l]));
+      assert.ok(maxAbsDiff(batched.nets[k].W[l], one.net.W[l]) <= tol, `seed ${seed} W${l}`);
+      assert.ok(maxAbsDiff(batched.nets[k].b[l], one.net.b[l]) <= tol, `seed ${seed} b${l}`);
+    }
+    assert.ok(
+      Math.abs(batched.scalars[k] - one.scalar) <= 1e-5 * (1 + Math.abs(one.scalar)),
+      `seed ${seed} scalar`,
+    );
+  }
+  // and the seeds differ from each other
+  assert.ok(maxAbsDiff(batched.nets[0].W[0], batched.nets[1].W[0]) > 1e-3);
 });

@@ -268,21 +268,6 @@ export function actDeriv(tf: Tf, kind: Mlp["activation"], z: T, a: T, one: T | n
   }
 }
 
-/**
- * Σ over the parts (forward, backward) of each part's explicit backward pass; zeros when there is none.
- * `backward(i)` gives the gradients of part i (one tensor per variable).
- */
-export function sumPartGrads(tf: Tf, vars: readonly T[], parts: number, backward: (i: number) => T[]): T[] {
-  return tf.tidy(() => {
-    let total: T[] | null = null;
-    for (let i = 0; i < parts; i++) {
-      const g = backward(i);
-      total = total ? total.map((t, k) => tf.add(t, g[k])) : g;
-    }
-    return total ?? vars.map((v) => tf.zerosLike(v));
-  });
-}
-
 export function act(tf: Tf, kind: Mlp["activation"], z: T): T {
   switch (kind) {
     case "swish":

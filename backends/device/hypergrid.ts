@@ -5,12 +5,12 @@
  * (coordinate-major, as `encode` on the CPU); the uniform P_B: −log #(coordinates > 0 of s') per non-stop move.
  * Two tables are uploaded once: log R of every state index Σ_i x_i H^i (a gather per terminal state) and the
  * cumulative target π over the indices (computed in float64 on the host), whose inverse CDF (`upperBound`) draws
- * x ~ π from one uniform per sample.
+ * x ~ π from one uniform per sample. Every constant is made once: per call nothing is uploaded.
  */
 import type * as tfc from "@tensorflow/tfjs-core";
 import type { Hypergrid } from "../../core/tasks/hypergrid.ts";
-import type { Tf } from "./engine.ts";
-import type { DeviceDiscreteEnv } from "./discrete.ts";
+import type { Tf } from "./sampler.ts";
+import { type DeviceDiscreteEnv, type DiscreteDeviceSampler, discreteDeviceSampler } from "./discrete.ts";
 
 type T = tfc.Tensor;
 
@@ -28,28 +28,34 @@ export function hypergridDeviceEnv(tf: Tf, env: Hypergrid): DeviceDiscreteEnv {
   const cdfT = tf.tensor1d(cdf);
   const logRT = tf.tensor1d(Float32Array.from(env.logR));
   const strides = tf.tensor1d(Array.from({ length: d }, (_, i) => H ** i), "float32");
+  const zero = tf.scalar(0), one = tf.scalar(1), top = tf.scalar(H - 1);
+  const lastI = tf.scalar(N - 1, "int32"), HI = tf.scalar(H, "int32");
+  const powI = Array.from({ length: d }, (_, i) => tf.scalar(H ** i, "int32"));
   return {
     name: env.name,
     stateSize: d,
     nActions: d + 1,
     inputDim: d * H,
     maxSteps: env.maxSteps,
-    initial: (shape) => tf.zeros([...shape, d]),
+    initial: (shape) => tf.fill([...shape, d], 0),
     encode(states) {
       const flat = tf.reshape(tf.cast(states, "int32"), [-1]);
       return tf.reshape(tf.oneHot(flat, H, 1, 0, "float32"), [...states.shape.slice(0, -1), d * H]);
     },
     validMask: (states) =>
-      tf.concat([tf.cast(tf.less(states, H - 1), "float32"), tf.onesLike(lastSlice(tf, states, 0, 1))], -1),
+      tf.concat([tf.cast(tf.less(states, top), "float32"), tf.onesLike(lastSlice(tf, states, 0, 1))], -1),
     parentMask: (states) =>
-      tf.concat([tf.cast(tf.greater(states, 0), "float32"), tf.zerosLike(lastSlice(tf, states, 0, 1))], -1),
+      tf.concat(
+        [tf.cast(tf.greater(states, zero), "float32"), tf.zerosLike(lastSlice(tf, states, 0, 1))],
+        -1,
+      ),
     apply: (states, oh) => tf.add(states, lastSlice(tf, oh, 0, d)),
     revert: (states, oh) => tf.sub(states, lastSlice(tf, oh, 0, d)),
     statesBefore: (oh) => tf.cumsum(lastSlice(tf, oh, 0, d), oh.rank - 2, true),
     logBackward(after, oh) {
       const move = tf.sum(lastSlice(tf, oh, 0, d), -1);
-      const parents = tf.sum(tf.cast(tf.greater(after, 0), "float32"), -1);
-      return tf.mul(tf.neg(tf.log(tf.maximum(parents, 1))), move);
+      const parents = tf.sum(tf.cast(tf.greater(after, zero), "float32"), -1);
+      return tf.mul(tf.neg(tf.log(tf.maximum(parents, one))), move);
     },
     logReward(x) {
       const idx = tf.cast(tf.sum(tf.mul(x, strides), -1), "int32");
@@ -58,39 +64,65 @@ export function hypergridDeviceEnv(tf: Tf, env: Hypergrid): DeviceDiscreteEnv {
     sampleData(u) {
       // upperBound of 1-D inputs is [1, n]: flattened before the coordinates are stacked
       const found = tf.reshape(tf.upperBound(cdfT, tf.reshape(u, [-1])), [-1]);
-      const idx = tf.minimum(found, tf.scalar(N - 1, "int32"));
-      const coords = Array.from(
-        { length: d },
-        (_, i) => tf.mod(tf.floorDiv(idx, tf.scalar(H ** i, "int32")), tf.scalar(H, "int32")),
-      );
+      const idx = tf.minimum(found, lastI);
+      const coords = powI.map((p) => tf.mod(tf.floorDiv(idx, p), HI));
       return tf.reshape(tf.cast(tf.stack(coords, 1), "float32"), [...u.shape, d]);
     },
     dispose() {
-      cdfT.dispose(), logRT.dispose(), strides.dispose();
+      for (const t of [cdfT, logRT, strides, zero, one, top, lastI, HI, ...powI]) t.dispose();
+    },
+  };
+}
+
+/** The hypergrid's device sampler, which also tracks the modes its forward batches found (per seed). */
+export interface HypergridDeviceSampler extends DiscreteDeviceSampler {
+  /**
+   * The modes found by the forward batches so far, of seed k: their states (n × d). Reads back K·M flags (per
+   * evaluation, not per step).
+   */
+  modesFound(k?: number): Promise<{ n: number; states: Int32Array }>;
+}
+
+/** The masked-softmax sampler over `hypergridDeviceEnv` (disposing it disposes the environment). */
+export function hypergridDeviceSampler(tf: Tf, env: Hypergrid): HypergridDeviceSampler {
+  const base = discreteDeviceSampler(tf, hypergridDeviceEnv(tf, env));
+  let tracker: ReturnType<typeof hypergridModeTracker> | undefined;
+  return {
+    ...base,
+    forward(policy, B, rng) {
+      const batch = base.forward(policy, B, rng);
+      tracker ??= hypergridModeTracker(tf, env, policy.K);
+      tracker.observe(batch.x);
+      return batch;
+    },
+    modesFound: (k = 0) => tracker ? tracker.found(k) : Promise.resolve({ n: 0, states: new Int32Array(0) }),
+    dispose() {
+      tracker?.dispose();
+      base.dispose();
     },
   };
 }
 
 /**
- * The modes found by training forward batches, tracked on the device (core/tasks/runtime.ts's modes_found):
- * `observe` marks the modes among a batch's terminal states (no read back); `found` reads back the M flags (per
- * evaluation, not per step) and returns the found modes' states (n × d).
+ * The modes found by training forward batches, per seed, tracked on the device (core/tasks/runtime.ts's
+ * modes_found): `observe` marks the modes among a batch's terminal states x [K, B, d] (no read back); `found(k)`
+ * reads back the K·M flags (per evaluation, not per step) and returns seed k's found modes' states (n × d).
  */
-export function hypergridModeTracker(tf: Tf, env: Hypergrid) {
+export function hypergridModeTracker(tf: Tf, env: Hypergrid, K = 1) {
   const { d, H } = env.params;
   const M = env.modes.length;
-  const modes = tf.tensor2d(Float32Array.from(env.modes), [1, M]);
+  const modes = tf.tensor3d(Float32Array.from(env.modes), [1, 1, M]);
   const strides = tf.tensor1d(Array.from({ length: d }, (_, i) => H ** i), "float32");
-  const flags = tf.variable(tf.zeros([M]), false);
+  const flags = tf.variable(tf.fill([K, M], 0), false);
   return {
     observe(x: T): void {
       tf.tidy(() => {
-        const idx = tf.reshape(tf.sum(tf.mul(x, strides), -1), [-1, 1]);
-        flags.assign(tf.maximum(flags, tf.max(tf.cast(tf.equal(idx, modes), "float32"), 0)));
+        const idx = tf.expandDims(tf.sum(tf.mul(x, strides), -1), 2); // [K, B, 1]
+        flags.assign(tf.maximum(flags, tf.max(tf.cast(tf.equal(idx, modes), "float32"), 1)));
       });
     },
-    async found(): Promise<{ n: number; states: Int32Array }> {
-      const f = (await flags.data()) as Float32Array;
+    async found(k = 0): Promise<{ n: number; states: Int32Array }> {
+      const f = ((await flags.data()) as Float32Array).subarray(k * M, (k + 1) * M);
       const ids = [...env.modes].filter((_, m) => f[m] > 0);
       const states = new Int32Array(ids.length * d);
       ids.forEach((s, j) => {

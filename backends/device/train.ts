@@ -1,7 +1,8 @@
 /**
- * Training a bit-vector Ising run on the device engine (backends/device/engine.ts): the same initial policy as
- * core/train/trainer.ts `trainRun` (same seed → same initMlp draws), per step B forward trajectories sampled on
- * the device (and for α > 0, B data states x ~ π with uniform orders, also drawn on the device), the objective's
+ * Training a run on the device engine (backends/device/engine.ts) with the task's device sampler
+ * (backends/device/tasks.ts: Ising, the hypergrid): the same initial policy as core/train/trainer.ts `trainRun`
+ * (same seed → same initMlp draws), per step B forward trajectories sampled on the device (and for α > 0, B
+ * backward trajectories from data states x ~ π, also drawn on the device), the objective's
  * coefficients, ∇_φ and Adam on the device (`DeviceEngine.step`); the objective's scalar (log Z_ψ, c_ψ, log Ẑ)
  * is a device variable per seed. The device's random stream is its own (backends/device/seeds.ts), so a device
  * run is a different random stream from a CPU run with the same seed: the two agree in law, not draw for draw
@@ -23,7 +24,7 @@ import type { Gemm } from "../../core/nn/gemm.ts";
 import type { Batch } from "../../core/gfn/batch.ts";
 import { makeTaskRuntime } from "../../core/train/tasks.ts";
 import { DeviceEngine, deviceSupports, type Tf, TransferCounter } from "./engine.ts";
-import { isingDeviceSampler } from "./bitvector.ts";
+import { DEVICE_TASKS, deviceSamplerFor } from "./tasks.ts";
 import { TfjsSeededRandom } from "./seeds.ts";
 
 /** The config keys a device run reads (a TrainConfig satisfies it). */
@@ -63,8 +64,8 @@ export interface DeviceRunResult {
 export function deviceRunUnsupported(
   config: DeviceRunConfig & { task?: string; backward_policy?: string },
 ): string | null {
-  if (config.task !== undefined && config.task !== "ising" && config.task !== "hypergrid") {
-    return `task ${config.task}: the device engine runs Ising and the hypergrid only`;
+  if (config.task !== undefined && !DEVICE_TASKS.includes(config.task)) {
+    return `task ${config.task}: the device engine runs ${DEVICE_TASKS.join(" and ")} only`;
   }
   if (config.backward_policy === "learned") return "a learned P_B is not on the device engine";
   return deviceSupports(objectiveNamed(config.objective), controlVariateNamed(config.cv));
@@ -98,15 +99,18 @@ async function trainSeeds(
 ): Promise<{ nets: Mlp[]; scalars: number[]; bytesRead: number; bytesWritten: number; tail: number[] }> {
   const why = deviceRunUnsupported(config);
   if (why) throw new Error(why);
-  if (config.task === "hypergrid") throw new Error("the hypergrid runs on backends/device/train_grid.ts");
   const K = seeds.length;
-  const D = config.L * config.L;
+  const sampler = deviceSamplerFor(tf, config);
   const rngs = seeds.map((s) => new Rng(s));
   const nets = rngs.map((rng) =>
-    initMlp([D, ...config.hidden, 2 * D], config.activation, config.init, rng.fork())
+    initMlp(
+      [sampler.inputDim, ...config.hidden, sampler.policyOutputs],
+      config.activation,
+      config.init,
+      rng.fork(),
+    )
   );
   const counter = new TransferCounter().attach(tf);
-  const sampler = isingDeviceSampler(tf, config.L, config.beta);
   const eng = new DeviceEngine({ tf, nets, sampler, lr: config.lr, lrScalar: config.lr_logz });
   const random = new TfjsSeededRandom(tf, rngs);
   const objective = objectiveNamed(config.objective), cv = controlVariateNamed(config.cv);
@@ -119,8 +123,16 @@ async function trainSeeds(
   const B = config.batch;
   const tailSum = tf.variable(tf.zeros([K]), false);
   let tailN = 0;
+  const evalPoint = async (step: number) => {
+    if (!opts.onEvalPoints) return;
+    if (opts.observeModes && sampler.modesFound) {
+      const { n, states } = await sampler.modesFound(0);
+      opts.observeModes(states, n);
+    }
+    await opts.onEvalPoints(step, eng);
+  };
   try {
-    await opts.onEvalPoints?.(0, eng);
+    await evalPoint(0);
     for (let step = 1; step <= config.steps; step++) {
       if (opts.signal?.aborted) throw opts.signal.reason ?? new DOMException("aborted", "AbortError");
       const t0 = performance.now();
@@ -133,9 +145,7 @@ async function trainSeeds(
       g.dispose();
       if (opts.stepMs) opts.stepMs.total += performance.now() - t0;
       opts.onStep?.(step);
-      if (opts.onEvalPoints && (step === config.steps || (opts.evalEvery && step % opts.evalEvery === 0))) {
-        await opts.onEvalPoints(step, eng);
-      }
+      if (step === config.steps || (opts.evalEvery && step % opts.evalEvery === 0)) await evalPoint(step);
       if (step % 50 === 0) await new Promise((res) => setTimeout(res, 0));
     }
     const out: Mlp[] = [];
@@ -161,12 +171,6 @@ export async function deviceTrain(
   config: DeviceRunConfig,
   opts: DeviceTrainOptions = {},
 ): Promise<DeviceRunResult> {
-  if (config.task === "hypergrid") {
-    const why = deviceRunUnsupported(config);
-    if (why) throw new Error(why);
-    const { deviceTrainGrid } = await import("./train_grid.ts");
-    return deviceTrainGrid(tf, config as Parameters<typeof deviceTrainGrid>[1], opts);
-  }
   const r = await trainSeeds(tf, config, [config.seed], {
     ...opts,
     onEvalPoints: opts.onEvalPoint
@@ -251,7 +255,6 @@ export async function deviceTrainSeeds(
   config: DeviceRunConfig,
   seeds: readonly number[],
 ): Promise<{ nets: Mlp[]; scalars: number[]; bytesRead: number; bytesWritten: number }> {
-  if (config.task === "hypergrid") throw new Error("seed batching on the device engine: Ising only");
   const { nets, scalars, bytesRead, bytesWritten } = await trainSeeds(tf, config, seeds);
   return { nets, scalars, bytesRead, bytesWritten };
 }
