@@ -2,38 +2,24 @@
  * Control variates for the score-function (reverse-KL) gradient  g = mean_s (b_s − log w_s) h_s,
  * h_s = ∇_φ log q_φ(τ_s)  (docs/math.md §"Control variates", paper §2.2.1). Any b_s that does not depend on τ_s leaves g unbiased.
  */
-import { logSumExp } from "../math.ts";
+import { type Algebra, float64 } from "../algebra.ts";
 
-/** Control variates whose baseline is one scalar per sample (no per-sample gradients needed). */
-export function scalarBaseline(cv: "none" | "learned" | "loo-logw" | "loo-logz", logw: Float64Array, c = 0) {
-  const S = logw.length;
-  const b = new Float64Array(S);
-  switch (cv) {
-    case "none":
-      return b;
-    case "learned":
-      return b.fill(c);
-    case "loo-logw":
-      return looMean(logw);
-    case "loo-logz":
-      // b_s = log (1/(S−1)) Σ_{s'≠s} w_{s'}; computed directly (O(S²)) to avoid cancellation when w_s dominates
-      for (let s = 0; s < S; s++) {
-        const others = new Float64Array(S - 1);
-        for (let i = 0, j = 0; i < S; i++) if (i !== s) others[j++] = logw[i];
-        b[s] = logSumExp(others) - Math.log(S - 1);
-      }
-      return b;
-  }
+/** b_s = mean_{s'≠s} log w_{s'} = (Σ log w − log w_s)/(S − 1) (the paper's released code calls it "log_Z"). */
+export function looMeanOf<V>(alg: Algebra<V>, logw: V): V {
+  return alg.div(alg.sub(alg.sum(logw), logw), alg.count(logw) - 1);
 }
 
-/** b_s = mean_{s'≠s} log w_{s'} (the paper's released code calls this "log_Z"; it is the LOO mean of log w). */
+/**
+ * b_s = log (1/(S−1)) Σ_{s'≠s} w_{s'}: each sum over the others directly (`looLogSumExp`), no cancellation when
+ * w_s dominates.
+ */
+export function looLogMeanExpOf<V>(alg: Algebra<V>, logw: V): V {
+  return alg.sub(alg.looLogSumExp(logw), alg.scalar(Math.log(alg.count(logw) - 1)));
+}
+
+/** `looMeanOf` on host arrays. */
 export function looMean(logw: Float64Array): Float64Array {
-  const S = logw.length;
-  let sum = 0;
-  for (let i = 0; i < S; i++) sum += logw[i];
-  const b = new Float64Array(S);
-  for (let s = 0; s < S; s++) b[s] = (sum - logw[s]) / (S - 1);
-  return b;
+  return looMeanOf(float64, logw);
 }
 
 /**

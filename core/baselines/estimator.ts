@@ -8,10 +8,26 @@ import type { Vec } from "../nn/gemm.ts";
 import { ctorOf } from "../nn/mlp.ts";
 import { kernelsOf } from "../nn/kernels.ts";
 import { alloc } from "../nn/arena.ts";
-import type { Batch } from "../gfn/batch.ts";
+import type { Batch, OptimalBaseline, TrajectoryBatch } from "../gfn/batch.ts";
+import { type Algebra, float64 } from "../algebra.ts";
 import { looMean, optimalScalarBaseline } from "./cv.ts";
 
-/** grads += weight · mean_s (b_s − log w_s) h_s for a per-sample scalar baseline b (one backward pass). */
+/**
+ * grads += weight · mean_s (b_s − log w_s) h_s for a per-sample scalar baseline b (length B, or length-1: the
+ * same b for every sample), as per-trajectory coefficients weight·(b_s − log w_s)/S (one backward pass).
+ */
+export function addBaselineGradient<V, G>(
+  alg: Algebra<V>,
+  batch: TrajectoryBatch<V, G>,
+  logw: V,
+  b: V,
+  weight: number,
+  grads: G,
+): void {
+  batch.accumulate(alg.div(alg.scale(alg.sub(b, logw), weight), alg.count(logw)), grads);
+}
+
+/** `addBaselineGradient` on the CPU engine's batches. */
 export function addScalarBaselineGradient(
   batch: Batch,
   logw: Float64Array,
@@ -19,10 +35,19 @@ export function addScalarBaselineGradient(
   weight: number,
   grads: Vec[],
 ): void {
-  const S = logw.length;
-  const coef = new Float64Array(S);
-  for (let s = 0; s < S; s++) coef[s] = weight * (b[s] - logw[s]) / S;
-  batch.accumulate(coef, grads);
+  addBaselineGradient(float64, batch, logw, b, weight, grads);
+}
+
+/** The CPU engine's optimal-baseline gradient (`TrajectoryBatch.addOptimalBaselineGradient` of its batches). */
+export function addOptimalGradient(
+  batch: Batch,
+  baseline: OptimalBaseline,
+  logw: Float64Array,
+  weight: number,
+  grads: Vec[],
+): void {
+  if (baseline.kind === "scalar") addOptimalScalarGradient(batch, logw, baseline.leaveOneOut, weight, grads);
+  else addOptimalVectorGradient(batch, logw, baseline.leaveOneOut, weight, grads);
 }
 
 /** ‖h_s‖² per sample (the optimal scalar baseline's weights). */

@@ -4,14 +4,10 @@
  * The config schema, the CLI help, spec validation and the estimator tests read their lists from here.
  * Adding a control variate = one entry below + its tests run by tests/estimators_test.ts over the registry.
  */
-import type { Vec } from "../nn/gemm.ts";
-import type { Batch } from "../gfn/batch.ts";
-import { scalarBaseline } from "./cv.ts";
-import {
-  addOptimalScalarGradient,
-  addOptimalVectorGradient,
-  addScalarBaselineGradient,
-} from "./estimator.ts";
+import type { OptimalBaseline, TrajectoryBatch } from "../gfn/batch.ts";
+import type { Algebra } from "../algebra.ts";
+import { looLogMeanExpOf, looMeanOf } from "./cv.ts";
+import { addBaselineGradient } from "./estimator.ts";
 
 export interface ControlVariate {
   readonly name: string;
@@ -24,19 +20,34 @@ export interface ControlVariate {
   readonly unbiased: boolean;
   /** Trains the objective's scalar c_ψ by ½(c_ψ − log w)² (c_ψ → E_Q[log w]; it plays log Z_ψ in αTB). */
   readonly learnsScalar: boolean;
-  /** grads += weight · mean_s (b_s − log w_s) h_s; `scalar` is the current c_ψ. */
-  addGradient(batch: Batch, logw: Float64Array, scalar: number, weight: number, grads: Vec[]): void;
   /**
-   * The per-sample baseline b_s when it needs no scores (importance-weighted forms from a behaviour batch,
-   * core/objectives/offpolicy.ts); absent for the optimal baselines.
+   * grads += weight · mean_s (b_s − log w_s) h_s over any engine's batch and array algebra (core/algebra.ts);
+   * `scalar` is the current c_ψ (length-1).
    */
-  baseline?(logw: Float64Array, scalar: number): Float64Array;
+  addGradient<V, G>(
+    alg: Algebra<V>,
+    batch: TrajectoryBatch<V, G>,
+    logw: V,
+    scalar: V,
+    weight: number,
+    grads: G,
+  ): void;
+  /**
+   * The per-sample baseline b_s (length B, or length-1 when it is the same for every sample) when it needs no
+   * scores (also the importance-weighted forms from a behaviour batch, core/objectives/offpolicy.ts); absent for
+   * the optimal baselines.
+   */
+  baseline?<V>(alg: Algebra<V>, logw: V, scalar: V): V;
 }
 
+/** A baseline that needs no scores: b from log w and the scalar c_ψ. */
+type ScalarBaseline = <V>(alg: Algebra<V>, logw: V, c: V) => V;
+
 function scalarCv(
-  name: "none" | "learned" | "loo-logw" | "loo-logz",
+  name: string,
   label: string,
   description: string,
+  baseline: ScalarBaseline,
 ): ControlVariate {
   return {
     name,
@@ -45,10 +56,10 @@ function scalarCv(
     needsScores: false,
     unbiased: true,
     learnsScalar: name === "learned",
-    baseline: (logw, scalar) => scalarBaseline(name, logw, scalar),
-    addGradient(batch, logw, scalar, weight, grads) {
+    baseline,
+    addGradient(alg, batch, logw, scalar, weight, grads) {
       if (weight === 0) return;
-      addScalarBaselineGradient(batch, logw, scalarBaseline(name, logw, scalar), weight, grads);
+      addBaselineGradient(alg, batch, logw, baseline(alg, logw, scalar), weight, grads);
     },
   };
 }
@@ -58,6 +69,7 @@ function optimalCv(kind: "scalar" | "vector", leaveOneOut: boolean): ControlVari
   const what = kind === "scalar"
     ? "b = Σ log w_s ‖h_s‖² / Σ ‖h_s‖²"
     : "b_d = Σ log w_s h_{s,d}² / Σ h_{s,d}² per parameter element";
+  const optimal: OptimalBaseline = { kind, leaveOneOut };
   return {
     name,
     label: `optimal ${kind}${leaveOneOut ? " (LOO)" : ""}`,
@@ -67,21 +79,28 @@ function optimalCv(kind: "scalar" | "vector", leaveOneOut: boolean): ControlVari
     needsScores: true,
     unbiased: leaveOneOut,
     learnsScalar: false,
-    addGradient(batch, logw, _scalar, weight, grads) {
+    addGradient(_alg, batch, logw, _scalar, weight, grads) {
       if (weight === 0) return;
-      if (kind === "scalar") addOptimalScalarGradient(batch, logw, leaveOneOut, weight, grads);
-      else addOptimalVectorGradient(batch, logw, leaveOneOut, weight, grads);
+      if (!batch.addOptimalBaselineGradient) {
+        throw new Error(`cv ${name} needs per-sample scores: not available on this engine`);
+      }
+      batch.addOptimalBaselineGradient(optimal, logw, weight, grads);
     },
   };
 }
 
 /** Every control variate, in the order the CLI help and reports list them. */
 export const CONTROL_VARIATE_REGISTRY: readonly ControlVariate[] = [
-  scalarCv("none", "none", "b = 0"),
-  scalarCv("learned", "learned", "b = c_ψ, a scalar trained by ½(c_ψ − log w)²"),
-  scalarCv("loo-logw", "LOO mean log w", "b_s = mean_{s'≠s} log w_{s'} (leave-one-out mean)"),
+  scalarCv("none", "none", "b = 0", (alg) => alg.scalar(0)),
+  scalarCv("learned", "learned", "b = c_ψ, a scalar trained by ½(c_ψ − log w)²", (_alg, _logw, c) => c),
+  scalarCv("loo-logw", "LOO mean log w", "b_s = mean_{s'≠s} log w_{s'} (leave-one-out mean)", looMeanOf),
   // the paper's "log Z" baseline is the leave-one-out log-mean-exp; its optimal ones are the global forms
-  scalarCv("loo-logz", "log Z", "b_s = logsumexp_{s'≠s} log w_{s'} − log(S−1) (leave-one-out log-mean-exp)"),
+  scalarCv(
+    "loo-logz",
+    "log Z",
+    "b_s = logsumexp_{s'≠s} log w_{s'} − log(S−1) (leave-one-out log-mean-exp)",
+    looLogMeanExpOf,
+  ),
   optimalCv("scalar", false),
   optimalCv("vector", false),
   optimalCv("scalar", true),

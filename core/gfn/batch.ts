@@ -37,7 +37,39 @@ export interface BackwardScores {
   accumulate(coef: ArrayLike<number>, grads: Vec[]): void;
 }
 
-export interface Batch {
+/**
+ * How an optimal baseline is formed from the per-sample scores (docs/math.md §"Control variates"): one scalar
+ * b = Σ log w_s ‖h_s‖² / Σ ‖h_s‖², or one per parameter element; global or leave-one-out.
+ */
+export interface OptimalBaseline {
+  readonly kind: "scalar" | "vector";
+  readonly leaveOneOut: boolean;
+}
+
+/**
+ * The part of a batch that the objectives' per-trajectory coefficient math reads and writes (docs/math.md
+ * §"Batches", §"Objectives"), over the vector type V of an array algebra (core/algebra.ts) and the gradient
+ * target G of an engine: the CPU engine's `Batch` (V = Float64Array, G = the φ-gradient arrays) and the device
+ * engine's batches (V = a device tensor; backends/device/coefficients.ts). The objectives' `trajectoryGradient`
+ * and the control variates see only this.
+ */
+export interface TrajectoryBatch<V, G> {
+  readonly B: number;
+  /** log w per trajectory under the batch's backward policy. */
+  readonly logw: V;
+  /** log ρ = log P_F(τ) − log β(τ) when the batch was drawn from a behaviour β (docs/offpolicy.md). */
+  readonly logRho?: V;
+  /** grads += ∇_φ Σ_s coef_s · log P_F(τ_s) (per-trajectory coefficients, length B). */
+  accumulate(coef: V, grads: G): void;
+  /**
+   * grads += weight · mean_s (b_s − log w_s) h_s with an optimal baseline b, h_s = ∇_φ log P_F(τ_s): it needs the
+   * per-sample scores, so each engine implements it its own way (the CPU batches: core/baselines/estimator.ts
+   * `addOptimalGradient` over `forEachScore`); absent on an engine without per-sample scores.
+   */
+  addOptimalBaselineGradient?(baseline: OptimalBaseline, logw: V, weight: number, grads: G): void;
+}
+
+export interface Batch extends TrajectoryBatch<Float64Array, Vec[]> {
   readonly B: number;
   /** The policy network the scores are taken with respect to, and the backend of its passes. */
   readonly net: Mlp;

@@ -12,6 +12,7 @@ import type { Mlp } from "../nn/mlp.ts";
 import type { BitTask } from "../tasks/task.ts";
 import { type Batch, type PolicyView, type Sampler, stepMajorLayout } from "./batch.ts";
 import { type BitReplay, sampleBitBehaviour } from "./behaviour_bits.ts";
+import { addOptimalGradient } from "../baselines/estimator.ts";
 import {
   accumulateGrads,
   forEachSampleGrad,
@@ -80,6 +81,9 @@ export function bitVectorBatch(
     },
     accumulate: (coef, grads) => accumulateGrads(pol, gemm, traj, coef, grads),
     forEachScore: (fn) => forEachSampleGrad(pol, gemm, traj, fn),
+    addOptimalBaselineGradient(baseline, logw, weight, grads) {
+      addOptimalGradient(this, baseline, logw, weight, grads);
+    },
     pb: ev && pb
       ? { logPB: ev.logPB, accumulate: (coef, grads) => accumulateBackwardGrads(pb, gemm, ev, coef, grads) }
       : undefined,

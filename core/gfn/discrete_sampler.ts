@@ -18,6 +18,7 @@ import {
   sampleDiscreteBackward,
 } from "./discrete.ts";
 import { type DiscreteReplay, sampleDiscreteBehaviour } from "./behaviour_discrete.ts";
+import { addOptimalGradient } from "../baselines/estimator.ts";
 
 /**
  * The batch contract over a discrete batch; log w under the learned P_B when `pb` is given; `logBeta` the
@@ -48,6 +49,9 @@ export function discreteContract(
     stateInputs: () => batch.cache.X,
     accumulate: (coef, grads) => accumulateDiscreteGrads(net, gemm, batch, coef, grads),
     forEachScore: (fn) => forEachDiscreteScore(net, gemm, batch, fn),
+    addOptimalBaselineGradient(baseline, logw, weight, grads) {
+      addOptimalGradient(this, baseline, logw, weight, grads);
+    },
     pb: ev ? { logPB: ev.logPB, accumulate: ev.accumulate } : undefined,
     logRho: logBeta ? batch.logq.map((q, b) => q - logBeta[b]) : undefined,
   };

@@ -10,12 +10,31 @@
 import {
   exactFklTheta,
   fklBackwardCoefficients,
-  fklCoefficients,
-  learnedBaselineGrad,
+  fklCoefficientsOf,
+  learnedBaselineGradOf,
   type Objective,
   offPolicyBaseline,
+  onHost,
+  type TrajectoryGradient,
 } from "./objective.ts";
-import { rklOffPolicyCoefficients, weightedMeanGrad } from "./offpolicy.ts";
+import { rklOffPolicyCoefficientsOf, weightedMeanGradOf } from "./offpolicy.ts";
+
+/** (1−α)·the reverse-KL estimator with the control variate on τ ~ Q, α·the data FKL on τ ~ P. */
+const aklGradient: TrajectoryGradient = ({ alg, alpha, cv, scalar, forward, backward, grads }) => {
+  let dScalar = alg.scalar(0);
+  const { logRho } = forward ?? {};
+  if (forward && logRho) {
+    // importance-weighted RKL from a behaviour batch (core/objectives/offpolicy.ts)
+    const b = offPolicyBaseline(alg, cv, forward.logw, scalar);
+    forward.accumulate(rklOffPolicyCoefficientsOf(alg, forward.logw, logRho, b, 1 - alpha), grads);
+    if (cv.learnsScalar) dScalar = weightedMeanGradOf(alg, scalar, forward.logw, logRho);
+  } else if (forward) {
+    cv.addGradient(alg, forward, forward.logw, scalar, 1 - alpha, grads);
+    if (cv.learnsScalar) dScalar = learnedBaselineGradOf(alg, scalar, forward.logw);
+  }
+  if (backward) backward.accumulate(fklCoefficientsOf(alg, backward.logw, alpha), grads);
+  return { dScalar, loss: alg.scalar(NaN) };
+};
 
 export const akl: Objective = {
   name: "akl",
@@ -26,21 +45,8 @@ export const akl: Objective = {
   scalar: { symbol: "c_ψ", trained: (cv) => cv.learnsScalar },
   needsValue: false,
   unbiased: (cv) => cv.unbiased,
-  gradient({ alpha, cv, scalar, forward, backward, grads }) {
-    let dScalar = 0;
-    const { logRho } = forward ?? {};
-    if (forward && logRho) {
-      // importance-weighted RKL from a behaviour batch (core/objectives/offpolicy.ts)
-      const b = offPolicyBaseline(cv, forward.logw, scalar);
-      forward.accumulate(rklOffPolicyCoefficients(forward.logw, logRho, b, 1 - alpha), grads);
-      if (cv.learnsScalar) dScalar = weightedMeanGrad(scalar, forward.logw, logRho);
-    } else if (forward) {
-      cv.addGradient(forward, forward.logw, scalar, 1 - alpha, grads);
-      if (cv.learnsScalar) dScalar = learnedBaselineGrad(scalar, forward.logw);
-    }
-    if (backward) backward.accumulate(fklCoefficients(backward.B, alpha), grads);
-    return { dScalar, loss: NaN };
-  },
+  trajectoryGradient: aklGradient,
+  gradient: onHost(aklGradient),
   backwardCoefficients(part, logw, weight) {
     return part === "forward"
       ? new Float64Array(logw.length).fill(-weight / logw.length)

@@ -8,21 +8,41 @@
  * A learned P_B(θ): ∇_θ KL(P‖Q) = E_P[(log w − c)·∇_θ log P_B] for any constant c (E_P[∇_θ log P_B] = 0),
  * estimated self-normalised: Σ_i ŵ_i (log w_i − Σ_j ŵ_j log w_j)·∇_θ log P_B(τ_i).
  */
-import { centredSoftmax } from "./renyi.ts";
+import { centredSoftmaxOf } from "./renyi.ts";
 import { logSumExp } from "../math.ts";
+import { type Algebra, asFloat64, float64 } from "../algebra.ts";
 import {
   addInto,
   exactFklTheta,
   fklBackwardCoefficients,
-  fklCoefficients,
+  fklCoefficientsOf,
   type Objective,
+  onHost,
+  type TrajectoryGradient,
 } from "./objective.ts";
-import { fklOffPolicyCoefficients } from "./offpolicy.ts";
+import { fklOffPolicyCoefficientsOf } from "./offpolicy.ts";
 
 /** Per-trajectory coefficients on log q_φ: −weight · (softmax_i(log w) − 1/N). */
-export function fklIsCoefficients(logw: ArrayLike<number>, weight = 1): Float64Array {
-  return centredSoftmax(logw, 1, -weight);
+export function fklIsCoefficientsOf<V>(alg: Algebra<V>, logw: V, weight = 1): V {
+  return centredSoftmaxOf(alg, logw, 1, -weight);
 }
+
+/** `fklIsCoefficientsOf` on host arrays. */
+export function fklIsCoefficients(logw: ArrayLike<number>, weight = 1): Float64Array {
+  return fklIsCoefficientsOf(float64, asFloat64(logw), weight);
+}
+
+/** SNIS forward KL on τ ~ Q (ρ-weighted from a behaviour batch), the data FKL on τ ~ P. */
+const fklIsGradient: TrajectoryGradient = ({ alg, alpha, forward, backward, grads }) => {
+  if (forward) {
+    const coef = forward.logRho
+      ? fklOffPolicyCoefficientsOf(alg, forward.logw, forward.logRho, 1 - alpha)
+      : fklIsCoefficientsOf(alg, forward.logw, 1 - alpha);
+    forward.accumulate(coef, grads);
+  }
+  if (backward) backward.accumulate(fklCoefficientsOf(alg, backward.logw, alpha), grads);
+  return { dScalar: alg.scalar(0), loss: alg.scalar(NaN) };
+};
 
 export const fklIs: Objective = {
   name: "fkl-is",
@@ -32,16 +52,8 @@ export const fklIs: Objective = {
   usesCv: false,
   needsValue: false,
   unbiased: () => false,
-  gradient({ alpha, forward, backward, grads }) {
-    if (forward) {
-      const coef = forward.logRho
-        ? fklOffPolicyCoefficients(forward.logw, forward.logRho, 1 - alpha)
-        : fklIsCoefficients(forward.logw, 1 - alpha);
-      forward.accumulate(coef, grads);
-    }
-    if (backward) backward.accumulate(fklCoefficients(backward.B, alpha), grads);
-    return { dScalar: 0, loss: NaN };
-  },
+  trajectoryGradient: fklIsGradient,
+  gradient: onHost(fklIsGradient),
   backwardCoefficients(part, logw, weight) {
     if (part === "backward") return fklBackwardCoefficients(logw, weight);
     const lse = logSumExp(logw);

@@ -10,8 +10,9 @@
 import type { z } from "zod";
 import type { Gemm, Vec } from "../nn/gemm.ts";
 import type { Mlp } from "../nn/mlp.ts";
-import type { Batch } from "../gfn/batch.ts";
+import type { Batch, TrajectoryBatch } from "../gfn/batch.ts";
 import type { ControlVariate } from "../baselines/registry.ts";
+import { type Algebra, float64 } from "../algebra.ts";
 
 /** A parameter an objective reads from the run's config (a top-level config key), with its validation. */
 export interface ObjectiveParam {
@@ -51,6 +52,55 @@ export interface GradientResult {
 }
 
 /**
+ * What an objective's per-trajectory gradient reads, over an array algebra (core/algebra.ts) and any engine's
+ * batches (core/gfn/batch.ts `TrajectoryBatch`): the CPU engine's (V = Float64Array, G = its gradient arrays)
+ * and the device engine's (V = a device tensor; backends/device/coefficients.ts).
+ */
+export interface TrajectoryContext<V, G> {
+  alg: Algebra<V>;
+  /** Backward ratio at this step. */
+  alpha: number;
+  cv: ControlVariate;
+  /** The objective's scalar parameter (length-1; 0 when it has none). */
+  scalar: V;
+  params: ObjectiveParams;
+  /** τ ~ Q (absent when α = 1) and τ ~ P (absent when α = 0). */
+  forward?: TrajectoryBatch<V, G>;
+  backward?: TrajectoryBatch<V, G>;
+  /** The engine's φ-gradient target, handed to the batches' `accumulate`. */
+  grads: G;
+}
+
+/** ∂/∂ scalar and the sampled loss (NaN where none is defined), length-1 values of the algebra. */
+export interface TrajectoryResult<V> {
+  dScalar: V;
+  loss: V;
+}
+
+/**
+ * An objective's φ-gradient as per-trajectory coefficients on log P_F (Σ_s sg(coef_s)·log P_F(τ_s) into the
+ * batches' `accumulate`), the scalar's gradient and the loss, written once over the algebra.
+ */
+export type TrajectoryGradient = <V, G>(ctx: TrajectoryContext<V, G>) => TrajectoryResult<V>;
+
+/** A `TrajectoryGradient` on the CPU engine's batches: the Float64 algebra, host numbers in and out. */
+export function onHost(gradient: TrajectoryGradient): (ctx: GradientContext) => GradientResult {
+  return ({ alpha, cv, scalar, params, forward, backward, grads }) => {
+    const r = gradient<Float64Array, Vec[]>({
+      alg: float64,
+      alpha,
+      cv,
+      scalar: float64.scalar(scalar),
+      params,
+      forward,
+      backward,
+      grads,
+    });
+    return { dScalar: r.dScalar[0], loss: r.loss[0] };
+  };
+}
+
+/**
  * Exact quantities over an enumerated trajectory set (tests): Q(τ), P(τ) = R(x)·P_B(τ|x)/Z, log w(τ) under the
  * backward policy in use, log Z.
  */
@@ -82,8 +132,14 @@ export interface Objective {
   readonly needsValue: boolean;
   /** Whether the estimate is unbiased for `exact` (with these params and this control variate). */
   unbiased(cv: ControlVariate, params: ObjectiveParams): boolean;
-  /** φ-gradient (into ctx.grads) and the scalar's and value network's gradients. */
+  /** φ-gradient (into ctx.grads) and the scalar's and value network's gradients, on the CPU engine's batches. */
   gradient(ctx: GradientContext): GradientResult;
+  /**
+   * The objectives whose φ-gradient is per-trajectory coefficients on log P_F (all but pg): that gradient over
+   * any array algebra and engine. Their `gradient` is this on the Float64 algebra (`onHost`); the device engine
+   * runs it on device tensors (backends/device/coefficients.ts).
+   */
+  readonly trajectoryGradient?: TrajectoryGradient;
   /**
    * Per-trajectory coefficients on log P_B(τ|x; θ) for a learned backward policy (surrogate descended), for the
    * forward part (τ ~ Q, weight 1−α) or the backward part (τ ~ P, weight α).
@@ -99,7 +155,12 @@ export interface Objective {
   exact(ex: ExactTrajectories, alpha: number, scalar: number, params: ObjectiveParams): ExactWeights;
 }
 
-/** Forward-KL (data) coefficients on log P_F: −weight/S each (αKL's FKL term; paper Eq. 6). */
+/** Forward-KL (data) coefficients on log P_F: −weight/S each, shaped like log w (αKL's FKL term; paper Eq. 6). */
+export function fklCoefficientsOf<V>(alg: Algebra<V>, logw: V, weight: number): V {
+  return alg.fill(logw, -weight / alg.count(logw));
+}
+
+/** `fklCoefficientsOf` for a host batch of S trajectories. */
 export function fklCoefficients(S: number, weight: number): Float64Array {
   return new Float64Array(S).fill(-weight / S);
 }
@@ -117,11 +178,14 @@ export function fklBackwardCoefficients(logw: Float64Array, weight: number): Flo
   return coef;
 }
 
-/** ∂/∂c of mean_s ½(c − log w_s)²: the learned scalar c_ψ (or log Z_ψ of pg) tracks E_Q[log w]. */
+/** ∂/∂c of mean_s ½(c − log w_s)² = Σ_s (c − log w_s)/S: the learned c_ψ (or pg's log Z_ψ) tracks E_Q[log w]. */
+export function learnedBaselineGradOf<V>(alg: Algebra<V>, c: V, logw: V): V {
+  return alg.sum(alg.div(alg.sub(c, logw), alg.count(logw)));
+}
+
+/** `learnedBaselineGradOf` on host numbers. */
 export function learnedBaselineGrad(c: number, logw: Float64Array): number {
-  let g = 0;
-  for (let s = 0; s < logw.length; s++) g += (c - logw[s]) / logw.length;
-  return g;
+  return learnedBaselineGradOf(float64, float64.scalar(c), logw)[0];
 }
 
 /** E_P[log w] and the FKL θ-target α·P(τ)(log w − E_P[log w]) (shared by the data terms). */
@@ -132,11 +196,11 @@ export function exactFklTheta(ex: ExactTrajectories, weight: number): Float64Arr
 }
 
 /** The control variate's per-sample baseline for the importance-weighted forms (scalar baselines only). */
-export function offPolicyBaseline(cv: ControlVariate, logw: Float64Array, scalar: number): Float64Array {
+export function offPolicyBaseline<V>(alg: Algebra<V>, cv: ControlVariate, logw: V, scalar: V): V {
   if (!cv.baseline) {
     throw new Error(`cv ${cv.name} needs per-sample scores: not available with a behaviour policy`);
   }
-  return cv.baseline(logw, scalar);
+  return cv.baseline(alg, logw, scalar);
 }
 
 /** Adds a to out in place (same length) and returns out. */

@@ -23,7 +23,7 @@
  *
  * With log ρ ≡ 0 (on-policy) each function gives exactly the on-policy coefficients.
  */
-import { logSumExp } from "../math.ts";
+import { type Algebra, asFloat64, float64 } from "../algebra.ts";
 
 /** log ρ_i = log q_φ(τ_i) − log β(τ_i); zeros when there is no behaviour (on-policy). */
 export function logImportance(logq: ArrayLike<number>, logb: ArrayLike<number> | undefined): Float64Array {
@@ -32,10 +32,14 @@ export function logImportance(logq: ArrayLike<number>, logb: ArrayLike<number> |
   return out;
 }
 
-/** Self-normalised weights ρ̃_i = ρ_i / Σ_j ρ_j. */
+/** Self-normalised weights ρ̃_i = ρ_i / Σ_j ρ_j = exp(log ρ_i − logsumexp log ρ). */
+export function normalisedWeightsOf<V>(alg: Algebra<V>, logRho: V): V {
+  return alg.exp(alg.sub(logRho, alg.logSumExp(logRho)));
+}
+
+/** `normalisedWeightsOf` on host arrays. */
 export function normalisedWeights(logRho: ArrayLike<number>): Float64Array {
-  const lse = logSumExp(logRho);
-  return Float64Array.from(logRho, (l) => Math.exp(l - lse));
+  return normalisedWeightsOf(float64, asFloat64(logRho));
 }
 
 /** Effective sample size (Σρ)²/Σρ² of the importance weights (N on-policy). */
@@ -52,61 +56,85 @@ export function weightByImportance(coef: Float64Array, logRho: ArrayLike<number>
   return coef;
 }
 
-/** RKL off-policy: weight·ρ_i(b_i − log w_i)/N (unbiased for b_i independent of τ_i). */
+/** RKL off-policy: weight·ρ_i(b_i − log w_i)/N (unbiased for b_i independent of τ_i; b may be length-1). */
+export function rklOffPolicyCoefficientsOf<V>(
+  alg: Algebra<V>,
+  logw: V,
+  logRho: V,
+  baseline: V,
+  weight = 1,
+): V {
+  return alg.div(alg.mul(alg.scale(alg.exp(logRho), weight), alg.sub(baseline, logw)), alg.count(logw));
+}
+
+/** `rklOffPolicyCoefficientsOf` on host arrays. */
 export function rklOffPolicyCoefficients(
   logw: ArrayLike<number>,
   logRho: ArrayLike<number>,
   baseline: ArrayLike<number>,
   weight = 1,
 ): Float64Array {
-  const N = logw.length;
-  return Float64Array.from(logw, (lw, i) => weight * Math.exp(logRho[i]) * (baseline[i] - lw) / N);
+  return rklOffPolicyCoefficientsOf(float64, asFloat64(logw), asFloat64(logRho), asFloat64(baseline), weight);
 }
 
 /** Rényi-α off-policy, self-normalised: weight·α/(α−1)·(softmax(log ρ + (1−α)log w) − softmax(log ρ)). */
+export function renyiOffPolicyCoefficientsOf<V>(
+  alg: Algebra<V>,
+  logw: V,
+  logRho: V,
+  alpha: number,
+  weight = 1,
+): V {
+  if (alpha === 1) throw new RangeError("Rényi-α needs α ≠ 1 (α = 1 is the reverse KL)");
+  return snDifference(alg, logw, logRho, 1 - alpha, weight * alpha / (alpha - 1));
+}
+
+/** `renyiOffPolicyCoefficientsOf` on host arrays. */
 export function renyiOffPolicyCoefficients(
   logw: ArrayLike<number>,
   logRho: ArrayLike<number>,
   alpha: number,
   weight = 1,
 ): Float64Array {
-  if (alpha === 1) throw new RangeError("Rényi-α needs α ≠ 1 (α = 1 is the reverse KL)");
-  return snDifference(logw, logRho, 1 - alpha, weight * alpha / (alpha - 1));
+  return renyiOffPolicyCoefficientsOf(float64, asFloat64(logw), asFloat64(logRho), alpha, weight);
 }
 
 /** Forward KL by self-normalised IS from β: −weight·(softmax(log w + log ρ) − softmax(log ρ)). */
+export function fklOffPolicyCoefficientsOf<V>(alg: Algebra<V>, logw: V, logRho: V, weight = 1): V {
+  return snDifference(alg, logw, logRho, 1, -weight);
+}
+
+/** `fklOffPolicyCoefficientsOf` on host arrays. */
 export function fklOffPolicyCoefficients(
   logw: ArrayLike<number>,
   logRho: ArrayLike<number>,
   weight = 1,
 ): Float64Array {
-  return snDifference(logw, logRho, 1, -weight);
+  return fklOffPolicyCoefficientsOf(float64, asFloat64(logw), asFloat64(logRho), weight);
 }
 
 /** IS estimate of log Z from β-samples: log mean_i(ρ_i w_i)  (E_β[ρ w] = E_Q[w] = Z). */
+export function importanceLogZOf<V>(alg: Algebra<V>, logw: V, logRho: V): V {
+  return alg.sub(alg.logSumExp(alg.add(logw, logRho)), alg.scalar(Math.log(alg.count(logw))));
+}
+
+/** `importanceLogZOf` on host arrays. */
 export function importanceLogZ(logw: ArrayLike<number>, logRho: ArrayLike<number>): number {
-  return logSumExp(Float64Array.from(logw, (lw, i) => lw + logRho[i])) - Math.log(logw.length);
+  return importanceLogZOf(float64, asFloat64(logw), asFloat64(logRho))[0];
 }
 
 /** ∂/∂c of Σ_i ρ̃_i ½(c − log w_i)²: a scalar fitted to E_Q[log w] from β-samples (self-normalised). */
+export function weightedMeanGradOf<V>(alg: Algebra<V>, c: V, logw: V, logRho: V): V {
+  return alg.sum(alg.mul(normalisedWeightsOf(alg, logRho), alg.sub(c, logw)));
+}
+
+/** `weightedMeanGradOf` on host numbers. */
 export function weightedMeanGrad(c: number, logw: ArrayLike<number>, logRho: ArrayLike<number>): number {
-  const w = normalisedWeights(logRho);
-  let g = 0;
-  for (let i = 0; i < w.length; i++) g += w[i] * (c - logw[i]);
-  return g;
+  return weightedMeanGradOf(float64, float64.scalar(c), asFloat64(logw), asFloat64(logRho))[0];
 }
 
 /** scale·(softmax_i(log ρ + t·v) − softmax_i(log ρ)). */
-function snDifference(
-  v: ArrayLike<number>,
-  logRho: ArrayLike<number>,
-  t: number,
-  scale: number,
-): Float64Array {
-  const N = v.length;
-  const u = Float64Array.from(v, (x, i) => logRho[i] + t * x);
-  const lu = logSumExp(u), lr = logSumExp(logRho);
-  const out = new Float64Array(N);
-  for (let i = 0; i < N; i++) out[i] = scale * (Math.exp(u[i] - lu) - Math.exp(logRho[i] - lr));
-  return out;
+function snDifference<V>(alg: Algebra<V>, v: V, logRho: V, t: number, scale: number): V {
+  const u = alg.add(logRho, alg.scale(v, t));
+  return alg.scale(alg.sub(normalisedWeightsOf(alg, u), normalisedWeightsOf(alg, logRho)), scale);
 }

@@ -13,16 +13,18 @@
  * = −E_Q[ŵ ∇_θ log P_B], estimated self-normalised with coefficients −softmax_i((1−α)·log w).
  */
 import { z } from "zod";
-import { logSumExp } from "../math.ts";
+import { type Algebra, asFloat64, float64 } from "../algebra.ts";
 import {
   addInto,
   exactFklTheta,
   fklBackwardCoefficients,
-  fklCoefficients,
+  fklCoefficientsOf,
   type Objective,
   type ObjectiveParam,
+  onHost,
+  type TrajectoryGradient,
 } from "./objective.ts";
-import { renyiOffPolicyCoefficients } from "./offpolicy.ts";
+import { renyiOffPolicyCoefficientsOf } from "./offpolicy.ts";
 
 /** α of the Rényi-α / Tsallis-α divergences (≠ 1; α → 1 is the reverse KL). Distinct from the backward ratio. */
 export const DIV_ALPHA: ObjectiveParam = {
@@ -35,20 +37,39 @@ export const DIV_ALPHA: ObjectiveParam = {
 };
 
 /** Per-trajectory coefficients on log q_φ: weight · α/(α−1) · (softmax_i((1−α) log w) − 1/N). α ≠ 1. */
-export function renyiCoefficients(logw: ArrayLike<number>, alpha: number, weight = 1): Float64Array {
+export function renyiCoefficientsOf<V>(alg: Algebra<V>, logw: V, alpha: number, weight = 1): V {
   if (alpha === 1) throw new RangeError("Rényi-α needs α ≠ 1 (α = 1 is the reverse KL)");
-  return centredSoftmax(logw, 1 - alpha, weight * alpha / (alpha - 1));
+  return centredSoftmaxOf(alg, logw, 1 - alpha, weight * alpha / (alpha - 1));
 }
 
-/** scale · (softmax_i(temperature · v) − 1/N) for each i. */
-export function centredSoftmax(v: ArrayLike<number>, temperature: number, scale: number): Float64Array {
-  const N = v.length;
-  const u = new Float64Array(N);
-  for (let i = 0; i < N; i++) u[i] = temperature * v[i];
-  const lse = logSumExp(u);
-  for (let i = 0; i < N; i++) u[i] = scale * (Math.exp(u[i] - lse) - 1 / N);
-  return u;
+/** `renyiCoefficientsOf` on host arrays. */
+export function renyiCoefficients(logw: ArrayLike<number>, alpha: number, weight = 1): Float64Array {
+  return renyiCoefficientsOf(float64, asFloat64(logw), alpha, weight);
 }
+
+/** scale · (softmax_i(temperature · v) − 1/N) for each i (stable: the softmax subtracts the logsumexp). */
+export function centredSoftmaxOf<V>(alg: Algebra<V>, v: V, temperature: number, scale: number): V {
+  const u = alg.scale(v, temperature);
+  const p = alg.exp(alg.sub(u, alg.logSumExp(u)));
+  return alg.scale(alg.sub(p, alg.scalar(1 / alg.count(v))), scale);
+}
+
+/** `centredSoftmaxOf` on host arrays. */
+export function centredSoftmax(v: ArrayLike<number>, temperature: number, scale: number): Float64Array {
+  return centredSoftmaxOf(float64, asFloat64(v), temperature, scale);
+}
+
+/** Self-normalised Rényi-α on τ ~ Q (importance-weighted from a behaviour batch), the data FKL on τ ~ P. */
+const renyiGradient: TrajectoryGradient = ({ alg, alpha, params, forward, backward, grads }) => {
+  if (forward) {
+    const coef = forward.logRho
+      ? renyiOffPolicyCoefficientsOf(alg, forward.logw, forward.logRho, params.div_alpha, 1 - alpha)
+      : renyiCoefficientsOf(alg, forward.logw, params.div_alpha, 1 - alpha);
+    forward.accumulate(coef, grads);
+  }
+  if (backward) backward.accumulate(fklCoefficientsOf(alg, backward.logw, alpha), grads);
+  return { dScalar: alg.scalar(0), loss: alg.scalar(NaN) };
+};
 
 /** Exact ∇_φ D_α weights α/(α−1)·Q·w^{1−α}/E_Q[w^{1−α}] and the normalised weights themselves. */
 function exactRenyiWeights(Q: Float64Array, logw: Float64Array, logZ: number, a: number) {
@@ -66,16 +87,8 @@ export const renyi: Objective = {
   usesCv: false,
   needsValue: false,
   unbiased: () => false,
-  gradient({ alpha, params, forward, backward, grads }) {
-    if (forward) {
-      const coef = forward.logRho
-        ? renyiOffPolicyCoefficients(forward.logw, forward.logRho, params.div_alpha, 1 - alpha)
-        : renyiCoefficients(forward.logw, params.div_alpha, 1 - alpha);
-      forward.accumulate(coef, grads);
-    }
-    if (backward) backward.accumulate(fklCoefficients(backward.B, alpha), grads);
-    return { dScalar: 0, loss: NaN };
-  },
+  trajectoryGradient: renyiGradient,
+  gradient: onHost(renyiGradient),
   backwardCoefficients(part, logw, weight, _scalar, params) {
     return part === "forward"
       ? centredSoftmax(logw, 1 - params.div_alpha, 1).map((c) => -weight * (c + 1 / logw.length))

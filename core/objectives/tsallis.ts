@@ -12,55 +12,66 @@
  * A learned P_B(θ): ∇_θ T_α = −E_Q[(w/Z)^{1−α} ∇_θ log P_B] (Z does not depend on θ); with Ẑ the coefficients
  * −u_i/N (no baseline: E_Q[∇_θ log P_B] ≠ 0).
  */
-import { logSumExp } from "../math.ts";
+import { type Algebra, asFloat64, float64 } from "../algebra.ts";
 import {
   addInto,
   exactFklTheta,
   fklBackwardCoefficients,
-  fklCoefficients,
+  fklCoefficientsOf,
   type Objective,
+  onHost,
+  type TrajectoryGradient,
 } from "./objective.ts";
 import { DIV_ALPHA } from "./renyi.ts";
-import { importanceLogZ, weightByImportance } from "./offpolicy.ts";
+import { importanceLogZOf } from "./offpolicy.ts";
 
 /** Exponents above this are shifted down (a positive rescaling of the whole gradient; its direction is kept). */
 const MAX_EXPONENT = 60;
 
-/** Per-trajectory coefficients on log q_φ: weight · α/(α−1) · (u_i − mean_{j≠i} u_j) / N. α ≠ 1, N ≥ 2. */
-/** u_i = exp((1−α)(log w_i − log Ẑ) − shift), the shift keeping the largest exponent ≤ MAX_EXPONENT. */
-function shiftedPowers(logw: ArrayLike<number>, alpha: number, logZhat: number): Float64Array {
-  const N = logw.length;
-  const e = new Float64Array(N);
-  let max = -Infinity;
-  for (let i = 0; i < N; i++) {
-    e[i] = (1 - alpha) * (logw[i] - logZhat);
-    if (e[i] > max) max = e[i];
-  }
-  const shift = max > MAX_EXPONENT ? max - MAX_EXPONENT : 0;
-  for (let i = 0; i < N; i++) e[i] = Math.exp(e[i] - shift);
-  return e;
+/**
+ * u_i = exp((1−α)(log w_i − log Ẑ) − shift), shift = max(0, max_j (1−α)(log w_j − log Ẑ) − MAX_EXPONENT): the
+ * largest exponent stays ≤ MAX_EXPONENT.
+ */
+function shiftedPowers<V>(alg: Algebra<V>, logw: V, alpha: number, logZhat: V): V {
+  const e = alg.scale(alg.sub(logw, logZhat), 1 - alpha);
+  const shift = alg.maximum(alg.sub(alg.max(e), alg.scalar(MAX_EXPONENT)), alg.scalar(0));
+  return alg.exp(alg.sub(e, shift));
 }
 
+/** Per-trajectory coefficients on log q_φ: weight · α/(α−1) · (u_i − mean_{j≠i} u_j) / N. α ≠ 1, N ≥ 2. */
+export function tsallisCoefficientsOf<V>(alg: Algebra<V>, logw: V, alpha: number, logZhat: V, weight = 1): V {
+  if (alpha === 1) throw new RangeError("Tsallis-α needs α ≠ 1 (α = 1 is the reverse KL)");
+  const N = alg.count(logw);
+  if (N < 2) throw new RangeError("the leave-one-out baseline needs at least 2 samples");
+  const e = shiftedPowers(alg, logw, alpha, logZhat);
+  // u_i − (Σ − u_i)/(N−1) = (N·u_i − Σ)/(N−1)
+  const centred = alg.sub(alg.scale(e, N), alg.sum(e));
+  return alg.div(alg.scale(centred, weight * alpha / (alpha - 1) / N), N - 1);
+}
+
+/** `tsallisCoefficientsOf` on host arrays. */
 export function tsallisCoefficients(
   logw: ArrayLike<number>,
   alpha: number,
   logZhat: number,
   weight = 1,
 ): Float64Array {
-  if (alpha === 1) throw new RangeError("Tsallis-α needs α ≠ 1 (α = 1 is the reverse KL)");
-  const N = logw.length;
-  if (N < 2) throw new RangeError("the leave-one-out baseline needs at least 2 samples");
-  const e = shiftedPowers(logw, alpha, logZhat);
-  let sum = 0;
-  for (let i = 0; i < N; i++) sum += e[i];
-  const scale = weight * alpha / (alpha - 1) / N;
-  const c = new Float64Array(N);
-  // u_i − (Σ − u_i)/(N−1) = (N·u_i − Σ)/(N−1)
-  for (let i = 0; i < N; i++) c[i] = scale * (N * e[i] - sum) / (N - 1);
-  return c;
+  return tsallisCoefficientsOf(float64, asFloat64(logw), alpha, float64.scalar(logZhat), weight);
 }
 
 /** Tsallis-α off-policy: ρ_i × the on-policy leave-one-out coefficients (unbiased for a fixed Ẑ). */
+export function tsallisOffPolicyCoefficientsOf<V>(
+  alg: Algebra<V>,
+  logw: V,
+  logRho: V,
+  alpha: number,
+  logZhat: V,
+  weight = 1,
+): V {
+  return alg.mul(tsallisCoefficientsOf(alg, logw, alpha, logZhat, weight), alg.exp(logRho));
+}
+
+/** `tsallisOffPolicyCoefficientsOf` on host arrays. */
 export function tsallisOffPolicyCoefficients(
   logw: ArrayLike<number>,
   logRho: ArrayLike<number>,
@@ -68,16 +79,46 @@ export function tsallisOffPolicyCoefficients(
   logZhat: number,
   weight = 1,
 ): Float64Array {
-  return weightByImportance(tsallisCoefficients(logw, alpha, logZhat, weight), logRho);
+  return tsallisOffPolicyCoefficientsOf(
+    float64,
+    asFloat64(logw),
+    asFloat64(logRho),
+    alpha,
+    float64.scalar(logZhat),
+    weight,
+  );
 }
 
 /**
  * ∂/∂c of ½(c − log Ẑ_batch)², log Ẑ_batch = logsumexp(log w) − log N: the scalar log Ẑ tracks the running
  * importance-sampling estimate of log Z under Adam.
  */
-export function tsallisLogZGrad(logZhat: number, logw: ArrayLike<number>): number {
-  return logZhat - (logSumExp(logw) - Math.log(logw.length));
+export function tsallisLogZGradOf<V>(alg: Algebra<V>, logZhat: V, logw: V): V {
+  return alg.sub(logZhat, alg.sub(alg.logSumExp(logw), alg.scalar(Math.log(alg.count(logw)))));
 }
+
+/** `tsallisLogZGradOf` on host numbers. */
+export function tsallisLogZGrad(logZhat: number, logw: ArrayLike<number>): number {
+  return tsallisLogZGradOf(float64, float64.scalar(logZhat), asFloat64(logw))[0];
+}
+
+/** Tsallis-α with the LOO baseline on τ ~ Q (ρ-weighted from a behaviour batch), the data FKL on τ ~ P. */
+const tsallisGradient: TrajectoryGradient = ({ alg, alpha, scalar, params, forward, backward, grads }) => {
+  let dScalar = alg.scalar(0);
+  if (forward?.logRho) {
+    const { logw, logRho } = forward;
+    forward.accumulate(
+      tsallisOffPolicyCoefficientsOf(alg, logw, logRho, params.div_alpha, scalar, 1 - alpha),
+      grads,
+    );
+    dScalar = alg.sub(scalar, importanceLogZOf(alg, logw, logRho));
+  } else if (forward) {
+    forward.accumulate(tsallisCoefficientsOf(alg, forward.logw, params.div_alpha, scalar, 1 - alpha), grads);
+    dScalar = tsallisLogZGradOf(alg, scalar, forward.logw);
+  }
+  if (backward) backward.accumulate(fklCoefficientsOf(alg, backward.logw, alpha), grads);
+  return { dScalar, loss: alg.scalar(NaN) };
+};
 
 export const tsallis: Objective = {
   name: "tsallis",
@@ -88,26 +129,12 @@ export const tsallis: Objective = {
   scalar: { symbol: "log Ẑ", trained: () => true },
   needsValue: false,
   unbiased: () => true,
-  gradient({ alpha, scalar, params, forward, backward, grads }) {
-    let dScalar = 0;
-    if (forward?.logRho) {
-      const { logw, logRho } = forward;
-      forward.accumulate(
-        tsallisOffPolicyCoefficients(logw, logRho, params.div_alpha, scalar, 1 - alpha),
-        grads,
-      );
-      dScalar = scalar - importanceLogZ(logw, logRho);
-    } else if (forward) {
-      forward.accumulate(tsallisCoefficients(forward.logw, params.div_alpha, scalar, 1 - alpha), grads);
-      dScalar = tsallisLogZGrad(scalar, forward.logw);
-    }
-    if (backward) backward.accumulate(fklCoefficients(backward.B, alpha), grads);
-    return { dScalar, loss: NaN };
-  },
+  trajectoryGradient: tsallisGradient,
+  gradient: onHost(tsallisGradient),
   backwardCoefficients(part, logw, weight, scalar, params) {
     if (part === "backward") return fklBackwardCoefficients(logw, weight);
     const N = logw.length;
-    return shiftedPowers(logw, params.div_alpha, scalar).map((u) => -weight * u / N);
+    return shiftedPowers(float64, logw, params.div_alpha, float64.scalar(scalar)).map((u) => -weight * u / N);
   },
   exact(ex, alpha, scalar, params) {
     const a = params.div_alpha;
