@@ -3,6 +3,7 @@
  * cpu one in tests/device_scores_test.ts, WebGPU in tests/device_scores_webgpu_test.ts): batches drawn by the CPU
  * sampler, teacher-forced on the device, and the CPU engine's numbers on the same batches.
  */
+import { float64 } from "../../core/algebra.ts";
 import assert from "node:assert/strict";
 import type * as tfc from "@tensorflow/tfjs-core";
 import { jsGemm, type Vec } from "../../core/nn/gemm.ts";
@@ -115,7 +116,7 @@ export async function checkOptimal(
   const B = fwd.B, D = net.sizes[0];
   const cv = controlVariateNamed(cvName);
   const grads = zerosLike(net);
-  cv.addGradient(fwd, fwd.logw, 0.3, weight, grads);
+  cv.addGradient(float64, fwd, fwd.logw, float64.scalar(0.3), weight, grads);
   const vars = seedVars(tf, net), rows = bitRows(tf, fwd);
   const sig = policySignals(tf, vars, net.activation, rows, B);
   const logw = tf.tidy(() =>
