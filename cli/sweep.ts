@@ -22,6 +22,11 @@ import type { JobQueue, JobSource } from "../transport/types.ts";
 import { parseChoice, parsePositiveInt, UsageError } from "./usage.ts";
 import { parsePort, startDashboard } from "./serve.ts";
 import { BACKEND_NAMES } from "../backends/select.ts";
+import { DEVICE_JOB_BACKENDS, isDeviceBackend } from "../workers/train_job.ts";
+import { MAX_SEED_BATCH } from "../core/sweep/limits.ts";
+
+/** What `--backend` / spec `backend:` take: the CPU engine's backends and the device engine's. */
+const JOB_BACKENDS = [...BACKEND_NAMES, ...DEVICE_JOB_BACKENDS] as const;
 import { addNatsConnectionOptions, type NatsCliFlags, natsFlagsFrom } from "./worker.ts";
 
 export interface SweepFlags extends NatsCliFlags {
@@ -33,6 +38,7 @@ export interface SweepFlags extends NatsCliFlags {
   rerunFailed?: boolean;
   dryRun?: boolean;
   backend?: string;
+  seedBatch?: string;
   progress?: string;
   report?: boolean;
   /** `--serve [PORT]`: true without a port. */
@@ -67,7 +73,16 @@ export function register(program: Command): void {
         "(each is stored with where it came from); by default every new run computes anew",
     )
     .option("--dry-run", "print the expanded job table and counts; run nothing, write nothing")
-    .option("--backend <name>", "compute backend for train jobs", "auto")
+    .option(
+      "--backend <name>",
+      `compute backend of the local workers' train jobs: ${JOB_BACKENDS.join("|")} ` +
+        "(default: the spec's backend:, else auto)",
+    )
+    .option(
+      "--seed-batch <K>",
+      "device backends: train the seeds of each cell K at a time in one program (default: the spec's " +
+        "seed_batch:, else 1); each seed is stored as its own job",
+    )
     .option("--progress <mode>", "auto | bar | lines | none", "auto")
     .option("--no-report", "do not write RUN_DIR/report/ at the end")
     .option(
@@ -251,13 +266,53 @@ export function checkRunDir(runDir: string): string {
   return runDir;
 }
 
+/**
+ * The backend and seed batch a sweep runs with (flags over the spec's keys), checked: `seed_batch` > 1 needs a
+ * device backend, and every train job must be one the device engine runs when the backend is one.
+ */
+export async function sweepBackend(
+  plan: SweepPlan,
+  flags: Pick<SweepFlags, "backend" | "seedBatch">,
+): Promise<{ backend: string; seedBatch: number }> {
+  const backend = flags.backend !== undefined
+    ? parseChoice("--backend", flags.backend, JOB_BACKENDS)
+    : plan.backend !== undefined
+    ? parseChoice(`${plan.file}: backend`, plan.backend, JOB_BACKENDS)
+    : "auto";
+  let seedBatch = plan.seedBatch ?? 1;
+  if (flags.seedBatch !== undefined) {
+    const k = Number(flags.seedBatch);
+    if (!Number.isInteger(k) || k < 1 || k > MAX_SEED_BATCH) {
+      throw new UsageError(
+        `--seed-batch must be an integer in [1, ${MAX_SEED_BATCH}], got "${flags.seedBatch}"`,
+      );
+    }
+    seedBatch = k;
+  }
+  if (seedBatch > 1 && !isDeviceBackend(backend)) {
+    throw new UsageError(
+      `seed_batch ${seedBatch} needs a device backend (${DEVICE_JOB_BACKENDS.join("|")}: --backend or the ` +
+        `spec's backend:); backend ${backend} trains one seed per job`,
+    );
+  }
+  if (isDeviceBackend(backend)) {
+    const { deviceRunUnsupported } = await import("../backends/device/train.ts");
+    for (const p of plan.jobs) {
+      if (p.job.kind !== "train") continue;
+      const why = deviceRunUnsupported(p.job.config as Parameters<typeof deviceRunUnsupported>[0]);
+      if (why) throw new UsageError(`backend ${backend}: job ${p.job.id} (stage ${p.job.stage}): ${why}`);
+    }
+  }
+  return { backend, seedBatch };
+}
+
 export async function sweepCommand(specPath: string, flags: SweepFlags): Promise<number> {
-  const backend = parseChoice("--backend", flags.backend ?? "auto", BACKEND_NAMES);
   if (flags.nats !== undefined && flags.nats.trim() === "") {
     throw new UsageError("--nats needs a server URL (omit it to run embedded)");
   }
   if (flags.runDir !== undefined) checkRunDir(flags.runDir);
   const { plan, text } = readPlan(specPath, flags.overrides ?? []);
+  const { backend, seedBatch } = await sweepBackend(plan, flags);
   if (flags.writeBaseline !== undefined && !plan.gate) {
     throw new UsageError(
       `--write-baseline: ${specPath} has no gate: section (what would the baseline hold?)`,
@@ -392,6 +447,7 @@ export async function sweepCommand(specPath: string, flags: SweepFlags): Promise
       rerunFailed: flags.rerunFailed,
       runId,
       reuse: flags.reuse,
+      seedBatch,
       signal: ac.signal,
       progress: (p) => display.update(p),
       specText: text,

@@ -7,7 +7,7 @@ import { objectiveParams } from "../core/objectives/registry.ts";
 import { BACKEND_NAMES as BACKENDS } from "../backends/select.ts";
 
 /** The device engine's backends (backends/device/select.ts; its own `auto` is not offered here: `auto` = CPU). */
-const DEVICE_BACKENDS = ["webgpu", "tensorflow-gpu", "tfjs-cpu"] as const;
+import { DEVICE_JOB_BACKENDS as DEVICE_BACKENDS } from "../workers/train_job.ts";
 import {
   ALPHA_SCHEDULES,
   CONTROL_VARIATES,

@@ -6,6 +6,10 @@
 import type { Command } from "commander";
 import { parseChoice, parsePositiveInt, UsageError } from "./usage.ts";
 import { BACKEND_NAMES } from "../backends/select.ts";
+import { DEVICE_JOB_BACKENDS } from "../workers/train_job.ts";
+
+/** The CPU engine's backends and the device engine's (docs/device.md). */
+const JOB_BACKENDS = [...BACKEND_NAMES, ...DEVICE_JOB_BACKENDS] as const;
 import { type Executor, inlineRunner, noopInline, runLease, threadRunner } from "../workers/lease.ts";
 import { probeWorker } from "./worker_probe.ts";
 import type { ArtifactStore, JobSource } from "../transport/types.ts";
@@ -189,7 +193,7 @@ export function register(program: Command): void {
     .description("pull jobs from NATS JetStream and run them (see docs/cluster.md)")
     .requiredOption("--nats <url>", "NATS server URL(s), comma separated");
   addNatsConnectionOptions(cmd)
-    .option("--backend <backend>", `compute backend for train jobs: ${BACKEND_NAMES.join("|")}`, "auto")
+    .option("--backend <backend>", `compute backend for train jobs: ${JOB_BACKENDS.join("|")}`, "auto")
     .option("--concurrency <n>", "jobs run at once in this process", "1")
     .option("--name <name>", "worker name recorded with each job (default: hostname-pid)")
     .option("--prefix <prefix>", "NATS subject/stream/bucket prefix", "flowsweep")
@@ -207,14 +211,14 @@ export function register(program: Command): void {
 
 /** `--probe`: one line for the broker, one for the backend (docs/cluster.md, the images' health check). */
 async function probeCommand(o: WorkerCliOptions): Promise<void> {
-  const r = await probeWorker(natsFlagsFrom(o), parseChoice("--backend", o.backend, BACKEND_NAMES));
+  const r = await probeWorker(natsFlagsFrom(o), parseChoice("--backend", o.backend, JOB_BACKENDS));
   (r.ok ? console.log : console.error)(`${r.broker}\n${r.backend}`);
   if (!r.ok) Deno.exit(1);
 }
 
 async function workerCommand(o: WorkerCliOptions): Promise<void> {
   const concurrency = parsePositiveInt("--concurrency", o.concurrency);
-  const backend = parseChoice("--backend", o.backend, BACKEND_NAMES);
+  const backend = parseChoice("--backend", o.backend, JOB_BACKENDS);
   const name = o.name ?? `${Deno.hostname()}-${Deno.pid}`;
   const settings = {
     prefix: o.prefix,

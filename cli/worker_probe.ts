@@ -11,6 +11,7 @@ import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { type BackendName, describeGemm, selectGemm } from "../backends/select.ts";
 import { natsConnectOptions, type NatsFlags } from "../transport/nats.ts";
+import { type DEVICE_JOB_BACKENDS, isDeviceBackend } from "../workers/train_job.ts";
 
 /** How long the probe waits for the broker (connect and the JetStream request each). */
 export const PROBE_TIMEOUT_MS = 5000;
@@ -24,7 +25,10 @@ export interface ProbeOutcome {
 }
 
 /** Checks the broker and the backend; never throws (bad flags included: they make the broker line fail). */
-export async function probeWorker(flags: NatsFlags, backend: BackendName): Promise<ProbeOutcome> {
+export async function probeWorker(
+  flags: NatsFlags,
+  backend: BackendName | typeof DEVICE_JOB_BACKENDS[number],
+): Promise<ProbeOutcome> {
   const [broker, gemm] = await Promise.all([probeBroker(flags), probeBackend(backend)]);
   return { ok: broker.ok && gemm.ok, broker: broker.line, backend: gemm.line };
 }
@@ -55,9 +59,16 @@ async function probeBroker(flags: NatsFlags): Promise<{ ok: boolean; line: strin
   }
 }
 
-async function probeBackend(name: BackendName): Promise<{ ok: boolean; line: string }> {
+async function probeBackend(
+  name: BackendName | typeof DEVICE_JOB_BACKENDS[number],
+): Promise<{ ok: boolean; line: string }> {
   try {
-    return { ok: true, line: `backend ok: ${describeGemm(await selectGemm(name))}` };
+    if (isDeviceBackend(name)) {
+      const { selectDevice } = await import("../backends/device/select.ts");
+      const { probe } = await selectDevice(name as typeof DEVICE_JOB_BACKENDS[number]);
+      return { ok: true, line: `backend ok: ${probe.name} (${probe.detail})` };
+    }
+    return { ok: true, line: `backend ok: ${describeGemm(await selectGemm(name as BackendName))}` };
   } catch (err) {
     const msg = oneLine(err);
     return { ok: false, line: msg.startsWith("backend ") ? msg : `backend unavailable: ${msg}` };

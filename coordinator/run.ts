@@ -14,6 +14,7 @@ import { DirArtifactStore } from "../transport/artifacts.ts";
 import { batches } from "./batch.ts";
 import { runPaths } from "./rundir.ts";
 import { sweepEtaMs } from "../core/sweep/eta.ts";
+import { groupSeeds, SEED_JOB_KEY, unpackGroupFinal } from "../core/sweep/seed_batch.ts";
 import { openStore, type ResultStore, type StatusCounts, StoreError } from "./store.ts";
 
 /** What the progress display sees, after every event and once a second. */
@@ -70,6 +71,12 @@ export interface RunSweepOptions {
    * computing them; each is stored with where it came from. Default: every job of a new run computes anew.
    */
   reuse?: boolean;
+  /**
+   * Spec `seed_batch: K` (docs/spec.md §"Seed batching"): train jobs that differ only by seed are published as
+   * units of ≤ K seeds (core/sweep/seed_batch.ts), each run by one worker as one program, and stored as their
+   * members' records. Default 1: every job on its own.
+   */
+  seedBatch?: number;
 }
 
 /** A fresh sweep-run id: 12 hex digits. */
@@ -278,8 +285,54 @@ async function coordinate(
     progress();
   }, 1000);
 
-  // Attempts already made (earlier sessions); the queue reports attempts counting on from these.
-  const publishOpts = { priorAttempts: baseAttempts };
+  // Attempts already made (earlier sessions); the queue reports attempts counting on from these. A seed
+  // group's attempts count on from its members' most.
+  const priorAttempts = new Map(baseAttempts);
+  const publishOpts = { priorAttempts };
+  // Seed groups published this session: unit id → its members (core/sweep/seed_batch.ts).
+  const units = new Map<string, Job[]>();
+  const publish = async (jobs: Job[]) => {
+    const grouped = groupSeeds(jobs, opts.seedBatch ?? 1);
+    for (const [id, members] of grouped.units) {
+      units.set(id, members);
+      priorAttempts.set(id, Math.max(...members.map((m) => baseAttempts.get(m.id) ?? 0)));
+    }
+    await queue.publish(grouped.publish, publishOpts);
+  };
+  /** A seed group's events as its members' (every other event as it is). */
+  const memberEvents = (ev: QueueEvent): QueueEvent[] => {
+    const id = ev.type === "start"
+      ? ev.start.jobId
+      : ev.type === "progress"
+      ? ev.progress.jobId
+      : ev.result.jobId;
+    const members = units.get(id);
+    if (!members) return [ev];
+    if (ev.type === "start") return members.map((m) => ({ ...ev, start: { ...ev.start, jobId: m.id } }));
+    if (ev.type === "progress") {
+      const { [SEED_JOB_KEY]: member, ...record } = ev.progress.record;
+      if (!members.some((m) => m.id === member)) return [];
+      return [{ ...ev, progress: { ...ev.progress, jobId: member as string, record } }];
+    }
+    const r = ev.result;
+    if (r.configId !== r.jobId) return [ev]; // rejected below as any result whose config hash differs
+    const outcomes = r.status === "done" ? unpackGroupFinal(r.final) : null;
+    return members.map((m) => {
+      const base = { jobId: m.id, configId: m.id, worker: r.worker, attempt: r.attempt, code: r.code };
+      if (r.status !== "done") {
+        return { ...ev, result: { ...base, status: "failed" as const, error: r.error ?? "failed" } };
+      }
+      const o = outcomes?.[m.id];
+      return {
+        ...ev,
+        result: o?.final ? { ...base, status: "done" as const, final: o.final } : {
+          ...base,
+          status: "failed" as const,
+          error: o?.error ?? `seed group ${id} returned no result for it`,
+        },
+      };
+    });
+  };
   // Attempt numbers in events are cumulative (the queue counts on from `priorAttempts`).
   const handle = (ev: QueueEvent, toPublish: Job[]) => {
     if (ev.type === "start") {
@@ -354,7 +407,7 @@ async function coordinate(
       });
     }
     const first = readyJobs(target);
-    if (first.length) await queue.publish(first, publishOpts);
+    if (first.length) await publish(first);
     progress();
     if (finishedIds.size < target.size) {
       // The stored cursor counts only in the log it was taken from (a fresh broker starts its stream anew).
@@ -374,12 +427,12 @@ async function coordinate(
         store.transaction(() => {
           let cursor: number | undefined;
           for (const ev of batch) {
-            handle(ev, toPublish);
+            for (const e of memberEvents(ev)) handle(e, toPublish);
             if (ev.cursor !== undefined) cursor = ev.cursor;
           }
           if (cursor !== undefined) store.setValue("eventsCursor", cursor);
         });
-        if (toPublish.length) await queue.publish(toPublish, publishOpts);
+        if (toPublish.length) await publish(toPublish);
         progress();
         if (finishedIds.size >= target.size) break;
       }

@@ -15,3 +15,14 @@ export interface ExecuteContext {
 
 /** A job's final metrics (the train summary for `train` jobs). */
 export type FinalMetrics = MetricRecord;
+
+/** The job's metrics became NaN or infinite. Final: a rerun of the same config diverges the same way. */
+export class DivergedError extends Error {
+  override name = "DivergedError";
+}
+
+/** The first metric of `record` that is a non-finite number, or null. */
+export function nonFinite(record: MetricRecord): string | null {
+  for (const [k, v] of Object.entries(record)) if (typeof v === "number" && !Number.isFinite(v)) return k;
+  return null;
+}

@@ -7,14 +7,11 @@
  * `DivergedError("diverged at step N …")`.
  */
 import type { Job, MetricRecord } from "../core/sweep/job.ts";
-import type { ExecuteContext, FinalMetrics } from "./context.ts";
+import { DivergedError, type ExecuteContext, type FinalMetrics, nonFinite } from "./context.ts";
+import { isSeedGroup } from "../core/sweep/seed_batch.ts";
 
 export type { ExecuteContext, FinalMetrics };
-
-/** The job's metrics became NaN or infinite. Final: a rerun of the same config diverges the same way. */
-export class DivergedError extends Error {
-  override name = "DivergedError";
-}
+export { DivergedError, nonFinite };
 
 /**
  * A failure of the worker's surroundings rather than of the job (the artifact store unreachable): the job is
@@ -22,12 +19,6 @@ export class DivergedError extends Error {
  */
 export class TransientError extends Error {
   override name = "TransientError";
-}
-
-/** The first metric of `record` that is a non-finite number, or null. */
-export function nonFinite(record: MetricRecord): string | null {
-  for (const [k, v] of Object.entries(record)) if (typeof v === "number" && !Number.isFinite(v)) return k;
-  return null;
 }
 
 function divergedAt(record: MetricRecord, key: string, fallbackStep: number | string): DivergedError {
@@ -53,6 +44,8 @@ export async function executeJob(job: Job, ctx: ExecuteContext): Promise<FinalMe
     case "train": {
       // Loaded lazily so test kinds never pay for the engine's imports.
       const { runTrainJob } = await import("./train_job.ts");
+      // A seed group (spec seed_batch) decides divergence per seed itself (workers/train_job.ts).
+      if (isSeedGroup(job)) return await runTrainJob(job, ctx);
       let last: MetricRecord = {};
       const final = await runTrainJob(job, {
         ...ctx,

@@ -80,7 +80,7 @@ export interface DeviceTrainOptions {
   /** Sums the ms of the steps (sampling, gradient, update; not evaluation). */
   stepMs?: { total: number };
   /** Before each evaluation point: the terminal states (n × state size) of the modes found so far (hypergrid). */
-  observeModes?: (states: Int32Array, n: number) => void;
+  observeModes?: (states: Int32Array, n: number, k: number) => void;
 }
 
 /**
@@ -126,8 +126,10 @@ async function trainSeeds(
   const evalPoint = async (step: number) => {
     if (!opts.onEvalPoints) return;
     if (opts.observeModes && sampler.modesFound) {
-      const { n, states } = await sampler.modesFound(0);
-      opts.observeModes(states, n);
+      for (let k = 0; k < K; k++) {
+        const { n, states } = await sampler.modesFound(k);
+        opts.observeModes(states, n, k);
+      }
     }
     await opts.onEvalPoints(step, eng);
   };
@@ -254,7 +256,90 @@ export async function deviceTrainSeeds(
   tf: Tf,
   config: DeviceRunConfig,
   seeds: readonly number[],
+  opts: DeviceSeedsOptions = {},
 ): Promise<{ nets: Mlp[]; scalars: number[]; bytesRead: number; bytesWritten: number }> {
-  const { nets, scalars, bytesRead, bytesWritten } = await trainSeeds(tf, config, seeds);
+  const { onEvalPoint, ...rest } = opts;
+  const { nets, scalars, bytesRead, bytesWritten } = await trainSeeds(tf, config, seeds, {
+    ...rest,
+    onEvalPoints: onEvalPoint
+      ? async (step, eng) => {
+        const hosts: Mlp[] = [];
+        for (let k = 0; k < seeds.length; k++) hosts.push(await eng.toHost(k));
+        await onEvalPoint(step, hosts, await eng.scalars());
+      }
+      : undefined,
+  });
   return { nets, scalars, bytesRead, bytesWritten };
+}
+
+export interface DeviceSeedsOptions extends Omit<DeviceTrainOptions, "onEvalPoint"> {
+  /**
+   * Called at step 0, every `evalEvery` steps and after the last with every seed's policy copied to the host
+   * (`nets[k]`, `scalars[k]`: seed k's), as `deviceTrain`'s `onEvalPoint` is for one seed.
+   */
+  onEvalPoint?: (step: number, nets: Mlp[], scalars: number[]) => void | Promise<void>;
+}
+
+/**
+ * `seed_batch`: the runs of `seeds` (config with each seed) trained in one device program (`deviceTrainSeeds`),
+ * each with the evaluation records and summary its own `deviceTrainRun` would give (same evaluation stream
+ * seed ^ 0x5eed5eed per seed, same metrics); `onEval(k, record)` streams seed k's. Timing fields (`seconds`,
+ * `ms_per_step`) are the batched program's.
+ */
+export async function deviceTrainSeedsRun(
+  tf: Tf,
+  backendName: string,
+  config: TrainConfig,
+  seeds: readonly number[],
+  opts: {
+    /** The CPU GEMM of the evaluation. */
+    gemm: Gemm;
+    exact?: boolean;
+    onEval?: (k: number, r: EvalRecord) => void | Promise<void>;
+    onStep?: (step: number) => void;
+    signal?: AbortSignal;
+  },
+): Promise<TrainSummary[]> {
+  const why = deviceRunUnsupported(config);
+  if (why) throw new Error(`backend ${backendName}: ${why}`);
+  if (behaviourSpec(config).kind !== "on-policy") {
+    throw new Error(`backend ${backendName}: behaviour policies are not on the device engine`);
+  }
+  const runtimes = seeds.map((seed) => makeTaskRuntime({ ...config, seed }, { exact: opts.exact }));
+  const evalRngs = seeds.map((seed) => new Rng(seed ^ 0x5eed5eed));
+  const trainsScalar = objectiveNamed(config.objective).scalar?.trained(controlVariateNamed(config.cv)) ??
+    false;
+  const started = performance.now();
+  const stepMs = { total: 0 };
+  const last: EvalRecord[] = [];
+  await deviceTrainSeeds(tf, config, seeds, {
+    onStep: opts.onStep,
+    signal: opts.signal,
+    evalEvery: config.eval_every,
+    stepMs,
+    // each seed's modes found cross per evaluation, as in deviceTrainRun
+    observeModes: (x, n, k) => runtimes[k].observe?.({ B: n, x } as unknown as Batch),
+    onEvalPoint: async (step, nets, scalars) => {
+      for (let k = 0; k < seeds.length; k++) {
+        const metrics = runtimes[k].evaluate({
+          net: nets[k],
+          gemm: opts.gemm,
+          rng: evalRngs[k],
+          samples: config.eval_samples,
+          exact: opts.exact !== false,
+        });
+        const r = { step, seconds: (performance.now() - started) / 1000, ...metrics } as EvalRecord;
+        if (trainsScalar) r.log_z_param = scalars[k];
+        last[k] = r;
+        await opts.onEval?.(k, r);
+      }
+    },
+  });
+  return last.map((r) => ({
+    ...r,
+    final: true,
+    steps: config.steps,
+    backend: backendName,
+    ms_per_step: stepMs.total / config.steps,
+  }));
 }

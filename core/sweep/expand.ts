@@ -54,6 +54,10 @@ export interface SweepPlan {
   /** Hash of what the spec measures (core/sweep/gate.ts `specHash`): a baseline is only valid for the same. */
   specHash: string;
   maxAttempts: number;
+  /** Spec `backend:` (checked by the CLI), when set. */
+  backend?: string;
+  /** Spec `seed_batch:` (core/sweep/seed_batch.ts), when set. */
+  seedBatch?: number;
   counts: { total: number; excluded: number; included: number; duplicates: number };
 }
 
@@ -454,6 +458,8 @@ export function expandSpec(spec: SweepSpec, opts: ExpandOptions = {}): SweepPlan
     gate: spec.gate ? { alpha: spec.gate.alpha, metrics: spec.gate.metrics } : undefined,
     specHash: specHash(spec),
     maxAttempts: spec.maxAttempts,
+    ...(spec.backend ? { backend: spec.backend.value } : {}),
+    ...(spec.seedBatch ? { seedBatch: spec.seedBatch.value } : {}),
     counts,
   };
 }

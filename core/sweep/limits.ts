@@ -49,3 +49,6 @@ export function parseDurationS(v: unknown): number | null {
   const s = Number(m[1]) * (m[2] === "h" ? 3600 : m[2] === "m" ? 60 : 1);
   return s > 0 ? s : null;
 }
+
+/** The largest spec `seed_batch` (seeds per unit, core/sweep/seed_batch.ts). */
+export const MAX_SEED_BATCH = 1024;

@@ -6,7 +6,8 @@
  *
  * The value is YAML (`200` a number, `[0.2,0.4]` a list, `learned` a string). In a sweep, `key=value` sets
  * `base.key` (and fixes an axis of that name to the one value), `matrix.key=[...]` replaces or adds an axis,
- * `base.key=...` is explicit, and `seeds`, `max_attempts`, `name`, `kind`, `description` set the spec's own
+ * `base.key=...` is explicit, and `seeds`, `max_attempts`, `name`, `kind`, `description`, `backend`,
+ * `seed_batch` set the spec's own
  * keys. Overrides are checked exactly like the file: a problem is reported at the override (`override
  * steps=abc: ...`), so errors name it. Pure.
  */
@@ -21,6 +22,7 @@ import {
   suggest,
   type SweepSpec,
 } from "./spec.ts";
+import { MAX_SEED_BATCH } from "./limits.ts";
 
 export interface Override {
   /** The override as typed, e.g. `matrix.beta=[0.2,0.4]`. */
@@ -122,6 +124,15 @@ export function applyOverrides(spec: SweepSpec, overrides: readonly Override[]):
         break;
       case "description":
         out.description = String(o.value);
+        break;
+      case "backend":
+        if (typeof o.value !== "string" || o.value === "") bad(o, `backend must be a backend name`);
+        else out.backend = { value: o.value, pos };
+        break;
+      case "seed_batch":
+        if (!Number.isInteger(o.value) || (o.value as number) < 1 || (o.value as number) > MAX_SEED_BATCH) {
+          bad(o, `seed_batch must be an integer in [1, ${MAX_SEED_BATCH}], got ${JSON.stringify(o.value)}`);
+        } else out.seedBatch = { value: o.value as number, pos };
         break;
       default: {
         const err = setBase(out, head, { value: o.value, pos });

@@ -32,6 +32,8 @@
  *   columns: [beta]
  *   metric: e_logw
  *   decimals: 2
+ * backend: webgpu             # compute backend of the local workers' train jobs (default auto; --backend wins)
+ * seed_batch: 10               # device backends: seeds of a cell trained as one program, ≤ 10 per unit
  * gate:                        # optional: what the regression gate compares (core/sweep/gate.ts)
  *   alpha: 0.05                # family-wise error rate, Holm over every cell × metric (default 0.05)
  *   metrics:                   # metric → direction, or a mapping:
@@ -41,7 +43,7 @@
  */
 import { type Document, isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
 import type { Job, ReportLayout } from "./job.ts";
-import { parseDurationS } from "./limits.ts";
+import { MAX_SEED_BATCH, parseDurationS } from "./limits.ts";
 import {
   DEFAULT_ALPHA,
   DEFAULT_DIRECTIONS,
@@ -152,6 +154,10 @@ export interface SweepSpec {
   maxAttempts: number;
   /** Per-attempt time limit of every job in seconds (default: derived from each job's size). */
   timeoutS?: number;
+  /** Compute backend of train jobs (a name the CLI checks; absent: the `--backend` flag's). */
+  backend?: Located<string>;
+  /** `seed_batch: K`: jobs that differ only by seed run as units of ≤ K seeds (core/sweep/seed_batch.ts). */
+  seedBatch?: Located<number>;
   rootPos: Pos;
 }
 
@@ -406,6 +412,8 @@ const TOP_KEYS = [
   "gate",
   "max_attempts",
   "timeout",
+  "backend",
+  "seed_batch",
 ] as const;
 const STAGE_KEYS = [
   "name",
@@ -656,6 +664,16 @@ export function parseSpec(text: string, file: string): SweepSpec {
   if (maxE) spec.maxAttempts = int(ctx, maxE.value, "max_attempts", 1, 100) ?? 3;
   const timeoutE = get("timeout");
   if (timeoutE) spec.timeoutS = duration(ctx, timeoutE.value, "timeout") ?? undefined;
+  const backendE = get("backend");
+  if (backendE) {
+    const b = str(ctx, backendE.value, "backend");
+    if (b !== null) spec.backend = { value: b, pos: ctx.pos(backendE.value) };
+  }
+  const seedBatchE = get("seed_batch");
+  if (seedBatchE) {
+    const k = int(ctx, seedBatchE.value, "seed_batch", 1, MAX_SEED_BATCH);
+    if (k !== null) spec.seedBatch = { value: k, pos: ctx.pos(seedBatchE.value) };
+  }
 
   const stagesE = get("stages");
   if (stagesE) {
