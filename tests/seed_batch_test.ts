@@ -196,7 +196,10 @@ Deno.test("seed_batch: bad values and a CPU backend are one-line errors (exit 2,
         /seed_batch 4 needs a device backend .*backend wasm trains one/,
       ],
       [[`${dir}/ok.yaml`], /seed_batch 4 needs a device backend .*backend auto trains one/],
-      [[`${dir}/ok.yaml`, "--backend", "tfjs-cpu", "task=moons"], /task moons: the device engine runs Ising/],
+      [
+        [`${dir}/ok.yaml`, "--backend", "tfjs-cpu", "task=moons"],
+        /backend tfjs-cpu: job [0-9a-f]{16} \(stage main\): task moons: the device engine runs/,
+      ],
     ];
     for (const [args, re] of cases) {
       const r = await cli(["sweep", ...args, "--run-dir", `${dir}/run`, "--progress", "none"]);
