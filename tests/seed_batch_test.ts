@@ -19,7 +19,8 @@ import { openStore } from "../coordinator/store.ts";
 import { MemoryQueue } from "../transport/memory.ts";
 import { executeJob, TransientError } from "../workers/execute.ts";
 import type { Executor } from "../workers/pool.ts";
-import { cli, Proc, readRun, wait } from "./helpers/faults.ts";
+import { cli, Proc, readRun, wait, workerProc } from "./helpers/faults.ts";
+import { startNatsServer, storedResultCounts } from "./helpers/nats_server.ts";
 
 const SPEC = `name: sb
 base: {task: ising, L: 3, beta: 0.4, hidden: [16], batch: 8, steps: 12, eval_every: 6, eval_samples: 32,
@@ -258,6 +259,113 @@ Deno.test("seed_batch: SIGKILL while a unit runs, then --resume — every seed s
       assert.equal(steps.at(-1), 600);
     }
   } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+/** Waits until every record of the run has at least `n` evaluation records (the unit is reporting). */
+async function untilHistories(runDir: string, jobs: number, n: number, log: () => string): Promise<void> {
+  const end = Date.now() + 120_000;
+  for (;;) {
+    let ready = 0;
+    try {
+      ready = readRun(runDir).records.filter((r) => r.history.length >= n).length;
+    } catch { /* not created yet */ }
+    if (ready === jobs) return;
+    if (Date.now() > end) throw new Error(`the unit never reported:\n${log()}`);
+    await wait(100);
+  }
+}
+
+Deno.test("seed_batch over NATS: the unit's worker SIGKILLed mid-run — redelivered as one, each seed stored once", async () => {
+  const srv = await startNatsServer();
+  const dir = Deno.makeTempDirSync({ prefix: "flowsweep-seedbatch-nats-" });
+  const workers: Proc[] = [];
+  const spawn = (name: string) => {
+    const w = workerProc(srv.url, name, ["--ack-wait", "2", "--backend", "tfjs-cpu"]);
+    workers.push(w);
+    return w;
+  };
+  try {
+    // the first worker creates the shared consumer (2 s ack wait: a killed worker's unit comes back soon)
+    const first = spawn("wS1");
+    await first.until(/connected to/);
+    const spec = SPEC.replace("steps: 12", "steps: 400").replace("eval_every: 6", "eval_every: 100");
+    await Deno.writeTextFile(`${dir}/s.yaml`, `${spec}backend: tfjs-cpu\nseed_batch: 4\n`);
+    const sweep = new Proc([
+      "sweep",
+      `${dir}/s.yaml`,
+      "--nats",
+      srv.url,
+      "--run-dir",
+      `${dir}/run`,
+      "--progress",
+      "none",
+      "--no-report",
+    ]);
+    await untilHistories(`${dir}/run`, 4, 2, () => sweep.log + first.log);
+    first.kill("SIGKILL");
+    await first.exit();
+    spawn("wS2");
+    const st = await sweep.exit();
+    assert.equal(st.code, 0, sweep.log);
+    const { counts, records: recs } = readRun(`${dir}/run`);
+    assert.deepEqual(counts, { total: 4, done: 4, failed: 0, running: 0, queued: 0 });
+    const plan = loadSweep(`${spec}backend: tfjs-cpu\nseed_batch: 4\n`, "s.yaml");
+    assert.deepEqual(recs.map((r) => r.id), plan.jobs.map((j) => j.job.id));
+    for (const rec of recs) {
+      assert.equal(rec.attempts, 2, `seed ${rec.config.seed}`);
+      assert.equal(rec.worker, "wS2");
+      assert.deepEqual(rec.history.map((h) => h.step), [0, 100, 200, 300, 400]);
+    }
+    // one result message, the unit's: published once for the four seeds
+    const stored = await storedResultCounts(srv.url, "sb");
+    assert.deepEqual([...stored.values()], [1], JSON.stringify([...stored]));
+    assert.ok(!recs.some((r) => stored.has(r.id)));
+  } finally {
+    for (const w of workers) await w.stop();
+    await srv.stop();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("seed_batch over NATS: the coordinator SIGKILLed mid-unit, then --resume — finds the unit again by id", async () => {
+  const srv = await startNatsServer();
+  const dir = Deno.makeTempDirSync({ prefix: "flowsweep-seedbatch-nats-" });
+  const worker = workerProc(srv.url, "wR1", ["--backend", "tfjs-cpu"]);
+  try {
+    await worker.until(/connected to/);
+    const spec = SPEC.replace("steps: 12", "steps: 400").replace("eval_every: 6", "eval_every: 100");
+    await Deno.writeTextFile(`${dir}/s.yaml`, `${spec}backend: tfjs-cpu\nseed_batch: 4\n`);
+    const args = [
+      "sweep",
+      `${dir}/s.yaml`,
+      "--nats",
+      srv.url,
+      "--run-dir",
+      `${dir}/run`,
+      "--progress",
+      "none",
+    ];
+    const first = new Proc([...args, "--no-report"]);
+    await untilHistories(`${dir}/run`, 4, 2, () => first.log + worker.log);
+    first.kill("SIGKILL");
+    await first.exit();
+    const r = await cli([...args, "--resume", "--no-report"]);
+    assert.equal(r.code, 0, r.stderr);
+    const { counts, records: recs } = readRun(`${dir}/run`);
+    assert.deepEqual(counts, { total: 4, done: 4, failed: 0, running: 0, queued: 0 });
+    for (const rec of recs) {
+      // the unit ran once, on the worker that had it: the resumed coordinator did not publish it again
+      assert.equal(rec.attempts, 1, `seed ${rec.config.seed}`);
+      assert.deepEqual(rec.history.map((h) => h.step), [0, 100, 200, 300, 400]);
+    }
+    assert.equal(worker.log.match(/ attempt \d+ started/g)?.length, 1, worker.log);
+    const stored = await storedResultCounts(srv.url, "sb");
+    assert.deepEqual([...stored.values()], [1]);
+  } finally {
+    await worker.stop();
+    await srv.stop();
     Deno.removeSync(dir, { recursive: true });
   }
 });
