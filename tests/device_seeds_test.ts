@@ -18,7 +18,7 @@ import { controlVariateNamed } from "../core/baselines/registry.ts";
 import { parseTrainConfig } from "../core/train/config.ts";
 import { DeviceEngine } from "../backends/device/engine.ts";
 import { isingDeviceSampler, ordersOf } from "../backends/device/bitvector.ts";
-import { TfjsSeededRandom } from "../backends/device/seeds.ts";
+import { DeviceUniforms } from "../backends/device/rng.ts";
 import { deviceTrain, deviceTrainSeeds } from "../backends/device/train.ts";
 
 await tf.setBackend("cpu");
@@ -90,12 +90,12 @@ Deno.test("seed batching: the batched sampler draws what K separate device engin
   const ds = isingDeviceSampler(tf, L, BETA);
   const eng = new DeviceEngine({ tf, nets, sampler: ds, lr: 1e-3 });
   const rngs = () => [new Rng(77), new Rng(78)];
-  const t = ds.forward(eng, B, new TfjsSeededRandom(tf, rngs()));
-  const tb = ds.backward(eng, B, new TfjsSeededRandom(tf, rngs()));
+  const t = ds.forward(eng, B, new DeviceUniforms(tf, rngs(), B * D));
+  const tb = ds.backward(eng, B, new DeviceUniforms(tf, rngs(), B * D));
   for (let k = 0; k < 2; k++) {
     const single = new DeviceEngine({ tf, nets: [nets[k]], sampler: ds, lr: 1e-3 });
-    const s = ds.forward(single, B, new TfjsSeededRandom(tf, [rngs()[k]]));
-    const sb = ds.backward(single, B, new TfjsSeededRandom(tf, [rngs()[k]]));
+    const s = ds.forward(single, B, new DeviceUniforms(tf, [rngs()[k]], B * D));
+    const sb = ds.backward(single, B, new DeviceUniforms(tf, [rngs()[k]], B * D));
     for (const [all, one] of [[t.x, s.x], [t.order, s.order], [tb.x, sb.x], [tb.order, sb.order]]) {
       const a = await all.data();
       assert.deepEqual(Array.from(a.subarray(k * B * D, (k + 1) * B * D)), Array.from(await one.data()));

@@ -11,7 +11,7 @@ import { Rng } from "../core/rng.ts";
 import { isingTask } from "../core/tasks/ising.ts";
 import { type BitVectorBatch, bitVectorSampler } from "../core/gfn/bitvector.ts";
 import { logWeights, preparePolicy, runTrajectories } from "../core/gfn/trajectories.ts";
-import { TfjsSeededRandom } from "../backends/device/seeds.ts";
+import { DeviceUniforms, hostUniforms, seedStates } from "../backends/device/rng.ts";
 import { objectiveNamed } from "../core/objectives/registry.ts";
 import { controlVariateNamed } from "../core/baselines/registry.ts";
 import { DeviceEngine, TransferCounter } from "../backends/device/engine.ts";
@@ -137,7 +137,7 @@ Deno.test({
     const ds = isingDeviceSampler(tf, L, BETA);
     // sampling: valid trajectories whose log w is the CPU engine's on them
     const eng = new DeviceEngine({ tf, nets: [nets[0]], sampler: ds, lr: 1e-3 });
-    const f = ds.forward(eng, B, new TfjsSeededRandom(tf, [new Rng(5)]));
+    const f = ds.forward(eng, B, new DeviceUniforms(tf, [new Rng(5)], B * D));
     const x = Int8Array.from((await f.x.data()) as Float32Array);
     const order = Int32Array.from((await f.order.data()) as Int32Array);
     assert.ok(x.every((v) => v === 1 || v === -1));
@@ -185,6 +185,53 @@ Deno.test({
     seeds.dispose();
     eng.dispose();
     ds.dispose();
+  },
+});
+
+Deno.test({
+  name: `device rng and transfers on WebGPU (${webgpu.ok ? "runs" : "skipped: no adapter"})`,
+  ignore: !webgpu.ok,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const { tf } = await selectDevice("webgpu");
+    // the generator: bit-for-bit the float32 reference (the same one tfjs-cpu matches, tests/device_rng_test.ts)
+    const lanes = 37, rngs = () => [new Rng(1), new Rng(2)];
+    const dev = new DeviceUniforms(tf, rngs(), lanes);
+    const ref = seedStates(rngs(), lanes);
+    for (let round = 0; round < 3; round++) {
+      const u = (await dev.uniform([lanes]).data()) as Float32Array;
+      assert.deepEqual(Array.from(u), Array.from(hostUniforms(ref)), `round ${round}`);
+    }
+    dev.dispose();
+    // bytes per step (counted at the GPU buffers) independent of D and the hidden sizes; B only through the
+    // host coefficients' log w and coefficients
+    const objective = objectiveNamed("atb"), cv = controlVariateNamed("learned");
+    const counter = new TransferCounter();
+    for (
+      const [L, B, hidden] of [[2, 8, [8]], [3, 8, [16, 16]], [3, 16, [8]]] as [number, number, number[]][]
+    ) {
+      const D = L * L;
+      const ds = isingDeviceSampler(tf, L, 0.4);
+      const eng = new DeviceEngine({
+        tf,
+        nets: [initMlp([D, ...hidden, 2 * D], "swish", "he-uniform", new Rng(3))],
+        sampler: ds,
+        lr: 1e-3,
+      });
+      const rng = new DeviceUniforms(tf, [new Rng(4)], B * D);
+      const step = () => eng.step({ objective, cv, params: {}, alpha: 0.5, B, rng, trainScalar: true });
+      (await step()).dispose();
+      counter.attach(tf);
+      (await step()).dispose();
+      counter.detach();
+      const lw = 2 * 4 * B;
+      assert.ok(counter.read === lw + 4 || counter.read === lw, `L=${L} B=${B}: read ${counter.read}`);
+      // the coefficients (lw), ∂/∂scalar (4; the loss is uploaded only if a GPU kernel uses it), Adam's scalars (16)
+      assert.equal(counter.written, lw + 4 + 16, `L=${L} B=${B}: written`);
+      counter.reset();
+      rng.dispose(), eng.dispose(), ds.dispose();
+    }
   },
 });
 

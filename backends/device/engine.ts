@@ -105,6 +105,18 @@ export class TransferCounter {
   }
 }
 
+/**
+ * Keeps the program on the device: tfjs-backend-webgpu runs kernels whose inputs are all small (< 1000 elements)
+ * and still host-resident on the CPU (`WEBGPU_CPU_FORWARD`), and uploads the results when a GPU kernel needs
+ * them; the engine's state is made on the host once (then host-resident until first used), so that would move
+ * small per-step work to the CPU and its results back up every step. Turned off for the device engine.
+ */
+export function keepOnDevice(tf: Tf): void {
+  if (tf.getBackend() === "webgpu" && tf.env().getFlags()["WEBGPU_CPU_FORWARD"] !== false) {
+    tf.env().set("WEBGPU_CPU_FORWARD", false);
+  }
+}
+
 /** The objectives and control variates the device engine runs (see deviceSupports). */
 export const DEVICE_OBJECTIVES: readonly string[] = ["atb", "akl", "renyi", "tsallis", "fkl-is"];
 
@@ -392,6 +404,7 @@ export class DeviceEngine implements DevicePolicy {
   constructor(opts: DeviceEngineOptions) {
     const { tf, nets, sampler } = opts;
     if (nets.length === 0) throw new Error("device engine: no policies");
+    keepOnDevice(tf);
     this.tf = tf;
     this.sampler = sampler;
     const K = this.K = nets.length;

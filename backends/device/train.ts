@@ -25,7 +25,7 @@ import type { Batch } from "../../core/gfn/batch.ts";
 import { makeTaskRuntime } from "../../core/train/tasks.ts";
 import { DeviceEngine, deviceSupports, type Tf, TransferCounter } from "./engine.ts";
 import { DEVICE_TASKS, deviceSamplerFor } from "./tasks.ts";
-import { TfjsSeededRandom } from "./seeds.ts";
+import { DeviceUniforms } from "./rng.ts";
 
 /** The config keys a device run reads (a TrainConfig satisfies it). */
 export type DeviceRunConfig =
@@ -112,7 +112,8 @@ async function trainSeeds(
   );
   const counter = new TransferCounter().attach(tf);
   const eng = new DeviceEngine({ tf, nets, sampler, lr: config.lr, lrScalar: config.lr_logz });
-  const random = new TfjsSeededRandom(tf, rngs);
+  // seeded once (one upload); B·inputDim lanes: one round per B × D uniforms for the bit vectors
+  const random = new DeviceUniforms(tf, rngs, config.batch * sampler.inputDim);
   const objective = objectiveNamed(config.objective), cv = controlVariateNamed(config.cv);
   const params: ObjectiveParams = Object.fromEntries(
     objectiveParams().map((
@@ -162,6 +163,7 @@ async function trainSeeds(
     };
   } finally {
     counter.detach();
+    random.dispose();
     tailSum.dispose();
     eng.dispose();
     sampler.dispose();
