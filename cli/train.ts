@@ -52,6 +52,8 @@ interface TrainFlags extends DensityFlags {
   hidden: string;
   activation: string;
   seed: string;
+  seeds?: string;
+  seedBatch?: string;
   evalEvery: string;
   evalSamples: string;
   backend: string;
@@ -103,6 +105,14 @@ export function register(program: Command): void {
     .option("--hidden <sizes>", "hidden layer sizes, comma separated", "256,256,256")
     .option("--activation <name>", `hidden activation: ${ACTIVATIONS.join("|")}`, "swish")
     .option("--seed <n>", "random seed", "0")
+    .option(
+      "--seeds <list>",
+      "several runs, one per seed (comma separated, replaces --seed): each record carries its seed",
+    )
+    .option(
+      "--seed-batch <K>",
+      "with --seeds on a device backend: K seeds trained in one program (default: all of them)",
+    )
     .option("--eval-every <n>", "steps between evaluations", "100")
     .option("--eval-samples <n>", "forward samples per evaluation (reference 4000)", "4000")
     .option(
@@ -123,7 +133,9 @@ export function register(program: Command): void {
     .action(async (overrides: string[], flags: TrainFlags) => {
       const config = trainConfigFromFlags(flags, overrides);
       const backend = parseChoice("--backend", flags.backend, [...BACKENDS, ...DEVICE_BACKENDS]);
-      await runTrainCommand(config, backend, flags);
+      const seeds = trainSeeds(flags, backend, config);
+      if (seeds) await runSeedsCommand(config, backend, flags, seeds);
+      else await runTrainCommand(config, backend, flags);
     });
   addDensityOptions(program.commands.find((c) => c.name() === "train")!);
 }
@@ -282,6 +294,111 @@ async function runTrainCommand(
     else {console.log(
         `done: ${summary.steps} steps, ${summary.ms_per_step.toFixed(1)} ms/step on ${summary.backend}`,
       );}
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSigint);
+    out?.close();
+  }
+}
+
+/**
+ * `--seeds` and `--seed-batch`, checked: the seeds (distinct non-negative integers) in chunks of the seed batch
+ * (all at once by default on a device backend, one at a time on the CPU engine), or null without `--seeds`.
+ */
+export function trainSeeds(
+  f: Pick<TrainFlags, "seeds" | "seedBatch">,
+  backend: string,
+  config: Pick<TrainConfig, "task">,
+): number[][] | null {
+  const device = (DEVICE_BACKENDS as readonly string[]).includes(backend);
+  if (f.seeds === undefined) {
+    if (f.seedBatch !== undefined) throw new UsageError("--seed-batch needs --seeds (the seeds to batch)");
+    return null;
+  }
+  const seeds = f.seeds.split(",").map((s) => parseNonNegativeInt("--seeds", s.trim()));
+  if (new Set(seeds).size !== seeds.length) throw new UsageError(`--seeds lists a seed twice: ${f.seeds}`);
+  let K = device ? seeds.length : 1;
+  if (f.seedBatch !== undefined) {
+    if (!device) {
+      throw new UsageError(
+        `--seed-batch needs a device backend (${DEVICE_BACKENDS.join("|")}); backend ${backend} trains one ` +
+          "seed at a time",
+      );
+    }
+    K = parsePositiveInt("--seed-batch", f.seedBatch);
+  }
+  if (isDensityName(config.task)) {
+    throw new UsageError(`--seeds: task ${config.task} trains one seed per run (use a sweep with seeds:)`);
+  }
+  const chunks: number[][] = [];
+  for (let i = 0; i < seeds.length; i += K) chunks.push(seeds.slice(i, i + K));
+  return chunks;
+}
+
+/** `--seeds`: the runs of several seeds (device: `seed_batch` at a time in one program), records tagged `seed`. */
+async function runSeedsCommand(
+  config: TrainConfig,
+  backend: typeof BACKENDS[number] | typeof DEVICE_BACKENDS[number],
+  flags: TrainFlags,
+  chunks: number[][],
+) {
+  const { selectGemm } = await import("../backends/select.ts");
+  const device = (DEVICE_BACKENDS as readonly string[]).includes(backend);
+  let gemm, tf;
+  try {
+    gemm = await selectGemm(device ? "auto" : backend as typeof BACKENDS[number]);
+    if (device) {
+      const { deviceRunUnsupported } = await import("../backends/device/train.ts");
+      const why = deviceRunUnsupported(config);
+      if (why) throw new UsageError(`--backend ${backend}: ${why}`);
+      const { selectDevice } = await import("../backends/device/select.ts");
+      tf = (await selectDevice(backend as typeof DEVICE_BACKENDS[number])).tf;
+    }
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+  const out = flags.out ? await Deno.open(flags.out, { write: true, create: true, truncate: true }) : null;
+  const enc = new TextEncoder();
+  const abort = new AbortController();
+  const onSigint = () => abort.abort(new DOMException("interrupted", "AbortError"));
+  Deno.addSignalListener("SIGINT", onSigint);
+  const show = (seed: number, r: EvalRecord) => {
+    const line = JSON.stringify({ seed, ...r });
+    out?.writeSync(enc.encode(line + "\n"));
+    console.log(flags.json ? line : `seed ${seed}  ${formatRecord(r)}`);
+  };
+  try {
+    for (const chunk of chunks) {
+      let summaries;
+      if (tf) {
+        const { deviceTrainSeedsRun } = await import("../backends/device/train.ts");
+        summaries = await deviceTrainSeedsRun(tf, backend, config, chunk, {
+          gemm,
+          exact: flags.exact,
+          signal: abort.signal,
+          onEval: (k, r) => show(chunk[k], r),
+        });
+      } else {
+        const { trainRun } = await import("../core/train/trainer.ts");
+        summaries = [
+          await trainRun({ ...config, seed: chunk[0] }, {
+            gemm,
+            exact: flags.exact,
+            signal: abort.signal,
+            onEval: (r) => show(chunk[0], r),
+          }),
+        ];
+      }
+      summaries.forEach((s, k) => {
+        if (flags.json) console.log(JSON.stringify({ seed: chunk[k], ...s }));
+        else {
+          console.log(
+            `seed ${chunk[k]} done: ${s.steps} steps, ${s.ms_per_step.toFixed(1)} ms/step on ${s.backend}` +
+              (chunk.length > 1 ? ` (${chunk.length} seeds in one program)` : ""),
+          );
+        }
+      });
+    }
   } finally {
     Deno.removeSignalListener("SIGINT", onSigint);
     out?.close();

@@ -369,3 +369,39 @@ Deno.test("seed_batch over NATS: the coordinator SIGKILLed mid-unit, then --resu
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("train --seeds 3,4 --backend tfjs-cpu: both seeds in one program = each seed's own run", async () => {
+  const common = [
+    "train",
+    "--backend",
+    "tfjs-cpu",
+    "--L",
+    "3",
+    "--steps",
+    "20",
+    "--batch",
+    "8",
+    "--hidden",
+    "16",
+  ];
+  const args = [...common, "--eval-every", "10", "--eval-samples", "32", "--lr", "0.003", "--json"];
+  const lines = (out: string) => out.trim().split("\n").map((l) => JSON.parse(l) as MetricRecord);
+  const batched = await cli([...args, "--seeds", "3,4"]);
+  assert.equal(batched.code, 0, batched.stderr);
+  const recs = lines(batched.stdout);
+  for (const seed of [3, 4]) {
+    const alone = await cli([...args, "--seed", String(seed)]);
+    assert.equal(alone.code, 0, alone.stderr);
+    const own = lines(alone.stdout);
+    const mine = recs.filter((r) => r.seed === seed);
+    assert.deepEqual(mine.map((r) => r.step), own.map((r) => r.step)); // 0, 10, 20 and the summary
+    mine.forEach((r, i) => assert.ok(maxRel({ ...own[i], seed }, r) <= 1e-5, `seed ${seed} record ${i}`));
+  }
+  const bad = await cli([...common, "--seeds", "1,2", "--seed-batch", "2", "--backend", "wasm"]);
+  assert.equal(bad.code, 2);
+  assert.match(
+    bad.stderr.trim(),
+    /^error: --seed-batch needs a device backend \(.*\); backend wasm trains one/,
+  );
+  assert.equal(bad.stderr.trim().split("\n").filter((l) => !l.startsWith("Download ")).length, 1);
+});
