@@ -3,217 +3,48 @@
  * engine (core/gfn/discrete.ts): on batches drawn by the CPU sampler and teacher-forced on the device, the log
  * P_F rows, log w and the φ-gradient agree to float32 tolerance for every supported objective × control variate
  * at α = 0 and α = 0.5; device-sampled forward and backward trajectories are valid, their log w is the CPU
- * engine's on them, and x ~ π on the device has the target's law; a short training run on a small hypergrid
- * reaches an exact TV and KL close to the CPU engine's run with the same config. tfjs-core's "cpu" backend.
+ * engine's on them, and x ~ π and the forward samples on the device have the right laws; bytes read back per
+ * step do not depend on the grid or the batch; seed batching; a short training run on a small hypergrid reaches
+ * an exact TV and KL close to the CPU engine's run with the same config. tfjs-core's "cpu" backend.
  */
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { jsGemm } from "../core/nn/gemm.ts";
-import { initMlp, type Mlp, zerosLike } from "../core/nn/mlp.ts";
+import { initMlp } from "../core/nn/mlp.ts";
 import { Rng } from "../core/rng.ts";
 import { hypergrid, hypergridExact } from "../core/tasks/hypergrid.ts";
-import { type DiscreteBatch, runDiscrete, sampleDiscreteBackward } from "../core/gfn/discrete.ts";
-import { discreteContract } from "../core/gfn/discrete_sampler.ts";
 import { OBJECTIVE_REGISTRY } from "../core/objectives/registry.ts";
 import { CONTROL_VARIATE_REGISTRY } from "../core/baselines/registry.ts";
-import type { ObjectiveParams } from "../core/objectives/objective.ts";
-import { DEVICE_OBJECTIVES, DeviceEngine, TransferCounter } from "../backends/device/engine.ts";
+import { DeviceEngine, TransferCounter } from "../backends/device/engine.ts";
 import { hypergridDeviceSampler } from "../backends/device/hypergrid.ts";
 import { TfjsSeededRandom } from "../backends/device/seeds.ts";
 import { deviceTrain, deviceTrainRun, deviceTrainSeeds } from "../backends/device/train.ts";
 import { type EvalRecord, parseTrainConfig } from "../core/train/config.ts";
 import { trainRun } from "../core/train/trainer.ts";
+import {
+  checkGridFixedBatches,
+  checkGridSampled,
+  freshNet,
+  GRID_CASES,
+  maxAbs,
+  maxAbsDiff,
+  PARAMS,
+} from "./helpers/device_grid.ts";
 
 await tf.setBackend("cpu");
 (tf.findBackend("cpu") as unknown as { firstUse: boolean }).firstUse = false;
 
-const PARAMS: ObjectiveParams = { div_alpha: 0.5, pg_lambda: 1 };
-/** Float32 tolerance: |g_dev − g_cpu| ≤ REL·max|g_cpu| + ABS per parameter element. */
-const REL = 2e-4, ABS = 1e-6;
-/** log P_F rows and log w: |Δ| ≤ 1e-4 (float32 logits and log-softmax against float64). */
-const LOG_TOL = 1e-4;
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
-  return m;
-}
-
-const env = hypergrid({ d: 2, H: 4, R0: 1e-3, R1: 0.5, R2: 2 });
-const T = env.maxSteps, B = 16;
-
-function freshNet(seed: number, e = env, hidden = [16, 16]): Mlp {
-  return initMlp([e.inputDim, ...hidden, e.nActions], "swish", "he-uniform", new Rng(seed));
-}
-
-/** The forward actions of a CPU batch, actions[b·T + t], −1 after stop. */
-function hostActions(batch: DiscreteBatch): Int32Array {
-  const out = new Int32Array(batch.B * batch.maxSteps).fill(-1);
-  for (let b = 0; b < batch.B; b++) {
-    for (let t = 0; t < batch.len[b]; t++) {
-      out[b * batch.maxSteps + t] = batch.action[batch.rowOf[b * batch.maxSteps + t]];
-    }
-  }
-  return out;
-}
-
-/** B backward trajectories from x ~ π under the uniform P_B, teacher-forced on the CPU. */
-function cpuBackward(net: Mlp, rng: Rng): DiscreteBatch {
-  const x = env.sampleData!(B, rng);
-  const given = sampleDiscreteBackward(env, undefined, jsGemm, x, B, rng);
-  return runDiscrete(env, net, jsGemm, B, rng, { given });
-}
-
-const cases: { objective: string; cv: string; alpha: number }[] = [];
-for (const o of OBJECTIVE_REGISTRY) {
-  if (!DEVICE_OBJECTIVES.includes(o.name)) continue;
-  const cvs = o.usesCv
-    ? CONTROL_VARIATE_REGISTRY.filter((c) => !c.needsScores)
-    : [CONTROL_VARIATE_REGISTRY[0]];
-  for (const cv of cvs) for (const alpha of [0, 0.5]) cases.push({ objective: o.name, cv: cv.name, alpha });
-}
-
-Deno.test(`device hypergrid = CPU engine on a fixed batch: log P_F rows, log w, gradients (${cases.length} cases)`, async () => {
-  const net = freshNet(7);
-  const ds = hypergridDeviceSampler(tf, env);
-  const eng = new DeviceEngine({ tf, nets: [net], sampler: ds, lr: 1e-3 });
-  const byName = new Map(OBJECTIVE_REGISTRY.map((o) => [o.name, o]));
-  const cvNamed = new Map(CONTROL_VARIATE_REGISTRY.map((c) => [c.name, c]));
-  assert.ok(cases.length >= 20 && cases.some((c) => c.objective === "tsallis"), `${cases.length} cases`);
-  try {
-    for (const [i, c] of cases.entries()) {
-      const rng = new Rng(11 + i);
-      const objective = byName.get(c.objective)!, cv = cvNamed.get(c.cv)!;
-      const fb = runDiscrete(env, net, jsGemm, B, rng);
-      const bb = c.alpha > 0 ? cpuBackward(net, rng) : undefined;
-      const fwd = discreteContract(env, net, jsGemm, fb);
-      const bwd = bb ? discreteContract(env, net, jsGemm, bb) : undefined;
-      const scalar = 0.3;
-      const grads = zerosLike(net);
-      const cpu = objective.gradient({
-        alpha: c.alpha,
-        cv,
-        scalar,
-        params: PARAMS,
-        gemm: jsGemm,
-        forward: fwd,
-        backward: bwd,
-        grads,
-      });
-      const f = ds.upload([fb.x], [hostActions(fb)], B);
-      const bw = bb ? ds.upload([bb.x], [hostActions(bb)], B) : undefined;
-      const label = `${c.objective}/${c.cv}/α=${c.alpha}`;
-      // log P_F per row (trajectory-major on the device, appended per step on the CPU)
-      const lpf = tf.tidy(() => f.rowLogPF(eng.logits(f.inputs)));
-      const lpfDev = (await lpf.data()) as Float32Array;
-      lpf.dispose();
-      for (let b = 0; b < B; b++) {
-        for (let t = 0; t < T; t++) {
-          const want = t < fb.len[b] ? fb.logp[fb.rowOf[b * T + t]] : 0;
-          assert.ok(Math.abs(lpfDev[b * T + t] - want) <= LOG_TOL, `${label}: log P_F row (${b}, ${t})`);
-        }
-      }
-      eng.setScalar([scalar]);
-      const dev = await eng.gradient({
-        objective,
-        cv,
-        params: PARAMS,
-        alpha: c.alpha,
-        forward: f,
-        backward: bw,
-      });
-      assert.ok(maxAbsDiff(await dev.logw.forward!.data(), fwd.logw) <= LOG_TOL, `${label}: log w`);
-      if (bwd) {
-        assert.ok(maxAbsDiff(await dev.logw.backward!.data(), bwd.logw) <= LOG_TOL, `${label}: log w (bw)`);
-      }
-      const dScalar = (await dev.dScalar.data())[0], loss = (await dev.loss.data())[0];
-      const tol = REL * Math.max(...grads.map(maxAbs)) + ABS;
-      for (let k = 0; k < grads.length; k++) {
-        const d = maxAbsDiff(await dev.grads[k].data(), grads[k]);
-        assert.ok(d <= tol, `${label}: param ${k} differs by ${d} > ${tol}`);
-      }
-      assert.ok(
-        Math.abs(dScalar - cpu.dScalar) <= 1e-5 * (1 + Math.abs(cpu.dScalar)),
-        `${label}: dScalar ${dScalar} vs ${cpu.dScalar}`,
-      );
-      if (!Number.isNaN(cpu.loss)) assert.ok(Math.abs(loss - cpu.loss) <= 1e-4 * (1 + Math.abs(cpu.loss)));
-      dev.dispose(), f.dispose(), bw?.dispose();
-    }
-  } finally {
-    eng.dispose();
-    ds.dispose();
-  }
+Deno.test(`device hypergrid = CPU engine on a fixed batch: log P_F rows, log w, gradients (${GRID_CASES.length} cases)`, async () => {
+  assert.ok(
+    GRID_CASES.length >= 20 && GRID_CASES.some((c) => c.objective === "tsallis"),
+    `${GRID_CASES.length}`,
+  );
+  await checkGridFixedBatches(tf, GRID_CASES);
 });
 
-/** Checks one trajectory's actions from s₀ against x; returns its length (stop included). */
-function checkTrajectory(e: typeof env, x: ArrayLike<number>, a: ArrayLike<number>, label: string): number {
-  const { d, H } = e.params;
-  const s = new Int32Array(d);
-  let t = 0;
-  for (; t < e.maxSteps; t++) {
-    const act = a[t];
-    assert.ok(act >= 0 && act <= d, `${label}: action ${act} at step ${t}`);
-    if (act === d) break;
-    assert.ok(s[act] < H - 1, `${label}: increment of coordinate ${act} at ${s[act]} leaves the grid`);
-    s[act]++;
-  }
-  assert.ok(t < e.maxSteps, `${label}: no stop`);
-  for (let u = t + 1; u < e.maxSteps; u++) assert.equal(a[u], -1, `${label}: padding after stop`);
-  assert.deepEqual([...s], Array.from(x, Number), `${label}: terminal state`);
-  return t + 1;
-}
-
 Deno.test("device hypergrid: sampled forward and backward trajectories are valid, and their log w is the CPU engine's", async () => {
-  for (const e of [env, hypergrid({ d: 3, H: 3, R0: 1e-2, R1: 0.5, R2: 2 })]) {
-    const { d } = e.params;
-    const Te = e.maxSteps, Bs = 64;
-    const net = freshNet(9, e);
-    const ds = hypergridDeviceSampler(tf, e);
-    const eng = new DeviceEngine({ tf, nets: [net], sampler: ds, lr: 1e-3 });
-    const objective = OBJECTIVE_REGISTRY.find((o) => o.name === "akl")!;
-    try {
-      for (const kind of ["forward", "backward"] as const) {
-        const rng = new TfjsSeededRandom(tf, [new Rng(kind === "forward" ? 123 : 321)]);
-        const traj = kind === "forward" ? ds.forward(eng, Bs, rng) : ds.backward(eng, Bs, rng);
-        const x = Int32Array.from((await traj.x.data()) as Float32Array);
-        const actions = Int32Array.from((await traj.actions.data()) as Int32Array);
-        const lens = new Set<number>();
-        for (let b = 0; b < Bs; b++) {
-          lens.add(
-            checkTrajectory(
-              e,
-              x.subarray(b * d, (b + 1) * d),
-              actions.subarray(b * Te, (b + 1) * Te),
-              `${e.name} ${kind} ${b}`,
-            ),
-          );
-        }
-        assert.ok(lens.size > 2, `${kind}: lengths ${[...lens]}`); // variable lengths, not one
-        const r = await eng.gradient({
-          objective,
-          cv: CONTROL_VARIATE_REGISTRY[0],
-          params: PARAMS,
-          alpha: 0,
-          forward: traj,
-        });
-        const devLogw = await r.logw.forward!.data();
-        const batch = runDiscrete(e, net, jsGemm, Bs, new Rng(1), { given: actions });
-        assert.deepEqual([...batch.x], [...x]);
-        const { logw } = discreteContract(e, net, jsGemm, batch);
-        assert.ok(maxAbsDiff(devLogw, logw) <= LOG_TOL, `${e.name} ${kind}: ${maxAbsDiff(devLogw, logw)}`);
-        r.dispose(), traj.dispose();
-      }
-    } finally {
-      eng.dispose();
-      ds.dispose();
-    }
-  }
+  await checkGridSampled(tf);
 });
 
 Deno.test("device hypergrid: x ~ π and the uniform P_B have the target's law (frequencies of 16384 draws)", async () => {

@@ -111,15 +111,21 @@ export function hypergridDeviceSampler(tf: Tf, env: Hypergrid): HypergridDeviceS
 export function hypergridModeTracker(tf: Tf, env: Hypergrid, K = 1) {
   const { d, H } = env.params;
   const M = env.modes.length;
-  const modes = tf.tensor3d(Float32Array.from(env.modes), [1, 1, M]);
-  const strides = tf.tensor1d(Array.from({ length: d }, (_, i) => H ** i), "float32");
-  const flags = tf.variable(tf.fill([K, M], 0), false);
+  const modes = tf.tensor3d(Float32Array.from(env.modes), [1, M, 1]);
+  const strides = tf.tensor2d(Array.from({ length: d }, (_, i) => H ** i), [d, 1]);
+  const one = tf.scalar(1);
+  let flags: T = tf.fill([K, M], 0);
   return {
     observe(x: T): void {
-      tf.tidy(() => {
-        const idx = tf.expandDims(tf.sum(tf.mul(x, strides), -1), 2); // [K, B, 1]
-        flags.assign(tf.maximum(flags, tf.max(tf.cast(tf.equal(idx, modes), "float32"), 1)));
+      const [Kx, B] = x.shape;
+      const next = tf.tidy(() => {
+        const idx = tf.reshape(tf.matMul(tf.reshape(x, [Kx * B, d]), strides), [Kx, 1, B]);
+        // 1 where idx = the mode's index (integer-valued floats), reduced over the batch (the last axis)
+        const hit = tf.relu(tf.sub(one, tf.abs(tf.sub(idx, modes)))); // [K, M, B]
+        return tf.maximum(flags, tf.max(hit, 2));
       });
+      flags.dispose();
+      flags = next;
     },
     async found(k = 0): Promise<{ n: number; states: Int32Array }> {
       const f = ((await flags.data()) as Float32Array).subarray(k * M, (k + 1) * M);
@@ -131,7 +137,7 @@ export function hypergridModeTracker(tf: Tf, env: Hypergrid, K = 1) {
       return { n: ids.length, states };
     },
     dispose(): void {
-      modes.dispose(), strides.dispose(), flags.dispose();
+      modes.dispose(), strides.dispose(), one.dispose(), flags.dispose();
     },
   };
 }
