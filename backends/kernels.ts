@@ -39,7 +39,28 @@ interface Exports {
     lp: number,
   ): void;
   pair_signal(c: number, pos: number, Wt: number, rows: number, hk: number, top: number): void;
-  pair_grad(c: number, pos: number, top: number, rows: number, hk: number, dWt: number, dbout: number): void;
+  pair_signal_act(
+    c: number,
+    pos: number,
+    Wt: number,
+    dact: number,
+    rows: number,
+    hk: number,
+    out: number,
+    dbias: number,
+  ): void;
+  pair_grad(
+    c: number,
+    pos: number,
+    top: number,
+    rows: number,
+    hk: number,
+    D: number,
+    acc: number,
+    dW: number,
+    dbout: number,
+  ): void;
+  row_group_sum(x: number, group: number, rows: number, h: number, out: number): void;
   state_grad(
     dz: number,
     pos: number,
@@ -277,17 +298,59 @@ class WasmKernels implements Kernels {
     ) jsKernels.pairSignal(c, pos, Wt, rows, hk, top);
   }
 
-  pairGrad(c: Vec, pos: Int32Array, top: Vec, rows: number, hk: number, dWt: Vec, dbout: Vec): void {
+  pairSignalAct(
+    c: Vec,
+    pos: Int32Array,
+    Wt: Vec,
+    dact: Vec,
+    rows: number,
+    hk: number,
+    out: Vec,
+    dbias: Vec,
+  ): void {
     if (
       !this.call(
-        [[c, rows, "in"], [pos, rows, "in"], [top, rows * hk, "in"], [dWt, dWt.length, "inout"], [
-          dbout,
-          dbout.length,
-          "inout",
-        ]],
-        (pc, pp, pt, pw, pb) => this.x.pair_grad(pc, pp, pt, rows, hk, pw, pb),
+        [[c, rows, "in"], [pos, rows, "in"], [Wt, Wt.length, "in"], [dact, rows * hk, "in"], [
+          out,
+          rows * hk,
+          "out",
+        ], [dbias, hk, "inout"]],
+        (pc, pp, pw, py, po, pb) => this.x.pair_signal_act(pc, pp, pw, py, rows, hk, po, pb),
       )
-    ) jsKernels.pairGrad(c, pos, top, rows, hk, dWt, dbout);
+    ) jsKernels.pairSignalAct(c, pos, Wt, dact, rows, hk, out, dbias);
+  }
+
+  pairGrad(
+    c: Vec,
+    pos: Int32Array,
+    top: Vec,
+    rows: number,
+    hk: number,
+    D: number,
+    dW: Vec,
+    dbout: Vec,
+  ): void {
+    const acc = alloc(Float32Array, D * (hk + 1));
+    if (
+      !this.call(
+        [[c, rows, "in"], [pos, rows, "in"], [top, rows * hk, "in"], [acc, acc.length, "inout"], [
+          dW,
+          dW.length,
+          "inout",
+        ], [dbout, dbout.length, "inout"]],
+        (pc, pp, pt, pa, pw, pb) => this.x.pair_grad(pc, pp, pt, rows, hk, D, pa, pw, pb),
+      )
+    ) jsKernels.pairGrad(c, pos, top, rows, hk, D, dW, dbout);
+  }
+
+  rowGroupSum(x: Vec, group: Int32Array, rows: number, h: number, out: Vec): void {
+    const n = out.length;
+    if (
+      !this.call(
+        [[x, rows * h, "in"], [group, rows, "in"], [out, n, "inout"]],
+        (px, pg, po) => this.x.row_group_sum(px, pg, rows, h, po),
+      )
+    ) jsKernels.rowGroupSum(x, group, rows, h, out);
   }
 
   stateGrad(dz: Vec, pos: Int32Array, val: Int8Array, T: number, B: number, h: number, dW: Vec): void {

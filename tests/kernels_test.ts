@@ -175,11 +175,45 @@ Deno.test("every wasm kernel agrees with the TypeScript kernel (in the arena and
     wasm.pairSignal(c(cr), pos, c(Wt), n, hk, sig);
     jsKernels.pairSignal(cr, pos, Wt, n, hk, sigR);
     assert.ok(relErr(sig, sigR) < 1e-6, "pairSignal");
-    const dWt = c(new Float32Array(2 * D * hk)), db = c(new Float32Array(2 * D));
-    const dWtR = new Float32Array(2 * D * hk), dbR = new Float32Array(2 * D);
-    wasm.pairGrad(c(cr), pos, c(top), n, hk, dWt, db);
-    jsKernels.pairGrad(cr, pos, top, n, hk, dWtR, dbR);
-    assert.ok(relErr(dWt, dWtR) < 1e-6 && relErr(db, dbR) < 1e-6, "pairGrad");
+    // the fused top signal: exactly pairSignal then mulColSumAdd (same products, same sums)
+    const dact = randVec(n * hk, rng);
+    const fused = c(new Float32Array(n * hk).fill(9)), fusedDb = c(new Float32Array(hk).fill(1));
+    const twoStep = c(new Float32Array(n * hk)), twoStepDb = c(new Float32Array(hk).fill(1));
+    wasm.pairSignalAct(c(cr), pos, c(Wt), c(dact), n, hk, fused, fusedDb);
+    wasm.pairSignal(c(cr), pos, c(Wt), n, hk, twoStep);
+    wasm.mulColSumAdd(twoStep, c(dact), n, hk, twoStepDb);
+    assert.deepEqual(fused, twoStep);
+    assert.deepEqual(fusedDb, twoStepDb);
+    const fusedR = new Float32Array(n * hk), fusedDbR = new Float32Array(hk).fill(1);
+    jsKernels.pairSignalAct(cr, pos, Wt, dact, n, hk, fusedR, fusedDbR);
+    assert.ok(relErr(fused, fusedR) < 1e-6 && relErr(fusedDb, fusedDbR) < 1e-6, "pairSignalAct");
+    // the output layer's gradient (hk × 2D) against its definition: ±c_r·top_r at columns 2d+1 / 2d
+    const dWo = c(new Float32Array(hk * 2 * D).fill(0.5)), db = c(new Float32Array(2 * D).fill(0.25));
+    const dWR = new Float32Array(hk * 2 * D).fill(0.5), dbR = new Float32Array(2 * D).fill(0.25);
+    const wantW = new Float64Array(hk * 2 * D).fill(0.5), wantB = new Float64Array(2 * D).fill(0.25);
+    for (let r = 0; r < n; r++) {
+      const d = pos[r];
+      for (let j = 0; j < hk; j++) {
+        wantW[j * 2 * D + 2 * d + 1] += cr[r] * top[r * hk + j];
+        wantW[j * 2 * D + 2 * d] -= cr[r] * top[r * hk + j];
+      }
+      wantB[2 * d + 1] += cr[r];
+      wantB[2 * d] -= cr[r];
+    }
+    wasm.pairGrad(c(cr), pos, c(top), n, hk, D, dWo, db);
+    jsKernels.pairGrad(cr, pos, top, n, hk, D, dWR, dbR);
+    assert.ok(relErr(dWo, wantW) < 1e-6 && relErr(db, wantB) < 1e-6, "pairGrad");
+    assert.ok(relErr(dWR, wantW) < 1e-6 && relErr(dbR, wantB) < 1e-6, "pairGrad (TypeScript)");
+    // from zero, column 2d is exactly the negation of column 2d+1 (one sum per position)
+    const dW0 = c(new Float32Array(hk * 2 * D)), db0 = c(new Float32Array(2 * D));
+    wasm.pairGrad(c(cr), pos, c(top), n, hk, D, dW0, db0);
+    for (let i = 0; i < hk * D; i++) assert.ok(dW0[2 * i] === -dW0[2 * i + 1], `pairGrad ± columns ${i}`);
+    // rows summed per group, in row order: bit-equal to the TypeScript loop's float32 sums
+    const groups = Int32Array.from({ length: n }, () => rng.int(4));
+    const gs = c(new Float32Array(4 * hk).fill(1)), gsR = new Float32Array(4 * hk).fill(1);
+    wasm.rowGroupSum(c(top), groups, n, hk, gs);
+    jsKernels.rowGroupSum(top, groups, n, hk, gsR);
+    assert.deepEqual(gs, gsR);
     const z = c(z0), zR = z0.slice();
     wasm.addSignedRows(z, c(W0), pos, val, n, hk);
     jsKernels.addSignedRows(zR, W0, pos, val, n, hk);

@@ -421,30 +421,94 @@ void pair_signal(const float *c, const int *pos, const float *Wt, int rows, int 
   }
 }
 
-/* Sparse output-layer gradient (transposed): dWt[2d+1] += c_r·top_r, dWt[2d] −= c_r·top_r; dbout likewise. */
+/*
+ * The top hidden layer's signal of the sparse output fused with its activation derivative and bias gradient:
+ * out[r] = (c[r]·(Wt[2d+1] − Wt[2d])) ⊙ dact[r], d = pos[r], then dbias[j] += Σ_r out[r·hk + j]: pair_signal and
+ * mul_colsum_add in one pass (the unit signal is never written), with mul_colsum_add's blocks, so the same
+ * products, the same sums and the same error bound.
+ */
+EXPORT(pair_signal_act)
+void pair_signal_act(const float *c, const int *pos, const float *Wt, const float *dact, int rows, int hk,
+                     float *out, float *dbias) {
+  for (int j0 = 0; j0 < hk; j0 += CS_CHUNK) {
+    const int w = hk - j0 < CS_CHUNK ? hk - j0 : CS_CHUNK;
+    const int w4 = w & ~3;
+    for (int j = 0; j < w; j++) cs_acc64[j] = 0;
+    for (int r0 = 0; r0 < rows; r0 += CS_BLOCK) {
+      const int r1 = rows - r0 < CS_BLOCK ? rows : r0 + CS_BLOCK;
+      for (int j = 0; j < w; j++) cs_acc32[j] = 0;
+      for (int r = r0; r < r1; r++) {
+        const float cr = c[r];
+        const float *wm = Wt + (long)(2 * pos[r]) * hk + j0, *wp = wm + hk;
+        const float *yr = dact + (long)r * hk + j0;
+        float *o = out + (long)r * hk + j0;
+        const f4 cv = splat(cr);
+        /* a row with c = 0 has the unit signal +0 (as pair_signal writes it), whatever the sign of Wt's difference */
+        const f4 keep = wasm_i32x4_splat(cr == 0 ? 0 : -1);
+        int j = 0;
+        for (; j < w4; j += 4) {
+          const f4 t = wasm_v128_and(
+              wasm_f32x4_mul(cv, wasm_f32x4_sub(wasm_v128_load(wp + j), wasm_v128_load(wm + j))), keep);
+          const f4 v = wasm_f32x4_mul(t, wasm_v128_load(yr + j));
+          wasm_v128_store(o + j, v);
+          wasm_v128_store(cs_acc32 + j, wasm_f32x4_add(wasm_v128_load(cs_acc32 + j), v));
+        }
+        for (; j < w; j++) cs_acc32[j] += (o[j] = (cr == 0 ? 0.0f : cr * (wp[j] - wm[j])) * yr[j]);
+      }
+      for (int j = 0; j < w; j++) cs_acc64[j] += cs_acc32[j];
+    }
+    for (int j = 0; j < w; j++) dbias[j0 + j] = (float)((double)dbias[j0 + j] + cs_acc64[j]);
+  }
+}
+
+/* out[group[r]·h + j] += x[r·h + j] for r < rows (rows of shared states summed per state, in row order). */
+EXPORT(row_group_sum)
+void row_group_sum(const float *x, const int *group, int rows, int h, float *out) {
+  const int h4 = h & ~3;
+  for (int r = 0; r < rows; r++) {
+    const float *xr = x + (long)r * h;
+    float *o = out + (long)group[r] * h;
+    int j = 0;
+    for (; j < h4; j += 4) wasm_v128_store(o + j, wasm_f32x4_add(wasm_v128_load(o + j), wasm_v128_load(xr + j)));
+    for (; j < h; j++) o[j] += xr[j];
+  }
+}
+
+/*
+ * Sparse output-layer gradient, in the output weights' own layout (hk × 2D, row j holds the 2D outputs of unit j):
+ * per position d, S_d = Σ_{r: pos[r] = d} c_r·top_r and s_d = Σ_{r: pos[r] = d} c_r (summed in row order from 0
+ * into acc: D·hk + D floats of scratch, zero on entry), then dW[j·2D + 2d+1] += S_d[j], dW[j·2D + 2d] −= S_d[j],
+ * dbout[2d+1] += s_d, dbout[2d] −= s_d. Column 2d's sum is −S_d exactly (IEEE negation commutes with rounding),
+ * so one accumulator per position serves both columns: half the read-modify-writes of updating both per row,
+ * and no transpose after.
+ */
 EXPORT(pair_grad)
-void pair_grad(const float *c, const int *pos, const float *top, int rows, int hk, float *dWt, float *dbout) {
+void pair_grad(const float *c, const int *pos, const float *top, int rows, int hk, int D, float *acc, float *dW,
+               float *dbout) {
   const int h4 = hk & ~3;
+  float *cs = acc + (long)D * hk;
   for (int r = 0; r < rows; r++) {
     const float cr = c[r];
     if (cr == 0) continue;
-    const int d = pos[r];
     const float *t = top + (long)r * hk;
-    float *wm = dWt + (long)(2 * d) * hk, *wp = wm + hk;
+    float *a = acc + (long)pos[r] * hk;
     const f4 cv = splat(cr);
     int j = 0;
     for (; j < h4; j += 4) {
-      f4 v = wasm_f32x4_mul(cv, wasm_v128_load(t + j));
-      wasm_v128_store(wp + j, wasm_f32x4_add(wasm_v128_load(wp + j), v));
-      wasm_v128_store(wm + j, wasm_f32x4_sub(wasm_v128_load(wm + j), v));
+      wasm_v128_store(a + j, wasm_f32x4_add(wasm_v128_load(a + j), wasm_f32x4_mul(cv, wasm_v128_load(t + j))));
     }
-    for (; j < hk; j++) {
-      const float v = cr * t[j];
-      wp[j] += v;
-      wm[j] -= v;
+    for (; j < hk; j++) a[j] += cr * t[j];
+    cs[pos[r]] += cr;
+  }
+  for (int d = 0; d < D; d++) {
+    const float *a = acc + (long)d * hk;
+    float *w = dW + 2 * d;
+    for (int j = 0; j < hk; j++, w += 2 * D) {
+      w[1] += a[j];
+      w[0] -= a[j];
     }
-    dbout[2 * d + 1] += cr;
-    dbout[2 * d] -= cr;
+    dbout[2 * d + 1] += cs[d];
+    dbout[2 * d] -= cs[d];
   }
 }
 

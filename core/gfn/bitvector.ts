@@ -53,16 +53,22 @@ export function bitVectorBatch(
   const { logR, logw: logwUniform } = logWeights(traj, task);
   const ev = pb ? evaluateBackward(pb, gemm, traj) : undefined;
   const logw = ev ? learnedLogWeights(logwUniform, ev) : logwUniform;
-  const rows = D * B;
-  const logPFRows = new Float64Array(rows), logPBRows = new Float64Array(rows);
-  for (let t = 0; t < D; t++) {
-    const pf = -Math.log(D - t), pbU = -Math.log(t + 1);
-    for (let b = 0; b < B; b++) {
-      const r = t * B + b;
-      logPFRows[r] = traj.logp[r] + pf;
-      logPBRows[r] = ev ? ev.logPBRows[r] : pbU;
+  // the per-row step log-probabilities are built when an objective reads them (pg), not on every step
+  let stepRows: { pf: Float64Array; pb: Float64Array } | null = null;
+  const rowsOf = () => {
+    if (stepRows) return stepRows;
+    const rows = D * B;
+    const pfRows = new Float64Array(rows), pbRows = new Float64Array(rows);
+    for (let t = 0; t < D; t++) {
+      const pf = -Math.log(D - t), pbU = -Math.log(t + 1);
+      for (let b = 0; b < B; b++) {
+        const r = t * B + b;
+        pfRows[r] = traj.logp[r] + pf;
+        pbRows[r] = ev ? ev.logPBRows[r] : pbU;
+      }
     }
-  }
+    return stepRows = { pf: pfRows, pb: pbRows };
+  };
   return {
     B,
     net: pol.net,
@@ -71,8 +77,12 @@ export function bitVectorBatch(
     x: traj.x,
     logR,
     logw,
-    logPFRows,
-    logPBRows,
+    get logPFRows() {
+      return rowsOf().pf;
+    },
+    get logPBRows() {
+      return rowsOf().pb;
+    },
     traj,
     pbEval: ev,
     stateInputs() {

@@ -447,13 +447,15 @@ function topSignal(
  * with the rows of t = 0 and t = 1 shared: within one of their states (all B trajectories at t = 0, a distinct
  * state of stateGroups at t = 1) every layer's input and act' are the same row, so the chain is linear in the
  * group's summed top signal: each group is backpropagated as one row (1 + U rows instead of 2B; see
- * firstStepForward / secondStepForward). Rows t ≥ 2 go through the chain as usual.
+ * firstStepForward / secondStepForward). Rows t ≥ 2 go through the chain as usual. `rowCoef` (coef·g per row)
+ * is given with the sparse output, null with the dense one.
  */
 function sharedBackward(
   pol: Policy,
   gemm: Gemm,
   batch: TrajBatch,
   coef: ArrayLike<number>,
+  rowCoef: Vec | null,
   grads: Vec[],
 ): void {
   const c = requireCache(batch);
@@ -476,18 +478,34 @@ function sharedBackward(
   const dZ = net.sizes.slice(1, k + 1).map((h) => allocRaw(F, rows * h));
   const S = net.sizes.slice(1, k + 1).map((h) => alloc(F, ns * h));
   const top = dZ[k - 1], sTop = S[k - 1];
-  topSignal(pol, gemm, batch, coef, top);
+  // the top signal: of the shared rows (t < 2) summed per shared state; of the rows t ≥ 2, with the sparse output,
+  // fused with act' and the bias gradient below (pairSignalAct), so their unit signal is never written
+  const dense = rowCoef === null;
+  const woutT = dense ? null : arenaCopy(pol.woutT);
+  if (dense) topSignal(pol, gemm, batch, coef, top);
+  else K.pairSignal(rowCoef!, batch.pos, woutT!, r0, hk, top);
+  const sharedOf = allocRaw(Int32Array, r0); // row t·B + b (t < 2) → its shared row
   for (let b = 0; b < B; b++) {
-    const o1 = (1 + group[b]) * hk, r = b * hk, r1 = (B + b) * hk;
-    for (let j = 0; j < hk; j++) {
-      sTop[j] += top[r + j];
-      sTop[o1 + j] += top[r1 + j];
-    }
+    sharedOf[b] = 0;
+    sharedOf[B + b] = 1 + group[b];
   }
+  K.rowGroupSum(top, sharedOf, r0, hk, sTop);
   for (let l = k - 1; l >= 0; l--) {
     const h = net.sizes[l + 1], sl = S[l], dz = dZ[l].subarray(r0 * h);
     K.mulColSumAdd(sl, gather(c.dacts[l], h), ns, h, grads[2 * l + 1]);
-    if (rest > 0) K.mulColSumAdd(dz, c.dacts[l].subarray(r0 * h), rest, h, grads[2 * l + 1]);
+    const dact = c.dacts[l].subarray(r0 * h);
+    if (rest > 0 && l === k - 1 && !dense) {
+      K.pairSignalAct(
+        rowCoef!.subarray(r0),
+        batch.pos.subarray(r0),
+        woutT!,
+        dact,
+        rest,
+        h,
+        dz,
+        grads[2 * l + 1],
+      );
+    } else if (rest > 0) K.mulColSumAdd(dz, dact, rest, h, grads[2 * l + 1]);
     if (l > 0) {
       const nin = net.sizes[l], input = c.acts[l - 1];
       gemm.gemm(true, false, nin, h, ns, gather(input, nin), sl, grads[2 * l], 1);
@@ -555,19 +573,18 @@ export function accumulateGrads(
   const hk = net.sizes[k];
   const dbout = grads[2 * k + 1];
   const top = c.acts[k - 1];
+  let rowCoef: Vec | null = null; // per row coef·g (sparse output)
   if (denseOutput(pol, gemm)) {
     const dOut = denseOutputGrad(batch, coef, F);
     gemm.gemm(true, false, hk, 2 * D, rows, top, dOut, grads[2 * k], 1);
     K.colSumAdd(dOut, rows, 2 * D, dbout);
   } else {
-    const dWoutT = alloc(F, 2 * D * hk);
-    K.pairGrad(rowCoefficients(batch, coef, F), batch.pos, top, rows, hk, dWoutT, dbout);
-    const dWout = grads[2 * k];
-    for (let j = 0; j < hk; j++) for (let o = 0; o < 2 * D; o++) dWout[j * 2 * D + o] += dWoutT[o * hk + j];
+    rowCoef = rowCoefficients(batch, coef, F);
+    K.pairGrad(rowCoef, batch.pos, top, rows, hk, D, grads[2 * k], dbout);
   }
   // hidden layers: dW_l += A_lᵀ (coef ⊙ δ_l), db_l += Σ_rows (coef ⊙ δ_l)
   const unit = c.dZ;
-  if (!unit && D > 1) return sharedBackward(pol, gemm, batch, coef, grads);
+  if (!unit && D > 1) return sharedBackward(pol, gemm, batch, coef, rowCoef, grads);
   // without unit signals the bias gradients are summed inside the backward chain (mulColSumAdd)
   const dZ = unit ??
     backpropSignals(pol, gemm, batch, coef, net.sizes.slice(1, k + 1).map((_, l) => grads[2 * l + 1]));

@@ -46,8 +46,28 @@ export interface Kernels {
   pairLogits(top: Vec, Wt: Vec, bout: Vec, pos: Int32Array, n: number, hk: number, lm: Vec, lp: Vec): void;
   /** top[r] = c[r] · (Wt[2d+1] − Wt[2d]), d = pos[r], r < rows. */
   pairSignal(c: Vec, pos: Int32Array, Wt: Vec, rows: number, hk: number, top: Vec): void;
-  /** dWt[2d+1] += c[r]·top_r, dWt[2d] −= c[r]·top_r, dbout[2d+1] += c[r], dbout[2d] −= c[r]. */
-  pairGrad(c: Vec, pos: Int32Array, top: Vec, rows: number, hk: number, dWt: Vec, dbout: Vec): void;
+  /**
+   * pairSignal then mulColSumAdd with dact, without writing the unit signal: out[r] = (c[r]·(Wt[2d+1] − Wt[2d]))
+   * ⊙ dact[r], d = pos[r], and dbias[j] += Σ_r out[r·hk + j] (the top hidden layer's δ and bias gradient).
+   */
+  pairSignalAct(
+    c: Vec,
+    pos: Int32Array,
+    Wt: Vec,
+    dact: Vec,
+    rows: number,
+    hk: number,
+    out: Vec,
+    dbias: Vec,
+  ): void;
+  /**
+   * The sparse output layer's gradient in its own layout (dW: hk × 2D, dbout: 2D): with S_d = Σ_{r: pos[r] = d}
+   * c[r]·top_r and s_d = Σ_{r: pos[r] = d} c[r] (each summed from 0 in row order), dW[j·2D + 2d+1] += S_d[j],
+   * dW[j·2D + 2d] −= S_d[j], dbout[2d+1] += s_d, dbout[2d] −= s_d.
+   */
+  pairGrad(c: Vec, pos: Int32Array, top: Vec, rows: number, hk: number, D: number, dW: Vec, dbout: Vec): void;
+  /** out[group[r]·h + j] += x[r·h + j] for r < rows (rows of one shared state summed, in row order). */
+  rowGroupSum(x: Vec, group: Int32Array, rows: number, h: number, out: Vec): void;
   /**
    * dW (D × h) += Σ_r s_rᵀ dz_r for the bit-vector rows r = t·B + b (t < T) whose input is the state
    * s_t = Σ_{t'<t} val e_pos of trajectory b: per trajectory a backward sweep over t with a running suffix sum of
@@ -158,18 +178,33 @@ export const jsKernels: Kernels = {
       for (let j = 0; j < hk; j++) top[o + j] = cr * (Wt[wp + j] - Wt[wm + j]);
     }
   },
-  pairGrad(c, pos, top, rows, hk, dWt, dbout) {
+  pairSignalAct(c, pos, Wt, dact, rows, hk, out, dbias) {
+    jsKernels.pairSignal(c, pos, Wt, rows, hk, out);
+    jsKernels.mulColSumAdd(out, dact, rows, hk, dbias);
+  },
+  pairGrad(c, pos, top, rows, hk, D, dW, dbout) {
+    const F = dW instanceof Float64Array ? Float64Array : Float32Array;
+    const S = alloc(F, D * hk), s = alloc(F, D);
     for (let r = 0; r < rows; r++) {
       const cr = c[r];
       if (cr === 0) continue;
-      const d = pos[r], wm = 2 * d * hk, wp = wm + hk, o = r * hk;
-      for (let j = 0; j < hk; j++) {
-        const v = cr * top[o + j];
-        dWt[wp + j] += v;
-        dWt[wm + j] -= v;
+      const d = pos[r], o = r * hk, a = d * hk;
+      for (let j = 0; j < hk; j++) S[a + j] += cr * top[o + j];
+      s[d] += cr;
+    }
+    for (let d = 0; d < D; d++) {
+      for (let j = 0, w = 2 * d; j < hk; j++, w += 2 * D) {
+        dW[w + 1] += S[d * hk + j];
+        dW[w] -= S[d * hk + j];
       }
-      dbout[2 * d + 1] += cr;
-      dbout[2 * d] -= cr;
+      dbout[2 * d + 1] += s[d];
+      dbout[2 * d] -= s[d];
+    }
+  },
+  rowGroupSum(x, group, rows, h, out) {
+    for (let r = 0; r < rows; r++) {
+      const o = group[r] * h, xr = r * h;
+      for (let j = 0; j < h; j++) out[o + j] += x[xr + j];
     }
   },
   stateGrad(dz, pos, val, T, B, h, dW) {
