@@ -169,13 +169,15 @@ Deno.test("device engine: bytes read back per step do not depend on D, B or the 
       ds.dispose();
     }
   }
-  // the host coefficients read log w (4·B per batch) and the scalar (4), and upload the coefficients (4·B per
-  // batch), ∂/∂scalar and the loss (8); Adam uploads its two step scalars per optimiser (16). No uniform, no data
-  // state, no tensor of the network.
+  // the coefficients are computed on the device (backends/device/coefficients.ts) and Adam reads ∂/∂scalar there:
+  // a step reads nothing back (a caller that reports the loss reads K floats). Uploaded: the coefficient math's
+  // scalar constants (a few, the same for every D, B and hidden size) and Adam's two step scalars per optimiser
+  // (16). No uniform, no data state, no tensor of the network.
   for (const s of seen) {
-    const lw = 4 * s.B * (s.alpha > 0 ? 2 : 1);
-    assert.equal(s.read, 4 + lw, JSON.stringify(s));
-    assert.equal(s.written, lw + 8 + 16, JSON.stringify(s));
+    assert.equal(s.read, 0, JSON.stringify(s));
+    const first = seen.find((t) => t.alpha === s.alpha)!;
+    assert.equal(s.written, first.written, JSON.stringify(s));
+    assert.ok(s.written >= 16 && s.written <= 16 + 64, JSON.stringify(s));
   }
 });
 

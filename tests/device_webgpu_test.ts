@@ -100,9 +100,8 @@ Deno.test({
         eng.setScalar([0.3]);
         counter.reset();
         const dev = await eng.gradient({ objective, cv, params, alpha, forward: f, backward: bw });
-        // read back by the host coefficients: log w (B per batch) and the scalar (unless still host-resident)
-        const lwBytes = 4 * B * (alpha > 0 ? 2 : 1);
-        assert.ok(counter.read === lwBytes || counter.read === lwBytes + 4, `${counter.read}`);
+        // the coefficients are computed on the device (backends/device/coefficients.ts): nothing is read back
+        assert.equal(counter.read, 0);
         let scale = 0;
         for (const g of grads) for (const v of g) scale = Math.max(scale, Math.abs(v));
         const tol = 2e-4 * scale + 1e-6; // float32, as on the tfjs cpu backend

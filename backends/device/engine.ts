@@ -13,9 +13,11 @@
  * of batched GEMMs, core/nn/mlp.ts) and applies Adam to φ and to the objective's scalar (log Z_ψ, c_ψ, log Ẑ: one
  * number per seed, a device variable [K]).
  *
- * The coefficients: `hostCoefficients` runs the objective and control-variate registry entries themselves (the
- * shared pure code of core/objectives and core/baselines) per seed on log w read back, through a batch whose
- * `accumulate` records the coefficients instead of running a backward pass (`CoefficientBatch`).
+ * The coefficients: by default `deviceCoefficients` (backends/device/coefficients.ts) runs the objective and
+ * control-variate registry entries themselves (the shared pure code of core/objectives and core/baselines, over
+ * the tensor algebra of backends/device/algebra.ts) on the device-resident log w: nothing is read back for them.
+ * `hostCoefficients` runs the same entries per seed on log w read back, through a batch whose `accumulate`
+ * records the coefficients instead of running a backward pass (`CoefficientBatch`).
  *
  * What crosses between host and device is counted by `TransferCounter.attach(tf)`, which wraps tfjs itself (every
  * upload and every read of the backend), not the engine's own bookkeeping.
@@ -28,6 +30,7 @@ import { stepMajorLayout } from "../../core/gfn/batch.ts";
 import type { Objective, ObjectiveParams } from "../../core/objectives/objective.ts";
 import type { ControlVariate } from "../../core/baselines/registry.ts";
 import type { DeviceBatch, DevicePolicy, DeviceRandom, DeviceSampler, T, Tf } from "./sampler.ts";
+import { deviceCoefficients, deviceCoefficientSupport } from "./coefficients.ts";
 
 export type { Tf } from "./sampler.ts";
 
@@ -117,17 +120,12 @@ export function keepOnDevice(tf: Tf): void {
   }
 }
 
-/** The objectives and control variates the device engine runs (see deviceSupports). */
-export const DEVICE_OBJECTIVES: readonly string[] = ["atb", "akl", "renyi", "tsallis", "fkl-is"];
+/** The objectives the device engine runs (those with device coefficients; backends/device/coefficients.ts). */
+export { DEVICE_OBJECTIVES } from "./coefficients.ts";
 
+/** Why the device engine cannot run this objective × control variate, or null. */
 export function deviceSupports(objective: Objective, cv: ControlVariate): string | null {
-  if (!DEVICE_OBJECTIVES.includes(objective.name)) {
-    return `objective ${objective.name} is not on the device engine (per-trajectory coefficients only)`;
-  }
-  if (objective.usesCv && cv.needsScores) {
-    return `control variate ${cv.name} needs per-sample scores: not on the device engine`;
-  }
-  return null;
+  return deviceCoefficientSupport(objective, cv);
 }
 
 /**
@@ -211,7 +209,10 @@ export interface CoefficientOutput {
   loss: T;
 }
 
-/** Where a step's coefficients come from: the host registry (`hostCoefficients`) or device code. */
+/**
+ * Where a step's coefficients come from: the registry entries on the device (`deviceCoefficients`, the default),
+ * on the host (`hostCoefficients`), or other device code.
+ */
 export type CoefficientFn = (input: CoefficientInput) => Promise<CoefficientOutput> | CoefficientOutput;
 
 /**
@@ -372,7 +373,7 @@ export interface DeviceStepInput {
   alpha: number;
   forward?: DeviceBatch;
   backward?: DeviceBatch;
-  /** Default: hostCoefficients. */
+  /** Default: deviceCoefficients (backends/device/coefficients.ts). */
   coefficients?: CoefficientFn;
 }
 
@@ -503,7 +504,7 @@ export class DeviceEngine implements DevicePolicy {
     };
     let coef: CoefficientOutput;
     try {
-      coef = await (input.coefficients ?? hostCoefficients)({
+      coef = await (input.coefficients ?? deviceCoefficients)({
         tf,
         objective,
         cv,
