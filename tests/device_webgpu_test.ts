@@ -203,10 +203,12 @@ Deno.test({
       assert.deepEqual(Array.from(u), Array.from(hostUniforms(ref)), `round ${round}`);
     }
     dev.dispose();
-    // bytes per step (counted at the GPU buffers) independent of D and the hidden sizes; B only through the
-    // host coefficients' log w and coefficients
+    // bytes per step (counted at the GPU buffers): nothing read back (the coefficients are computed on the
+    // device, backends/device/coefficients.ts); uploaded: the coefficient math's scalar constants and Adam's two
+    // step scalars per optimiser (16), the same for every D, B and hidden size
     const objective = objectiveNamed("atb"), cv = controlVariateNamed("learned");
     const counter = new TransferCounter();
+    const written: number[] = [];
     for (
       const [L, B, hidden] of [[2, 8, [8]], [3, 8, [16, 16]], [3, 16, [8]]] as [number, number, number[]][]
     ) {
@@ -224,10 +226,13 @@ Deno.test({
       counter.attach(tf);
       (await step()).dispose();
       counter.detach();
-      const lw = 2 * 4 * B;
-      assert.ok(counter.read === lw + 4 || counter.read === lw, `L=${L} B=${B}: read ${counter.read}`);
-      // the coefficients (lw), ∂/∂scalar (4; the loss is uploaded only if a GPU kernel uses it), Adam's scalars (16)
-      assert.equal(counter.written, lw + 4 + 16, `L=${L} B=${B}: written`);
+      assert.equal(counter.read, 0, `L=${L} B=${B}: read ${counter.read}`);
+      written.push(counter.written);
+      assert.equal(counter.written, written[0], `L=${L} B=${B}: written ${written}`);
+      assert.ok(
+        counter.written >= 16 && counter.written <= 16 + 64,
+        `L=${L} B=${B}: written ${counter.written}`,
+      );
       counter.reset();
       rng.dispose(), eng.dispose(), ds.dispose();
     }
