@@ -18,6 +18,7 @@ import { OBJECTIVE_REGISTRY } from "../core/objectives/registry.ts";
 import { CONTROL_VARIATE_REGISTRY } from "../core/baselines/registry.ts";
 import type { ObjectiveParams } from "../core/objectives/objective.ts";
 import { exactMetrics, exactTarget } from "../core/eval/exact.ts";
+import { logWeightSummary } from "../core/eval/estimates.ts";
 import { parseTrainConfig } from "../core/train/config.ts";
 import { trainRun } from "../core/train/trainer.ts";
 import { deviceTrain, deviceTrainRun } from "../backends/device/train.ts";
@@ -181,6 +182,45 @@ Deno.test("device engine: bytes read back per step do not depend on D, B or the 
   }
 });
 
+Deno.test("device evaluation: E_Q[log w] and log Ẑ reduced on the device = the CPU summary of the same samples; 2·K floats read", async () => {
+  const nets = [freshNet(21, [16]), freshNet(22, [16])];
+  const ds = isingDeviceSampler(tf, L, BETA);
+  const eng = new DeviceEngine({ tf, nets, sampler: ds, lr: 1e-3 });
+  const M = 48, chunk = 16;
+  const streams = () => new DeviceUniforms(tf, [new Rng(31), new Rng(32)], chunk * D);
+  // the same draws again, chunk by chunk, through the host
+  const replay = streams();
+  const lw: number[][] = [[], []];
+  for (let c = 0; c < M / chunk; c++) {
+    const f = ds.forward(eng, chunk, replay);
+    const x = (await f.x.data()) as Float32Array, order = (await f.order.data()) as Int32Array;
+    for (let k = 0; k < 2; k++) {
+      const traj = runTrajectories(preparePolicy(nets[k]), jsGemm, chunk, new Rng(1), {
+        cache: false,
+        given: {
+          x: Int8Array.from(x.subarray(k * chunk * D, (k + 1) * chunk * D)),
+          order: Int32Array.from(order.subarray(k * chunk * D, (k + 1) * chunk * D)),
+        },
+      });
+      lw[k].push(...logWeights(traj, task).logw);
+    }
+    f.dispose();
+  }
+  replay.dispose();
+  const rng = streams();
+  const counter = new TransferCounter().attach(tf);
+  const dev = await eng.evaluateSampled(M, rng, chunk);
+  counter.detach();
+  assert.equal(counter.read, 2 * 2 * 4, "2·K float32 read back");
+  assert.ok(counter.written <= 4, `${counter.written} bytes up (log M)`);
+  for (let k = 0; k < 2; k++) {
+    const cpu = logWeightSummary(Float64Array.from(lw[k]));
+    assert.ok(Math.abs(dev.e_logw[k] - cpu.e_logw) < 1e-4, `seed ${k}: ${dev.e_logw[k]} vs ${cpu.e_logw}`);
+    assert.ok(Math.abs(dev.log_z_hat[k] - cpu.log_z_hat) < 1e-4, `seed ${k}: log Ẑ`);
+  }
+  rng.dispose(), eng.dispose(), ds.dispose();
+});
+
 Deno.test("device engine: sampled trajectories are valid, and their log w is the CPU engine's on them", async () => {
   const net = freshNet(9);
   const ds = isingDeviceSampler(tf, L, BETA);
@@ -255,11 +295,17 @@ Deno.test("device engine: a whole run gives the CPU trainer's evaluation records
     seed: 3,
   });
   const records: number[] = [];
+  const keys: string[][] = [];
   const s = await deviceTrainRun(tf, "tfjs-cpu", cfg, {
     gemm: jsGemm,
-    onEval: (r) => void records.push(r.step),
+    onEval: (r) => void (records.push(r.step), keys.push(Object.keys(r).sort())),
   });
   assert.deepEqual(records, [0, 2, 4, 5]);
+  // the same metrics as the CPU trainer's records: sampled ones from the device, exact ones from the host copy
+  const cpuKeys: string[][] = [];
+  await trainRun(cfg, { gemm: jsGemm, onEval: (r) => void cpuKeys.push(Object.keys(r).sort()) });
+  assert.deepEqual(keys, cpuKeys);
+  assert.ok(Number.isFinite(s.e_logw) && Number.isFinite(s.log_z_hat) && s.log_z_hat >= s.e_logw);
   assert.equal(s.backend, "tfjs-cpu");
   assert.equal(s.steps, 5);
   assert.ok(typeof s.exact_kl === "number" && s.exact_kl >= 0 && typeof s.log_z_param === "number");

@@ -578,6 +578,34 @@ export class DeviceEngine implements DevicePolicy {
     }
   }
 
+  /**
+   * The sampled evaluation metrics of every seed, reduced on the device: M forward samples per seed from the
+   * sampler (in chunks of `chunk` trajectories), log w of each, then E_Q[log w] = mean and log Ẑ = logsumexp(log
+   * w) − log M (core/eval/estimates.ts logWeightSummary's definitions). Reads back 2·K floats, whatever M, D and
+   * the network.
+   */
+  async evaluateSampled(
+    M: number,
+    rng: DeviceRandom,
+    chunk = M,
+  ): Promise<{ e_logw: number[]; log_z_hat: number[] }> {
+    const { tf, K } = this;
+    const parts: T[] = [];
+    for (let done = 0; done < M; done += chunk) {
+      const batch = this.sampler.forward(this, Math.min(chunk, M - done), rng);
+      parts.push(tf.tidy(() => batch.logw(this.logits(batch.inputs))));
+      batch.dispose();
+    }
+    const red = tf.tidy(() => {
+      const lw = parts.length === 1 ? parts[0] : tf.concat(parts, 1);
+      return tf.stack([tf.mean(lw, 1), tf.sub(tf.logSumExp(lw, 1), tf.scalar(Math.log(M)))]);
+    });
+    for (const p of parts) p.dispose();
+    const d = (await red.data()) as Float32Array;
+    red.dispose();
+    return { e_logw: Array.from(d.subarray(0, K)), log_z_hat: Array.from(d.subarray(K, 2 * K)) };
+  }
+
   /** Seed k's parameters copied to the host (evaluation, checkpoints; not per step). */
   async toHost(k = 0): Promise<Mlp> {
     const W: Float32Array[] = [], b: Float32Array[] = [];

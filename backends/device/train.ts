@@ -73,15 +73,32 @@ export function deviceRunUnsupported(
 
 export interface DeviceTrainOptions {
   onStep?: (step: number) => void;
-  /** Called at step 0, every `evalEvery` steps and after the last, with the policy copied to the host. */
-  onEvalPoint?: (step: number, net: Mlp, scalar: number) => void | Promise<void>;
+  /**
+   * Called at step 0, every `evalEvery` steps and after the last, with the policy copied to the host and, when
+   * `evalSamples` is set, the sampled metrics reduced on the device.
+   */
+  onEvalPoint?: (step: number, net: Mlp, scalar: number, sampled?: SampledMetrics) => void | Promise<void>;
   evalEvery?: number;
+  /**
+   * M forward samples per seed at each evaluation point for E_Q[log w] and log Ẑ, drawn and reduced on the
+   * device (DeviceEngine.evaluateSampled) from the evaluation's own stream (seed ^ EVAL_SALT, seeded once).
+   */
+  evalSamples?: number;
   signal?: AbortSignal;
   /** Sums the ms of the steps (sampling, gradient, update; not evaluation). */
   stepMs?: { total: number };
   /** Before each evaluation point: the terminal states (n × state size) of the modes found so far (hypergrid). */
   observeModes?: (states: Int32Array, n: number, k: number) => void;
 }
+
+/** The evaluation's sampled metrics of one seed. */
+export interface SampledMetrics {
+  e_logw: number;
+  log_z_hat: number;
+}
+
+/** The evaluation stream's seed is the run's seed ^ EVAL_SALT (as the CPU trainer's evaluation stream). */
+export const EVAL_SALT = 0x5eed5eed;
 
 /**
  * K seeds trained in one device program (K = 1: a single run): per seed the initial policy of core/train/trainer.ts
@@ -94,7 +111,7 @@ async function trainSeeds(
   config: DeviceRunConfig,
   seeds: readonly number[],
   opts: DeviceTrainOptions & {
-    onEvalPoints?: (step: number, eng: DeviceEngine) => void | Promise<void>;
+    onEvalPoints?: (step: number, eng: DeviceEngine, sampled?: SampledMetrics[]) => void | Promise<void>;
   } = {},
 ): Promise<{ nets: Mlp[]; scalars: number[]; bytesRead: number; bytesWritten: number; tail: number[] }> {
   const why = deviceRunUnsupported(config);
@@ -114,6 +131,9 @@ async function trainSeeds(
   const eng = new DeviceEngine({ tf, nets, sampler, lr: config.lr, lrScalar: config.lr_logz });
   // seeded once (one upload); B·inputDim lanes: one round per B × D uniforms for the bit vectors
   const random = new DeviceUniforms(tf, rngs, config.batch * sampler.inputDim);
+  const evalRandom = opts.evalSamples
+    ? new DeviceUniforms(tf, seeds.map((s) => new Rng(s ^ EVAL_SALT)), config.batch * sampler.inputDim)
+    : undefined;
   const objective = objectiveNamed(config.objective), cv = controlVariateNamed(config.cv);
   const params: ObjectiveParams = Object.fromEntries(
     objectiveParams().map((
@@ -132,7 +152,12 @@ async function trainSeeds(
         opts.observeModes(states, n, k);
       }
     }
-    await opts.onEvalPoints(step, eng);
+    let sampled: SampledMetrics[] | undefined;
+    if (evalRandom && opts.evalSamples) {
+      const r = await eng.evaluateSampled(opts.evalSamples, evalRandom, config.batch);
+      sampled = r.e_logw.map((e, k) => ({ e_logw: e, log_z_hat: r.log_z_hat[k] }));
+    }
+    await opts.onEvalPoints(step, eng, sampled);
   };
   try {
     await evalPoint(0);
@@ -164,6 +189,7 @@ async function trainSeeds(
   } finally {
     counter.detach();
     random.dispose();
+    evalRandom?.dispose();
     tailSum.dispose();
     eng.dispose();
     sampler.dispose();
@@ -178,7 +204,8 @@ export async function deviceTrain(
   const r = await trainSeeds(tf, config, [config.seed], {
     ...opts,
     onEvalPoints: opts.onEvalPoint
-      ? async (step, eng) => await opts.onEvalPoint!(step, await eng.toHost(0), (await eng.scalars())[0])
+      ? async (step, eng, sampled) =>
+        await opts.onEvalPoint!(step, await eng.toHost(0), (await eng.scalars())[0], sampled?.[0])
       : undefined,
   });
   return {
@@ -227,15 +254,17 @@ export async function deviceTrainRun(
     stepMs,
     // the forward batches stay on the device: the modes they found cross per evaluation (runtime.observe reads x)
     observeModes: (x, n) => runtime.observe?.({ B: n, x } as unknown as Batch),
-    onEvalPoint: async (step, net, scalar) => {
+    evalSamples: config.eval_samples,
+    onEvalPoint: async (step, net, scalar, sampled) => {
+      // E_Q[log w] and log Ẑ were reduced on the device; the exact (enumeration) metrics on the host copy
       const metrics = runtime.evaluate({
         net,
         gemm: opts.gemm,
         rng: evalRng,
-        samples: config.eval_samples,
+        samples: 0,
         exact: opts.exact !== false,
       });
-      last = { step, seconds: (performance.now() - started) / 1000, ...metrics } as EvalRecord;
+      last = { step, seconds: (performance.now() - started) / 1000, ...sampled, ...metrics } as EvalRecord;
       if (trainsScalar) last.log_z_param = scalar;
       await opts.onEval?.(last);
     },
@@ -264,10 +293,10 @@ export async function deviceTrainSeeds(
   const { nets, scalars, bytesRead, bytesWritten } = await trainSeeds(tf, config, seeds, {
     ...rest,
     onEvalPoints: onEvalPoint
-      ? async (step, eng) => {
+      ? async (step, eng, sampled) => {
         const hosts: Mlp[] = [];
         for (let k = 0; k < seeds.length; k++) hosts.push(await eng.toHost(k));
-        await onEvalPoint(step, hosts, await eng.scalars());
+        await onEvalPoint(step, hosts, await eng.scalars(), sampled);
       }
       : undefined,
   });
@@ -279,7 +308,12 @@ export interface DeviceSeedsOptions extends Omit<DeviceTrainOptions, "onEvalPoin
    * Called at step 0, every `evalEvery` steps and after the last with every seed's policy copied to the host
    * (`nets[k]`, `scalars[k]`: seed k's), as `deviceTrain`'s `onEvalPoint` is for one seed.
    */
-  onEvalPoint?: (step: number, nets: Mlp[], scalars: number[]) => void | Promise<void>;
+  onEvalPoint?: (
+    step: number,
+    nets: Mlp[],
+    scalars: number[],
+    sampled?: SampledMetrics[],
+  ) => void | Promise<void>;
 }
 
 /**
@@ -321,16 +355,22 @@ export async function deviceTrainSeedsRun(
     stepMs,
     // each seed's modes found cross per evaluation, as in deviceTrainRun
     observeModes: (x, n, k) => runtimes[k].observe?.({ B: n, x } as unknown as Batch),
-    onEvalPoint: async (step, nets, scalars) => {
+    evalSamples: config.eval_samples,
+    onEvalPoint: async (step, nets, scalars, sampled) => {
       for (let k = 0; k < seeds.length; k++) {
         const metrics = runtimes[k].evaluate({
           net: nets[k],
           gemm: opts.gemm,
           rng: evalRngs[k],
-          samples: config.eval_samples,
+          samples: 0, // sampled metrics: on the device
           exact: opts.exact !== false,
         });
-        const r = { step, seconds: (performance.now() - started) / 1000, ...metrics } as EvalRecord;
+        const r = {
+          step,
+          seconds: (performance.now() - started) / 1000,
+          ...sampled?.[k],
+          ...metrics,
+        } as EvalRecord;
         if (trainsScalar) r.log_z_param = scalars[k];
         last[k] = r;
         await opts.onEval?.(k, r);

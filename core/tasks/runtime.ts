@@ -48,7 +48,10 @@ export interface EvalInput {
   pb?: Mlp;
   gemm: Gemm;
   rng: Rng;
-  /** Forward samples M for E_Q[log w] and log Ẑ. */
+  /**
+   * Forward samples M for E_Q[log w] and log Ẑ; 0: no sampled metrics (the device engine reduces its own on the
+   * device, backends/device/engine.ts evaluateSampled; Ising and the hypergrid).
+   */
   samples: number;
   /** Exact metrics when the target is enumerable. */
   exact: boolean;
@@ -101,12 +104,17 @@ export function bitVectorRuntime(
     task,
     evaluate({ net, pb, gemm, rng, samples: M, exact }) {
       const pol = preparePolicy(net);
-      const { logw, logwUniform, x } = sampleLogWeights(pol, gemm, task, M, rng, pb);
-      const record: Metrics = { ...logWeightSummary(logw) };
-      if (pb) {
-        const u = logWeightSummary(logwUniform);
-        record.e_logw_uniform_pb = u.e_logw;
-        record.log_z_hat_uniform_pb = u.log_z_hat;
+      const record: Metrics = {};
+      let x: Int8Array = new Int8Array(0);
+      if (M > 0) {
+        const s = sampleLogWeights(pol, gemm, task, M, rng, pb);
+        x = s.x;
+        Object.assign(record, logWeightSummary(s.logw));
+        if (pb) {
+          const u = logWeightSummary(s.logwUniform);
+          record.e_logw_uniform_pb = u.e_logw;
+          record.log_z_hat_uniform_pb = u.log_z_hat;
+        }
       }
       // one DP over the 3^D states serves the exact metrics and the task's exact NLL
       const forward = target && exact ? exactForward(pol, gemm, pb) : undefined;
@@ -145,12 +153,15 @@ export function hypergridRuntime(env: Hypergrid): TaskRuntime {
   return {
     sampler,
     evaluate({ net, pb, gemm, rng, samples: M, exact }) {
-      const samples = runDiscrete(env, net, gemm, M, rng);
-      const record: Metrics = { ...logWeightSummary(discreteContract(env, net, gemm, samples, pb).logw) };
-      if (pb) {
-        const u = logWeightSummary(discreteContract(env, net, gemm, samples).logw);
-        record.e_logw_uniform_pb = u.e_logw;
-        record.log_z_hat_uniform_pb = u.log_z_hat;
+      const record: Metrics = {};
+      if (M > 0) {
+        const samples = runDiscrete(env, net, gemm, M, rng);
+        Object.assign(record, logWeightSummary(discreteContract(env, net, gemm, samples, pb).logw));
+        if (pb) {
+          const u = logWeightSummary(discreteContract(env, net, gemm, samples).logw);
+          record.e_logw_uniform_pb = u.e_logw;
+          record.log_z_hat_uniform_pb = u.log_z_hat;
+        }
       }
       if (exact) {
         const { qT: _q, ...ex } = hypergridExact(env, net, gemm, pb);
