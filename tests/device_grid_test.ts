@@ -18,7 +18,7 @@ import { OBJECTIVE_REGISTRY } from "../core/objectives/registry.ts";
 import { CONTROL_VARIATE_REGISTRY } from "../core/baselines/registry.ts";
 import { DeviceEngine, TransferCounter } from "../backends/device/engine.ts";
 import { hypergridDeviceSampler } from "../backends/device/hypergrid.ts";
-import { TfjsSeededRandom } from "../backends/device/seeds.ts";
+import { DeviceUniforms } from "../backends/device/rng.ts";
 import { deviceTrain, deviceTrainRun, deviceTrainSeeds } from "../backends/device/train.ts";
 import { type EvalRecord, parseTrainConfig } from "../core/train/config.ts";
 import { trainRun } from "../core/train/trainer.ts";
@@ -53,7 +53,8 @@ Deno.test("device hypergrid: x ~ π and the uniform P_B have the target's law (f
   const ds = hypergridDeviceSampler(tf, e);
   const eng = new DeviceEngine({ tf, nets: [freshNet(1, e)], sampler: ds, lr: 1e-3 });
   const n = 16384;
-  const traj = ds.backward(eng, n, new TfjsSeededRandom(tf, [new Rng(77)]));
+  const rng = new DeviceUniforms(tf, [new Rng(77)], n * e.maxSteps); // the training generator (on the device)
+  const traj = ds.backward(eng, n, rng);
   const x = (await traj.x.data()) as Float32Array;
   const actions = (await traj.actions.data()) as Int32Array;
   const freq = new Float64Array(e.nStates);
@@ -78,7 +79,7 @@ Deno.test("device hypergrid: x ~ π and the uniform P_B have the target's law (f
     Math.abs(p - 0.75) <= 4 * Math.sqrt(0.75 * 0.25 / at21),
     `first move 0 from (2, 1): ${p} (${at21})`,
   );
-  traj.dispose(), eng.dispose(), ds.dispose();
+  traj.dispose(), rng.dispose(), eng.dispose(), ds.dispose();
 });
 
 Deno.test("device hypergrid: forward samples have the policy's exact terminal law Q_T (frequencies of 16384 draws)", async () => {
@@ -88,7 +89,8 @@ Deno.test("device hypergrid: forward samples have the policy's exact terminal la
   const ds = hypergridDeviceSampler(tf, e);
   const eng = new DeviceEngine({ tf, nets: [net], sampler: ds, lr: 1e-3 });
   const n = 16384;
-  const traj = ds.forward(eng, n, new TfjsSeededRandom(tf, [new Rng(99)]));
+  const rng = new DeviceUniforms(tf, [new Rng(99)], n * e.maxSteps);
+  const traj = ds.forward(eng, n, rng);
   const x = (await traj.x.data()) as Float32Array;
   const freq = new Float64Array(e.nStates);
   for (let b = 0; b < n; b++) freq[e.index([x[2 * b], x[2 * b + 1]])] += 1 / n;
@@ -99,7 +101,7 @@ Deno.test("device hypergrid: forward samples have the policy's exact terminal la
       `state ${s}: ${freq[s]} vs Q_T ${q}`,
     );
   }
-  traj.dispose(), eng.dispose(), ds.dispose();
+  traj.dispose(), rng.dispose(), eng.dispose(), ds.dispose();
 });
 
 Deno.test("device hypergrid: training d=2, H=4 reaches the CPU engine's exact KL and TV (same config, own streams)", async () => {
@@ -210,11 +212,11 @@ Deno.test("train --task hypergrid --backend tfjs-cpu runs on the device engine (
   assert.deepEqual(lines.slice(0, -1).map((r) => r.step), [0, 2, 4]);
 });
 
-Deno.test("device hypergrid: bytes read back per step do not depend on d, H, B or the hidden sizes", async () => {
+Deno.test("device hypergrid: bytes per step do not depend on d, H, B or the hidden sizes (no uniforms, no data)", async () => {
   const objective = OBJECTIVE_REGISTRY.find((o) => o.name === "akl")!;
   const cv = CONTROL_VARIATE_REGISTRY.find((c) => c.name === "loo-logw")!;
   const counter = new TransferCounter();
-  const seen: { d: number; H: number; B: number; alpha: number; read: number }[] = [];
+  const seen: { d: number; H: number; B: number; alpha: number; read: number; written: number }[] = [];
   for (
     const [d, H, Bt, hidden] of [[2, 4, 8, [8]], [2, 8, 32, [32, 32]], [3, 5, 16, [16]], [4, 3, 64, [
       8,
@@ -230,23 +232,34 @@ Deno.test("device hypergrid: bytes read back per step do not depend on d, H, B o
     const e = hypergrid({ d, H, R0: 1e-3, R1: 0.5, R2: 2 });
     const ds = hypergridDeviceSampler(tf, e);
     const eng = new DeviceEngine({ tf, nets: [freshNet(3, e, hidden)], sampler: ds, lr: 1e-3 });
-    const rng = new TfjsSeededRandom(tf, [new Rng(5)]);
+    const rng = new DeviceUniforms(tf, [new Rng(5)], Bt * e.inputDim);
     counter.attach(tf);
+    // the first step makes the engine's kept constants (and the mode flags); count the second
+    (await eng.step({ objective, cv, params: PARAMS, alpha: 0.5, B: Bt, rng, trainScalar: true })).dispose();
     try {
       for (const alpha of [0, 0.5]) {
         counter.reset();
         const g = await eng.step({ objective, cv, params: PARAMS, alpha, B: Bt, rng, trainScalar: true });
         g.dispose();
-        seen.push({ d, H, B: Bt, alpha, read: counter.read });
+        seen.push({ d, H, B: Bt, alpha, read: counter.read, written: counter.written });
       }
     } finally {
       counter.detach();
+      rng.dispose();
       eng.dispose();
       ds.dispose();
     }
   }
-  // the coefficients are computed on the device (backends/device/coefficients.ts): a step reads nothing back
-  for (const s of seen) assert.equal(s.read, 0, JSON.stringify(s));
+  // as for Ising (tests/device_engine_test.ts): the coefficients are computed on the device and Adam reads
+  // ∂/∂scalar there, so a step reads nothing back; uploaded: the same few scalar constants for every d, H, B and
+  // hidden size (the coefficient math's, Adam's two per optimiser). No uniform, no data state, nothing of size H^d
+  // or B·T.
+  for (const s of seen) {
+    assert.equal(s.read, 0, JSON.stringify(s));
+    const first = seen.find((t) => t.alpha === s.alpha)!;
+    assert.equal(s.written, first.written, JSON.stringify(s));
+    assert.ok(s.written >= 16 && s.written <= 16 + 64, JSON.stringify(s));
+  }
 });
 
 Deno.test("device hypergrid: 3 seeds batched = 3 separate device runs (parameters, scalars)", async () => {

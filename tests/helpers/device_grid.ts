@@ -15,7 +15,7 @@ import { CONTROL_VARIATE_REGISTRY } from "../../core/baselines/registry.ts";
 import type { ObjectiveParams } from "../../core/objectives/objective.ts";
 import { DEVICE_OBJECTIVES, DeviceEngine, type Tf } from "../../backends/device/engine.ts";
 import { hypergridDeviceSampler } from "../../backends/device/hypergrid.ts";
-import { TfjsSeededRandom } from "../../backends/device/seeds.ts";
+import { DeviceUniforms } from "../../backends/device/rng.ts";
 
 export const PARAMS: ObjectiveParams = { div_alpha: 0.5, pg_lambda: 1 };
 /** Float32 tolerance: |g_dev − g_cpu| ≤ REL·max|g_cpu| + ABS per parameter element. */
@@ -186,7 +186,7 @@ export async function checkGridSampled(tf: Tf): Promise<void> {
     const objective = OBJECTIVE_REGISTRY.find((o) => o.name === "akl")!;
     try {
       for (const kind of ["forward", "backward"] as const) {
-        const rng = new TfjsSeededRandom(tf, [new Rng(kind === "forward" ? 123 : 321)]);
+        const rng = new DeviceUniforms(tf, [new Rng(kind === "forward" ? 123 : 321)], Bs * Te);
         const traj = kind === "forward" ? ds.forward(eng, Bs, rng) : ds.backward(eng, Bs, rng);
         const x = Int32Array.from((await traj.x.data()) as Float32Array);
         const actions = Int32Array.from((await traj.actions.data()) as Int32Array);
@@ -231,7 +231,7 @@ export async function checkGridSampled(tf: Tf): Promise<void> {
         assert.deepEqual([...batch.x], [...x]);
         const { logw } = discreteContract(e, net, jsGemm, batch);
         assert.ok(maxAbsDiff(devLogw, logw) <= LOG_TOL, `${e.name} ${kind}: ${maxAbsDiff(devLogw, logw)}`);
-        r.dispose(), traj.dispose();
+        r.dispose(), traj.dispose(), rng.dispose();
       }
     } finally {
       eng.dispose();
