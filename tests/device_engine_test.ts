@@ -21,7 +21,7 @@ import { exactMetrics, exactTarget } from "../core/eval/exact.ts";
 import { logWeightSummary } from "../core/eval/estimates.ts";
 import { parseTrainConfig } from "../core/train/config.ts";
 import { trainRun } from "../core/train/trainer.ts";
-import { deviceTrain, deviceTrainRun } from "../backends/device/train.ts";
+import { deviceTrain, deviceTrainRun, deviceTrainSeeds } from "../backends/device/train.ts";
 import {
   DEVICE_OBJECTIVES,
   DeviceEngine,
@@ -136,17 +136,17 @@ Deno.test(`device engine = CPU engine: gradients on a fixed batch (${cases.lengt
   }
 });
 
-Deno.test("device engine: bytes read back per step do not depend on D, B or the hidden sizes", async () => {
+Deno.test("device engine: bytes per step (both directions) the same for D ∈ {4, 9, 16}, B ∈ {8, 32, 64} and hidden sizes", async () => {
   const objective = OBJECTIVE_REGISTRY.find((o) => o.name === "atb")!;
   const cv = CONTROL_VARIATE_REGISTRY.find((c) => c.name === "learned")!;
   const seen: { L: number; B: number; hidden: number[]; alpha: number; read: number; written: number }[] = [];
   const counter = new TransferCounter();
   for (
-    const [Lt, Bt, hidden] of [[2, 8, [8]], [3, 32, [8]], [3, 8, [64, 64]], [4, 64, [32, 32, 32]]] as [
-      number,
-      number,
-      number[],
-    ][]
+    const [Lt, Bt, hidden] of [2, 3, 4].flatMap((l, i) =>
+      [8, 32, 64].map((b, j) =>
+        [l, b, [[8], [64, 64], [32, 32, 32]][(i + j) % 3]] as [number, number, number[]]
+      )
+    )
   ) {
     const Dt = Lt * Lt;
     const net = initMlp([Dt, ...hidden, 2 * Dt], "swish", "he-uniform", new Rng(3));
@@ -179,6 +179,39 @@ Deno.test("device engine: bytes read back per step do not depend on D, B or the 
     const first = seen.find((t) => t.alpha === s.alpha)!;
     assert.equal(s.written, first.written, JSON.stringify(s));
     assert.ok(s.written >= 16 && s.written <= 16 + 64, JSON.stringify(s));
+  }
+});
+
+Deno.test("device training loop: per step nothing is read back and the same bytes go up for every D, B, hidden, K", async () => {
+  // bytes of a run of 2N steps minus a run of N: the setup (parameters, RNG seeds, tables) cancels
+  const perStep: { L: number; B: number; K: number; read: number; written: number }[] = [];
+  for (const [Lt, Bt, hidden, K] of [[2, 8, [8], 1], [3, 32, [16, 16], 1], [4, 16, [8], 3]] as const) {
+    const cfg = parseTrainConfig({
+      task: "ising",
+      L: Lt,
+      beta: BETA,
+      hidden: [...hidden],
+      batch: Bt,
+      steps: 3,
+      objective: "akl",
+      cv: "loo-logw",
+      alpha: 0.5,
+      seed: 2,
+    });
+    const seeds = Array.from({ length: K }, (_, k) => 10 + k);
+    const a = await deviceTrainSeeds(tf, cfg, seeds);
+    const b = await deviceTrainSeeds(tf, { ...cfg, steps: 6 }, seeds);
+    perStep.push({
+      L: Lt,
+      B: Bt,
+      K,
+      read: (b.bytesRead - a.bytesRead) / 3,
+      written: (b.bytesWritten - a.bytesWritten) / 3,
+    });
+  }
+  for (const s of perStep) {
+    assert.equal(s.read, 0, JSON.stringify(perStep));
+    assert.equal(s.written, perStep[0].written, JSON.stringify(perStep));
   }
 });
 
