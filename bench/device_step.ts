@@ -1,7 +1,8 @@
 /**
  * ms per training step of the device engine (backends/device/) next to the CPU engine's, in the same process, on
  * Ising L×L (D = L²) with the same config: B trajectories, the paper's MLP shape by default, αTB with the learned
- * log Z_ψ (or --objective/--cv/--alpha). Also the bytes read back from the device per step (from its counter).
+ * log Z_ψ (or --objective/--cv/--alpha). Also the bytes read back from / uploaded to the device by one training
+ * step (the last; TransferCounter, counted inside tfjs).
  *
  *   npx -y deno@2 run -A bench/device_step.ts [--device auto|webgpu|tensorflow-gpu|tfjs-cpu] [--cpu-backend auto]
  *        [--L 15] [--batch 256] [--hidden 256,256,256] [--steps 10] [--objective atb] [--cv learned] [--alpha 0]
@@ -129,8 +130,8 @@ const out = {
   alpha: config.alpha,
   steps,
   device: { backend: dev.probe.name, detail: dev.probe.detail, ms_per_step: mean(devTimes) },
-  device_bytes_read_per_step: devRun.bytesRead / steps,
-  device_bytes_written_per_step: devRun.bytesWritten / steps,
+  device_bytes_read_per_step: devRun.stepBytes.read,
+  device_bytes_written_per_step: devRun.stepBytes.written,
   cpu: { backend: describeGemm(gemm), ms_per_step: mean(cpuTimes) },
   seeds: K,
   device_seed_batch_ms_per_step: seedsMs,

@@ -53,10 +53,12 @@ export interface DeviceRunResult {
   /** The trained policy copied to the host. */
   net: Mlp;
   scalar: number;
-  /** Bytes read back / uploaded, summed over the steps. */
+  /** Bytes read back / uploaded over the whole run (setup, steps, evaluations, the final copy). */
   bytesRead: number;
   bytesWritten: number;
-  /** Mean E_Q[log w] of the forward batches over the last 10% of steps (from the B floats read back). */
+  /** Bytes read back / uploaded by the last training step alone (TransferCounter). */
+  stepBytes: { read: number; written: number };
+  /** Mean E_Q[log w] of the forward batches over the last 10% of steps (reduced on the device, read once). */
   meanLogwTail: number;
 }
 
@@ -113,7 +115,14 @@ async function trainSeeds(
   opts: DeviceTrainOptions & {
     onEvalPoints?: (step: number, eng: DeviceEngine, sampled?: SampledMetrics[]) => void | Promise<void>;
   } = {},
-): Promise<{ nets: Mlp[]; scalars: number[]; bytesRead: number; bytesWritten: number; tail: number[] }> {
+): Promise<{
+  nets: Mlp[];
+  scalars: number[];
+  bytesRead: number;
+  bytesWritten: number;
+  stepBytes: { read: number; written: number };
+  tail: number[];
+}> {
   const why = deviceRunUnsupported(config);
   if (why) throw new Error(why);
   const K = seeds.length;
@@ -144,6 +153,7 @@ async function trainSeeds(
   const B = config.batch;
   const tailSum = tf.variable(tf.zeros([K]), false);
   let tailN = 0;
+  let stepBytes = { read: 0, written: 0 };
   const evalPoint = async (step: number) => {
     if (!opts.onEvalPoints) return;
     if (opts.observeModes && sampler.modesFound) {
@@ -164,6 +174,7 @@ async function trainSeeds(
     for (let step = 1; step <= config.steps; step++) {
       if (opts.signal?.aborted) throw opts.signal.reason ?? new DOMException("aborted", "AbortError");
       const t0 = performance.now();
+      const r0 = counter.read, w0 = counter.written;
       const alpha = scheduledAlpha(config.alpha, config.alpha_schedule, step - 1, config.steps);
       const g = await eng.step({ objective, cv, params, alpha, B, rng: random, trainScalar });
       if (g.logw.forward && step > config.steps * 0.9) {
@@ -171,6 +182,7 @@ async function trainSeeds(
         tailN += B;
       }
       g.dispose();
+      stepBytes = { read: counter.read - r0, written: counter.written - w0 };
       if (opts.stepMs) opts.stepMs.total += performance.now() - t0;
       opts.onStep?.(step);
       if (step === config.steps || (opts.evalEvery && step % opts.evalEvery === 0)) await evalPoint(step);
@@ -184,6 +196,7 @@ async function trainSeeds(
       scalars: await eng.scalars(),
       bytesRead: counter.read,
       bytesWritten: counter.written,
+      stepBytes,
       tail,
     };
   } finally {
@@ -213,6 +226,7 @@ export async function deviceTrain(
     scalar: r.scalars[0],
     bytesRead: r.bytesRead,
     bytesWritten: r.bytesWritten,
+    stepBytes: r.stepBytes,
     meanLogwTail: r.tail[0],
   };
 }
