@@ -71,6 +71,19 @@ interface Exports {
     acc: number,
     dW: number,
   ): void;
+  state_grad_act(
+    dz: number,
+    dact: number,
+    pos: number,
+    val: number,
+    T: number,
+    B: number,
+    h: number,
+    t0: number,
+    acc: number,
+    dW: number,
+    dbias: number,
+  ): void;
   score_sums(h: number, n: number, lw: number, H2: number, W2: number, G1: number, G2: number): void;
   sum_squares(h: number, n: number): number;
   __heap_base: WebAssembly.Global;
@@ -365,6 +378,35 @@ class WasmKernels implements Kernels {
         (pz, pp, pv, pa, pw) => this.x.state_grad(pz, pp, pv, T, B, h, pa, pw),
       )
     ) jsKernels.stateGrad(dz, pos, val, T, B, h, dW);
+  }
+
+  stateGradAct(
+    dz: Vec,
+    dact: Vec,
+    pos: Int32Array,
+    val: Int8Array,
+    T: number,
+    B: number,
+    h: number,
+    t0: number,
+    dW: Vec,
+    dbias: Vec,
+  ): void {
+    const rows = T * B, live = (T - t0) * B * h, acc = alloc(Float32Array, B * h + 3 * h);
+    if (
+      !this.call(
+        [[dz, live, "in"], [dact, live, "in"], [pos, rows, "in"], [val, rows, "in"], [
+          acc,
+          acc.length,
+          "inout",
+        ], [
+          dW,
+          dW.length,
+          "inout",
+        ], [dbias, h, "inout"]],
+        (pz, py, pp, pv, pa, pw, pb) => this.x.state_grad_act(pz, py, pp, pv, T, B, h, t0, pa, pw, pb),
+      )
+    ) jsKernels.stateGradAct(dz, dact, pos, val, T, B, h, t0, dW, dbias);
   }
 
   scoreSums(h: Vec, n: number, lw: number, H2: Vec, W2: Vec, G1: Vec | null, G2: Vec | null): void {

@@ -239,6 +239,21 @@ Deno.test("every wasm kernel agrees with the TypeScript kernel (in the arena and
     wasm.stateGrad(c(dz), sp, sv, T, Bt, h, dW);
     jsKernels.stateGrad(Float64Array.from(dz), sp, sv, T, Bt, h, dWts);
     assert.ok(relErr(dW, want) < 1e-6 && relErr(dWts, want) < 1e-12, "stateGrad");
+    // fused with δ = dz ⊙ dact on the rows t ≥ 2 and the bias sums: dW exactly as mulInPlace then stateGrad
+    const t0 = 2, live = (T - t0) * Bt * h, dact0 = randVec(live, rng);
+    const delta = c(new Float32Array(T * Bt * h)), dz2 = c(dz.subarray(t0 * Bt * h));
+    delta.set(dz2, t0 * Bt * h);
+    wasm.mulInPlace(delta.subarray(t0 * Bt * h), c(dact0), live);
+    const dWf = c(new Float32Array(Dt * h).fill(1)), dbf = c(new Float32Array(h).fill(1));
+    const dWs = c(new Float32Array(Dt * h).fill(1)), dbs = new Float64Array(h).fill(1);
+    wasm.stateGradAct(dz2, c(dact0), sp, sv, T, Bt, h, t0, dWf, dbf);
+    wasm.stateGrad(delta, sp, sv, T, Bt, h, dWs);
+    jsKernels.colSumAdd(delta, T * Bt, h, dbs);
+    assert.deepEqual(dWf, dWs);
+    assert.ok(relErr(dbf, dbs) < 1e-6, "stateGradAct bias");
+    const dWj = new Float32Array(Dt * h).fill(1), dbj = new Float32Array(h).fill(1);
+    jsKernels.stateGradAct(dz2, dact0, sp, sv, T, Bt, h, t0, dWj, dbj);
+    assert.ok(relErr(dWj, dWs) < 1e-6 && relErr(dbj, dbs) < 1e-6, "stateGradAct (TypeScript)");
   });
 });
 

@@ -505,7 +505,7 @@ function sharedBackward(
         dz,
         grads[2 * l + 1],
       );
-    } else if (rest > 0) K.mulColSumAdd(dz, dact, rest, h, grads[2 * l + 1]);
+    } else if (rest > 0 && l > 0) K.mulColSumAdd(dz, dact, rest, h, grads[2 * l + 1]);
     if (l > 0) {
       const nin = net.sizes[l], input = c.acts[l - 1];
       gemm.gemm(true, false, nin, h, ns, gather(input, nin), sl, grads[2 * l], 1);
@@ -515,11 +515,10 @@ function sharedBackward(
         gemm.gemm(false, true, rest, nin, h, dz, net.W[l], dZ[l - 1].subarray(r0 * nin), 0);
       }
     } else {
-      // the first layer's input is the state: rows t ≥ 2 by stateGrad (rows t < 2 zero there); the t = 0 state
-      // is 0 (no weight gradient), the t = 1 state of group u is val·e_pos of its first step
-      const d0 = dZ[0];
-      d0.fill(0, 0, r0 * h);
-      K.stateGrad(d0, batch.pos, batch.val, D, B, h, grads[0]);
+      // the first layer's input is the state: rows t ≥ 2 by stateGrad's sweep, fused with their δ = dz ⊙ act' and
+      // bias sums (stateGradAct; δ is never written); the t = 0 state is 0 (no weight gradient), the t = 1 state
+      // of group u is val·e_pos of its first step
+      K.stateGradAct(dz, dact, batch.pos, batch.val, D, B, h, 2, grads[0], grads[1]);
       const dW = grads[0];
       for (let u = 0; u < U; u++) {
         const d = batch.pos[rep[u]], v = batch.val[rep[u]], o = (1 + u) * h;

@@ -74,6 +74,23 @@ export interface Kernels {
    * dz, rows·h work instead of the rows·D·h of a GEMM with the state matrix.
    */
   stateGrad(dz: Vec, pos: Int32Array, val: Int8Array, T: number, B: number, h: number, dW: Vec): void;
+  /**
+   * The first layer's backward from its pre-signal: δ_r = dz_r ⊙ dact_r for the rows t ≥ t0 (the rows t < t0
+   * carry no signal), dbias += Σ_r δ_r and dW += Σ_r s_rᵀ δ_r as stateGrad, without writing δ. dz and dact hold
+   * the rows t ≥ t0 only ((T − t0)·B rows); pos and val all T·B rows.
+   */
+  stateGradAct(
+    dz: Vec,
+    dact: Vec,
+    pos: Int32Array,
+    val: Int8Array,
+    T: number,
+    B: number,
+    h: number,
+    t0: number,
+    dW: Vec,
+    dbias: Vec,
+  ): void;
   /** H2 += h², W2 += lw·h², and when given G1 += h, G2 += lw·h (elements i < n). */
   scoreSums(h: Vec, n: number, lw: number, H2: Vec, W2: Vec, G1: Vec | null, G2: Vec | null): void;
   /** Σ_i h[i]², i < n. */
@@ -218,6 +235,13 @@ export const jsKernels: Kernels = {
         for (let j = 0; j < h; j++) acc[j] += dz[o + j];
       }
     }
+  },
+  stateGradAct(dz, dact, pos, val, T, B, h, t0, dW, dbias) {
+    const F = dW instanceof Float64Array ? Float64Array : Float32Array;
+    const delta = alloc(F, T * B * h), live = t0 * B * h, n = (T - t0) * B * h;
+    for (let i = 0; i < n; i++) delta[live + i] = dz[i] * dact[i];
+    jsKernels.colSumAdd(delta.subarray(live), (T - t0) * B, h, dbias);
+    jsKernels.stateGrad(delta, pos, val, T, B, h, dW);
   },
   scoreSums(h, n, lw, H2, W2, G1, G2) {
     for (let i = 0; i < n; i++) {
