@@ -159,7 +159,7 @@ Deno.test("device hypergrid: a whole run gives the CPU trainer's evaluation reco
   assert.deepEqual(records.map((r) => r.step), [0, 2, 4, 5]);
   assert.equal(s.backend, "tfjs-cpu");
   assert.ok(typeof s.exact_kl === "number" && typeof s.exact_tv === "number" && s.modes_total === 4);
-  // modes found only grow, from none before the first batch
+  // modes found only grow, from none before the first batch (the step-0 evaluation samples do not count)
   assert.equal(records[0].modes_found, 0);
   for (let i = 1; i < records.length; i++) assert.ok(records[i].modes_found! >= records[i - 1].modes_found!);
   const found = Number(s.modes_found);
@@ -292,4 +292,22 @@ Deno.test("device hypergrid: 3 seeds batched = 3 separate device runs (parameter
   }
   // and the seeds differ from each other
   assert.ok(maxAbsDiff(batched.nets[0].W[0], batched.nets[1].W[0]) > 1e-3);
+});
+
+Deno.test("device hypergrid: modes found count the training forward batches only, not evaluation samples", async () => {
+  const e = hypergrid({ d: 2, H: 4, R0: 1e-3, R1: 0.5, R2: 2 });
+  const ds = hypergridDeviceSampler(tf, e);
+  const eng = new DeviceEngine({ tf, nets: [freshNet(2, e)], sampler: ds, lr: 1e-3 });
+  const rng = new DeviceUniforms(tf, [new Rng(8)], 256 * e.inputDim);
+  try {
+    await eng.evaluateSampled(256, rng); // 256 samples reach every corner of the 4×4 grid
+    assert.equal((await ds.modesFound(0)).n, 0);
+    const objective = OBJECTIVE_REGISTRY.find((o) => o.name === "atb")!;
+    const cv = CONTROL_VARIATE_REGISTRY.find((c) => c.name === "learned")!;
+    (await eng.step({ objective, cv, params: PARAMS, alpha: 0, B: 64, rng, trainScalar: true })).dispose();
+    const n = (await ds.modesFound(0)).n;
+    assert.ok(n >= 1 && n <= 4, `${n}`);
+  } finally {
+    rng.dispose(), eng.dispose(), ds.dispose();
+  }
 });

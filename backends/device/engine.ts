@@ -568,6 +568,7 @@ export class DeviceEngine implements DevicePolicy {
   ): Promise<DeviceGradient> {
     const forward = input.alpha < 1 ? this.sampler.forward(this, input.B, input.rng) : undefined;
     const backward = input.alpha > 0 ? this.sampler.backward(this, input.B, input.rng) : undefined;
+    if (forward) this.sampler.observe?.(forward);
     try {
       const g = await this.gradient({ ...input, forward, backward });
       this.apply(g.grads, input.trainScalar ? g.dScalar : undefined);

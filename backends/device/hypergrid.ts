@@ -74,11 +74,11 @@ export function hypergridDeviceEnv(tf: Tf, env: Hypergrid): DeviceDiscreteEnv {
   };
 }
 
-/** The hypergrid's device sampler, which also tracks the modes its forward batches found (per seed). */
+/** The hypergrid's device sampler, which also tracks the modes the training forward batches found (per seed). */
 export interface HypergridDeviceSampler extends DiscreteDeviceSampler {
   /**
-   * The modes found by the forward batches so far, of seed k: their states (n × d). Reads back K·M flags (per
-   * evaluation, not per step).
+   * The modes found by the training forward batches so far (`observe`), of seed k: their states (n × d). Reads
+   * back K·M flags (per evaluation, not per step).
    */
   modesFound(k?: number): Promise<{ n: number; states: Int32Array }>;
 }
@@ -89,11 +89,9 @@ export function hypergridDeviceSampler(tf: Tf, env: Hypergrid): HypergridDeviceS
   let tracker: ReturnType<typeof hypergridModeTracker> | undefined;
   return {
     ...base,
-    forward(policy, B, rng) {
-      const batch = base.forward(policy, B, rng);
-      tracker ??= hypergridModeTracker(tf, env, policy.K);
+    observe(batch) {
+      tracker ??= hypergridModeTracker(tf, env, batch.K);
       tracker.observe(batch.x);
-      return batch;
     },
     modesFound: (k = 0) => tracker ? tracker.found(k) : Promise.resolve({ n: 0, states: new Int32Array(0) }),
     dispose() {

@@ -91,6 +91,11 @@ export interface DeviceSampler {
   forward(policy: DevicePolicy, B: number, rng: DeviceRandom): DeviceBatch;
   /** B backward trajectories per seed from x ~ π under the uniform P_B, teacher-forced. */
   backward(policy: DevicePolicy, B: number, rng: DeviceRandom): DeviceBatch;
+  /**
+   * Sees every training forward batch (DeviceEngine.step; not evaluation samples), like core/tasks/runtime.ts's
+   * TaskRuntime.observe: the hypergrid marks the modes found. Device work only.
+   */
+  observe?(batch: DeviceBatch): void;
   /** Frees the constants the sampler keeps on the device. */
   dispose(): void;
 }

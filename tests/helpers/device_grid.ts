@@ -211,6 +211,9 @@ export async function checkGridSampled(tf: Tf): Promise<void> {
             if (modes.has(i)) want.add(i);
           }
           assert.ok(want.size > 0, `${e.name}: no mode in the batch`);
+          // sampling alone marks nothing (evaluation samples are not training batches); observing marks the batch's
+          assert.equal((await ds.modesFound(0)).n, 0);
+          ds.observe!(traj);
           const found = await ds.modesFound(0);
           const got = Array.from({ length: found.n }, (_, j) => e.index(found.states, j * d));
           assert.deepEqual(
