@@ -215,6 +215,30 @@ Deno.test("device training loop: per step nothing is read back and the same byte
   }
 });
 
+Deno.test("device engine: steps and evaluations leave no tensor behind; disposing frees everything", async () => {
+  const before = tf.memory().numTensors;
+  const params = { div_alpha: 0.5, pg_lambda: 1 };
+  for (
+    const [o, c, alpha] of [["atb", "learned", 0], ["akl", "loo-logw", 0.5], ["tsallis", "none", 1]] as const
+  ) {
+    const ds = isingDeviceSampler(tf, L, BETA);
+    const nets = [1, 2].map((s) => initMlp([D, 8, 2 * D], "elu", "he-uniform", new Rng(s)));
+    const eng = new DeviceEngine({ tf, nets, sampler: ds, lr: 1e-3 });
+    const rng = new DeviceUniforms(tf, [new Rng(1), new Rng(2)], 8 * D);
+    const counts: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const objective = OBJECTIVE_REGISTRY.find((x) => x.name === o)!;
+      const cv = CONTROL_VARIATE_REGISTRY.find((x) => x.name === c)!;
+      (await eng.step({ objective, cv, params, alpha, B: 8, rng, trainScalar: true })).dispose();
+      await eng.evaluateSampled(20, rng, 8);
+      counts.push(tf.memory().numTensors);
+    }
+    assert.ok(counts.every((n) => n === counts[0]), `${o}/${c}: ${counts}`);
+    rng.dispose(), eng.dispose(), ds.dispose();
+    assert.equal(tf.memory().numTensors, before, `${o}/${c}: tensors left after dispose`);
+  }
+});
+
 Deno.test("device evaluation: E_Q[log w] and log Ẑ reduced on the device = the CPU summary of the same samples; 2·K floats read", async () => {
   const nets = [freshNet(21, [16]), freshNet(22, [16])];
   const ds = isingDeviceSampler(tf, L, BETA);

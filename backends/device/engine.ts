@@ -120,6 +120,13 @@ export function keepOnDevice(tf: Tf): void {
   }
 }
 
+/** A device variable holding `init` (which it takes over: the initial tensor is released, not leaked). */
+export function variableOf(tf: Tf, init: T, trainable: boolean): tfc.Variable {
+  const v = tf.variable(init, trainable);
+  init.dispose();
+  return v;
+}
+
 /** The objectives the device engine runs (those with device coefficients; backends/device/coefficients.ts). */
 export { DEVICE_OBJECTIVES } from "./coefficients.ts";
 
@@ -322,8 +329,8 @@ export class DeviceAdam {
     private readonly beta2 = 0.999,
     private readonly eps = 1e-8,
   ) {
-    this.m = vars.map((p) => tf.variable(tf.zerosLike(p), false));
-    this.v = vars.map((p) => tf.variable(tf.zerosLike(p), false));
+    this.m = vars.map((p) => variableOf(tf, tf.zerosLike(p), false));
+    this.v = vars.map((p) => variableOf(tf, tf.zerosLike(p), false));
     this.c = {
       b1: tf.scalar(beta1),
       nb1: tf.scalar(1 - beta1),
@@ -423,10 +430,10 @@ export class DeviceEngine implements DevicePolicy {
       const fin = sizes[l], fout = sizes[l + 1];
       const W = new Float32Array(K * fin * fout), b = new Float32Array(K * fout);
       nets.forEach((n, k) => (W.set(n.W[l], k * fin * fout), b.set(n.b[l], k * fout)));
-      this.vars.push(tf.variable(tf.tensor3d(W, [K, fin, fout]), true));
-      this.vars.push(tf.variable(tf.tensor3d(b, [K, 1, fout]), true));
+      this.vars.push(variableOf(tf, tf.tensor3d(W, [K, fin, fout]), true));
+      this.vars.push(variableOf(tf, tf.tensor3d(b, [K, 1, fout]), true));
     }
-    this.scalar = tf.variable(tf.tensor1d(new Float32Array(K)), true);
+    this.scalar = variableOf(tf, tf.tensor1d(new Float32Array(K)), true);
     this.adam = new DeviceAdam(tf, this.vars, opts.lr);
     this.scalarAdam = new DeviceAdam(tf, [this.scalar], opts.lrScalar ?? opts.lr);
     this.one = tf.scalar(1);

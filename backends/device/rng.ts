@@ -28,7 +28,7 @@
 import type * as tfc from "@tensorflow/tfjs-core";
 import type { Rng } from "../../core/rng.ts";
 import type { DeviceRandom, T, Tf } from "./sampler.ts";
-import { keepOnDevice } from "./engine.ts";
+import { keepOnDevice, variableOf } from "./engine.ts";
 
 /** (modulus, multiplier) of the four components. */
 export const RNG_COMPONENTS: readonly (readonly [number, number])[] = [
@@ -97,7 +97,7 @@ export class DeviceUniforms implements DeviceRandom {
     keepOnDevice(tf);
     this.K = rngs.length;
     const init = seedStates(rngs, lanes);
-    this.state = init.map((s) => tf.variable(tf.tensor2d(s, [this.K, lanes]), false));
+    this.state = init.map((s) => variableOf(tf, tf.tensor2d(s, [this.K, lanes]), false));
     this.c = RNG_COMPONENTS.map(([m, a]) => ({ a: tf.scalar(a), m: tf.scalar(m), inv: tf.scalar(1 / m) }));
     this.zero = tf.scalar(0);
     this.one = tf.scalar(1);

@@ -23,7 +23,7 @@ import {
 import type { Gemm } from "../../core/nn/gemm.ts";
 import type { Batch } from "../../core/gfn/batch.ts";
 import { makeTaskRuntime } from "../../core/train/tasks.ts";
-import { DeviceEngine, deviceSupports, type Tf, TransferCounter } from "./engine.ts";
+import { DeviceEngine, deviceSupports, type Tf, TransferCounter, variableOf } from "./engine.ts";
 import { DEVICE_TASKS, deviceSamplerFor } from "./tasks.ts";
 import { DeviceUniforms } from "./rng.ts";
 
@@ -151,7 +151,7 @@ async function trainSeeds(
   ) as ObjectiveParams;
   const trainScalar = objective.scalar?.trained(cv) ?? false;
   const B = config.batch;
-  const tailSum = tf.variable(tf.zeros([K]), false);
+  const tailSum = variableOf(tf, tf.zeros([K]), false);
   let tailN = 0;
   let stepBytes = { read: 0, written: 0 };
   const evalPoint = async (step: number) => {
