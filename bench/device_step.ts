@@ -1,12 +1,12 @@
 /**
  * ms per training step of the device engine (backends/device/) next to the CPU engine's, in the same process, on
- * Ising L×L (D = L²) with the same config: B trajectories, the paper's MLP shape by default, αTB with the learned
+ * Ising L×L (D = L²) or the hypergrid (--task hypergrid --grid-dim d --grid-size H) with the same config: B trajectories, the paper's MLP shape by default, αTB with the learned
  * log Z_ψ (or --objective/--cv/--alpha). Also the bytes read back from / uploaded to the device by one training
  * step (the last; TransferCounter, counted inside tfjs).
  *
  *   npx -y deno@2 run -A bench/device_step.ts [--device auto|webgpu|tensorflow-gpu|tfjs-cpu] [--cpu-backend auto]
  *        [--L 15] [--batch 256] [--hidden 256,256,256] [--steps 10] [--objective atb] [--cv learned] [--alpha 0]
- *        [--seeds K] [--json]
+ *        [--seeds K] [--task ising|hypergrid] [--grid-dim 2] [--grid-size 8] [--json]
  *
  * With --seeds K > 1 it also times K seeds batched in one device program (backends/device/seeds.ts): wall time of
  * the whole run / steps (first step included), next to K × the CPU engine's ms/step (K separate runs).
@@ -22,7 +22,7 @@ import { DEVICE_BACKEND_NAMES, type DeviceBackendName, selectDevice } from "../b
 import { deviceTrain, deviceTrainSeeds } from "../backends/device/train.ts";
 
 const USAGE =
-  "usage: bench/device_step.ts [--device NAME] [--cpu-backend NAME] [--L N] [--batch N] [--hidden a,b,c] [--steps N] [--objective NAME] [--cv NAME] [--alpha X] [--seeds K] [--json]";
+  "usage: bench/device_step.ts [--device NAME] [--cpu-backend NAME] [--L N] [--batch N] [--hidden a,b,c] [--steps N] [--objective NAME] [--cv NAME] [--alpha X] [--seeds K] [--task ising|hypergrid] [--grid-dim d] [--grid-size H] [--json]";
 
 function fail(msg: string): never {
   console.error(`error: ${msg}`);
@@ -40,6 +40,9 @@ const flags: Record<string, string> = {
   cv: "learned",
   alpha: "0",
   seeds: "1",
+  task: "ising",
+  "grid-dim": "2",
+  "grid-size": "8",
 };
 let json = false;
 for (let i = 0; i < Deno.args.length; i++) {
@@ -68,10 +71,12 @@ const steps = posInt("steps");
 if (steps < 2) fail("--steps must be at least 2");
 let config;
 try {
+  if (flags.task !== "ising" && flags.task !== "hypergrid") fail(`--task must be ising or hypergrid`);
   config = parseTrainConfig({
-    task: "ising",
-    L: posInt("L"),
-    beta: 0.4,
+    task: flags.task,
+    ...(flags.task === "ising"
+      ? { L: posInt("L"), beta: 0.4 }
+      : { grid_dim: posInt("grid-dim"), grid_size: posInt("grid-size") }),
     batch: posInt("batch"),
     hidden: flags.hidden.split(",").map(Number),
     steps,
@@ -122,7 +127,10 @@ if (K > 1) {
 }
 const mean = (t: number[]) => t.slice(1).reduce((a, b) => a + b, 0) / (t.length - 1);
 const out = {
-  D: config.L * config.L,
+  D: config.task === "ising" ? config.L * config.L : undefined,
+  task: config.task === "ising"
+    ? `Ising D=${config.L * config.L}`
+    : `hypergrid d=${config.grid_dim} H=${config.grid_size}`,
   batch: config.batch,
   hidden: config.hidden,
   objective: config.objective,
@@ -141,7 +149,7 @@ const out = {
 if (json) console.log(JSON.stringify(out));
 else {
   console.log(
-    `Ising D=${out.D} B=${out.batch} hidden=${
+    `${out.task} B=${out.batch} hidden=${
       out.hidden.join(",")
     } ${out.objective}/${out.cv} α=${out.alpha}, ${steps} steps (mean of steps 2..${steps})`,
   );
