@@ -196,7 +196,12 @@ export function discreteDeviceSampler(tf: Tf, env: DeviceDiscreteEnv): DiscreteD
         const moves = tf.reshape(tf.stack(back, 2), [K * B, Tb, 1]);
         const n = tf.reshape(tf.sum(tf.cast(tf.greater(moves, zero), "float32"), [1, 2]), [K * B, 1]);
         const src = tf.cast(tf.clipByValue(tf.sub(tf.sub(n, one), steps), 0, Tb - 1), "int32"); // [K·B, T]
-        const pick = tf.reshape(tf.oneHot(tf.reshape(src, [-1]), Tb, 1, 0, "float32"), [K * B, T, Tb]);
+        // (one-hot of depth Tb + 1, the last column never set: tfjs' oneHot needs a depth ≥ 2, and Tb = 1 at d = 1, H = 2)
+        const pick = tf.slice(
+          tf.reshape(tf.oneHot(tf.reshape(src, [-1]), Tb + 1, 1, 0, "float32"), [K * B, T, Tb + 1]),
+          [0, 0, 0],
+          [K * B, T, Tb],
+        );
         const moved = tf.sub(tf.reshape(tf.matMul(pick, moves), [K * B, T]), one);
         const tt = tf.tile(steps, [K * B, 1]), nn = tf.tile(n, [1, T]);
         const fwd = tf.where(
