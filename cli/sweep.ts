@@ -343,6 +343,14 @@ export async function sweepCommand(specPath: string, flags: SweepFlags): Promise
       st.close();
     }
     console.log(jobTable(plan, statuses));
+    if (seedBatch > 1) {
+      const { groupSeeds } = await import("../core/sweep/seed_batch.ts");
+      const { publish, units } = groupSeeds(plan.jobs.map((p) => p.job), seedBatch);
+      console.log(
+        `seed_batch ${seedBatch} on ${backend}: the ${plan.counts.total} jobs run as ${publish.length} unit(s) ` +
+          `(${units.size} of several seeds, each one program; every seed stored as its own job)`,
+      );
+    }
     return 0;
   }
 

@@ -307,14 +307,25 @@ export async function deviceTrainSeeds(
   const { nets, scalars, bytesRead, bytesWritten } = await trainSeeds(tf, config, seeds, {
     ...rest,
     onEvalPoints: onEvalPoint
-      ? async (step, eng, sampled) => {
-        const hosts: Mlp[] = [];
-        for (let k = 0; k < seeds.length; k++) hosts.push(await eng.toHost(k));
-        await onEvalPoint(step, hosts, await eng.scalars(), sampled);
-      }
+      ? async (step, eng, sampled) =>
+        await onEvalPoint(step, await allToHost(eng), await eng.scalars(), sampled)
       : undefined,
   });
   return { nets, scalars, bytesRead, bytesWritten };
+}
+
+/** Every seed's policy copied to the host, each parameter tensor read once (`toHost(k)` reads all K per call). */
+async function allToHost(eng: DeviceEngine): Promise<Mlp[]> {
+  const data: Float32Array[] = [];
+  for (const v of eng.vars) data.push((await v.data()) as Float32Array);
+  return Array.from({ length: eng.K }, (_, k) => {
+    const W: Float32Array[] = [], b: Float32Array[] = [];
+    data.forEach((d, i) => {
+      const per = d.length / eng.K;
+      (i % 2 === 0 ? W : b).push(Float32Array.from(d.subarray(k * per, (k + 1) * per)));
+    });
+    return { sizes: [...eng.sizes], activation: eng.activation, W, b };
+  });
 }
 
 export interface DeviceSeedsOptions extends Omit<DeviceTrainOptions, "onEvalPoint"> {
