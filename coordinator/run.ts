@@ -8,7 +8,7 @@
  */
 import type { SweepPlan } from "../core/sweep/expand.ts";
 import type { Job } from "../core/sweep/job.ts";
-import type { JobQueue, JobSource, QueueEvent } from "../transport/types.ts";
+import type { JobQueue, JobResult, JobSource, QueueEvent, ReusableResult } from "../transport/types.ts";
 import { type Executor, runPool } from "../workers/pool.ts";
 import { DirArtifactStore } from "../transport/artifacts.ts";
 import { batches } from "./batch.ts";
@@ -388,21 +388,34 @@ async function coordinate(
   try {
     store.setValue("heartbeat", Date.now());
     if (opts.reuse && queue.findResults) {
-      // Results computed by other runs, stored with where they came from; the rest computes anew.
-      const found = await queue.findResults([...target]);
+      // Results computed by other runs, stored with where they came from; the rest computes anew. A seed
+      // group's result (spec seed_batch) is found under the unit's id, which the same seeds give again.
+      const groups = groupSeeds([...target].map((id) => plan.get(id)!.job), opts.seedBatch ?? 1).units;
+      const found = await queue.findResults([...target, ...groups.keys()]);
+      const reuse = (id: string, hit: ReusableResult, final: JobResult["final"]) => {
+        if (finishedIds.has(id)) return;
+        const r = hit.result;
+        store.markDone(id, r.worker, Math.max(r.attempt, baseAttempts.get(id) ?? 0), final, {
+          code: r.code,
+          origin: { reused: true, ...hit.from },
+        });
+        finishedIds.add(id);
+        doneIds.add(id);
+        counts.queued--;
+        counts.done++;
+      };
       store.transaction(() => {
         for (const id of target) {
           const hit = found.get(id);
-          if (!hit || finishedIds.has(id)) continue;
-          const r = hit.result;
-          store.markDone(id, r.worker, Math.max(r.attempt, baseAttempts.get(id) ?? 0), r.final, {
-            code: r.code,
-            origin: { reused: true, ...hit.from },
-          });
-          finishedIds.add(id);
-          doneIds.add(id);
-          counts.queued--;
-          counts.done++;
+          if (hit) reuse(id, hit, hit.result.final);
+        }
+        for (const [unit, members] of groups) {
+          const hit = found.get(unit);
+          const outcomes = hit ? unpackGroupFinal(hit.result.final) : null;
+          for (const m of members) {
+            const final = outcomes?.[m.id]?.final;
+            if (hit && final) reuse(m.id, hit, final);
+          }
         }
       });
     }

@@ -405,3 +405,60 @@ Deno.test("train --seeds 3,4 --backend tfjs-cpu: both seeds in one program = eac
   );
   assert.equal(bad.stderr.trim().split("\n").filter((l) => !l.startsWith("Download ")).length, 1);
 });
+
+Deno.test("seed_batch --reuse: a unit's result from another run is each seed's; a seed it lacks runs anew", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "flowsweep-seedbatch-" });
+  try {
+    const p = loadSweep(SPEC, "t.yaml");
+    const members = p.jobs.map((j) => j.job);
+    const [unit] = groupSeeds(members, 4).publish;
+    class Remembering extends MemoryQueue {
+      findResults(ids: string[]) {
+        const final = packGroupFinal(Object.fromEntries(
+          members.slice(0, 3).map((m, k) => [m.id, { final: { step: 12, e_logw: k } }]),
+        ));
+        const result = {
+          jobId: unit.id,
+          configId: unit.id,
+          worker: "w0",
+          attempt: 1,
+          status: "done" as const,
+          final,
+        };
+        return Promise.resolve(
+          new Map(
+            ids.filter((id) => id === unit.id).map((
+              id,
+            ) => [id, { result, from: { sweep: "sb", run: "r0" } }]),
+          ),
+        );
+      }
+    }
+    const q = new Remembering({ maxAttempts: 3 });
+    const ran: Job[] = [];
+    await runSweep({
+      spec: p,
+      runDir: `${dir}/run`,
+      queue: q,
+      reuse: true,
+      seedBatch: 4,
+      workers: {
+        count: 1,
+        source: (n) => q.source(n),
+        mode: "inline",
+        execute: (job) => (ran.push(job), Promise.resolve({ step: 12, e_logw: 9 })),
+      },
+    });
+    await q.close();
+    // the fourth seed alone: a plain job, not a unit
+    assert.deepEqual(ran.map((j) => j.id), [members[3].id]);
+    const st = openStore(`${dir}/run`, { readOnly: true });
+    const jobs = members.map((m) => st.job(m.id)!);
+    st.close();
+    assert.deepEqual(jobs.map((j) => j.status), ["done", "done", "done", "done"]);
+    assert.deepEqual(jobs.map((j) => j.final?.e_logw), [0, 1, 2, 9]);
+    assert.deepEqual(jobs.map((j) => j.origin?.reused ?? false), [true, true, true, false]);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
