@@ -23,7 +23,7 @@ OPENBLAS_NUM_THREADS=1 npx -y deno@2 run -A bench/device_step.ts --device "$devi
 echo "== ms/step: hypergrid d=4, H=8 (T=29), B=256, hidden 256,256, atb/learned α=0.5 (device: $device)"
 OPENBLAS_NUM_THREADS=1 npx -y deno@2 run -A bench/device_step.ts --device "$device" --task hypergrid --grid-dim 4 \
   --grid-size 8 --batch 256 --hidden 256,256 --alpha 0.5 --steps 10 2> >(grep -v XDG_RUNTIME_DIR >&2) || status=1
-# The same scale through the sweep path (spec seed_batch, docs/spec.md): 10 seeds as one unit on the device,
+# The Ising bench's scale through the sweep path (spec seed_batch, docs/spec.md): 10 seeds as one unit on the device,
 # stored as 10 jobs; ms/step of the unit's program (from the stored summaries) next to the CPU engine's, same
 # sweep with one seed on the CPU engine (its ms/step × 10 = 10 separate runs).
 sweep_device=$device
