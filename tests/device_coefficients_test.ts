@@ -92,7 +92,7 @@ function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
-Deno.test("device coefficients: the supported set is every objective with a trajectoryGradient × scalar baselines", () => {
+Deno.test("device coefficients: the supported set is every objective with a trajectoryGradient × every control variate", () => {
   const names = new Set(cases.map((c) => c.objective.name));
   assert.deepEqual([...names].sort(), ["akl", "atb", "fkl-is", "renyi", "tsallis"]);
   assert.equal(cases.length, 3 * (4 + 4 + 1 + 1 + 1));
@@ -101,8 +101,23 @@ Deno.test("device coefficients: the supported set is every objective with a traj
     deviceCoefficientSupport(pg, controlVariateNamed("none"))!,
     /objective pg is not on the device/,
   );
-  const akl = OBJECTIVE_REGISTRY.find((o) => o.name === "akl")!;
-  assert.match(deviceCoefficientSupport(akl, controlVariateNamed("opt-vector"))!, /per-sample scores/);
+  // the optimal baselines: the device batch records (baseline, weight) for the engine, which adds their gradient
+  // from the per-sample scores (tests/device_engine_test.ts, tests/device_scores_test.ts)
+  const akl = OBJECTIVE_REGISTRY.find((o) => o.name === "akl")!, cv = controlVariateNamed("opt-vector-loo");
+  assert.equal(deviceCoefficientSupport(akl, cv), null);
+  const logw = tf.tensor2d(Float32Array.from({ length: K * 4 }, (_, i) => Math.sin(i)), [K, 4]);
+  const scalar = tf.zeros([K]);
+  const out = deviceCoefficients({
+    tf,
+    objective: akl,
+    cv,
+    params: PARAMS,
+    alpha: 0.25,
+    scalar,
+    forward: { logw },
+  });
+  assert.deepEqual(out.forward?.optimal, [{ baseline: { kind: "vector", leaveOneOut: true }, weight: 0.75 }]);
+  tf.dispose([logw, scalar, out.forward!.traj, out.dScalar, out.loss]);
 });
 
 for (const mode of Object.keys(MODES) as Mode[]) {

@@ -30,6 +30,7 @@ import {
 } from "../backends/device/engine.ts";
 import { isingDeviceSampler, ordersOf } from "../backends/device/bitvector.ts";
 import { DeviceUniforms } from "../backends/device/rng.ts";
+import { DevicePg } from "../backends/device/value.ts";
 
 await tf.setBackend("cpu");
 (tf.findBackend("cpu") as unknown as { firstUse: boolean }).firstUse = false;
@@ -56,26 +57,27 @@ const sampler = bitVectorSampler(task);
 function freshNet(seed: number, hidden = [16, 16]): Mlp {
   return initMlp([D, ...hidden, 2 * D], "swish", "he-uniform", new Rng(seed));
 }
+function freshValue(seed: number, hidden = [16, 16]): Mlp {
+  return initMlp([D, ...hidden, 1], "swish", "he-uniform", new Rng(seed));
+}
 
+// every objective × control variate of the registries (the control variates only where the objective reads one)
 const cases: { objective: string; cv: string; alpha: number }[] = [];
 for (const o of OBJECTIVE_REGISTRY) {
-  if (!DEVICE_OBJECTIVES.includes(o.name)) continue;
-  const cvs = o.usesCv
-    ? CONTROL_VARIATE_REGISTRY.filter((c) => !c.needsScores)
-    : [CONTROL_VARIATE_REGISTRY[0]];
+  const cvs = o.usesCv ? CONTROL_VARIATE_REGISTRY : [CONTROL_VARIATE_REGISTRY[0]];
   for (const cv of cvs) {
     for (const alpha of [0, 0.5]) cases.push({ objective: o.name, cv: cv.name, alpha });
   }
 }
 
-Deno.test("device engine: the supported set is every registry entry with per-trajectory coefficients", () => {
-  const supported = OBJECTIVE_REGISTRY.flatMap((o) =>
-    CONTROL_VARIATE_REGISTRY.filter((c) => deviceSupports(o, c) === null).map((c) => `${o.name}/${c.name}`)
+Deno.test("device engine: every objective × control variate of the registries is on the device engine", () => {
+  const unsupported = OBJECTIVE_REGISTRY.flatMap((o) =>
+    CONTROL_VARIATE_REGISTRY.filter((c) => deviceSupports(o, c) !== null).map((c) => `${o.name}/${c.name}`)
   );
-  assert.ok(supported.includes("atb/learned") && supported.includes("akl/loo-logw"));
-  assert.ok(!supported.some((s) => s.startsWith("pg/")));
-  assert.ok(!supported.includes("akl/opt-scalar"));
-  assert.ok(cases.length >= 20, `${cases.length} cases`);
+  assert.deepEqual(unsupported, []);
+  assert.deepEqual([...DEVICE_OBJECTIVES].sort(), OBJECTIVE_REGISTRY.map((o) => o.name).sort());
+  // atb, akl × 8 control variates, renyi, tsallis, fkl-is, pg × none; each at α = 0 and 0.5
+  assert.equal(cases.length, 2 * (2 * CONTROL_VARIATE_REGISTRY.length + 4), `${cases.length} cases`);
 });
 
 Deno.test(`device engine = CPU engine: gradients on a fixed batch (${cases.length} objective × cv × α cases)`, async () => {
@@ -93,6 +95,9 @@ Deno.test(`device engine = CPU engine: gradients on a fixed batch (${cases.lengt
       const bwd = c.alpha > 0 ? sampler.backward(pol, jsGemm, B, rng) as BitVectorBatch : undefined;
       const scalar = 0.3;
       const grads = zerosLike(net);
+      // pg: a value network V(s), the same on both engines (the device's in DevicePg, not updated here)
+      const value = objective.needsValue ? freshValue(8) : undefined;
+      const pg = value ? new DevicePg(tf, [value], 1e-3, PARAMS.pg_lambda) : undefined;
       const cpu = objective.gradient({
         alpha: c.alpha,
         cv,
@@ -101,6 +106,7 @@ Deno.test(`device engine = CPU engine: gradients on a fixed batch (${cases.lengt
         gemm: jsGemm,
         forward: fwd,
         backward: bwd,
+        value,
         grads,
       });
       const up = (b: BitVectorBatch) => ds.upload([b.x as Int8Array], [ordersOf(b.traj.pos, B, D)], B);
@@ -113,6 +119,7 @@ Deno.test(`device engine = CPU engine: gradients on a fixed batch (${cases.lengt
         alpha: c.alpha,
         forward: f,
         backward: bw,
+        coefficients: pg?.coefficients,
       });
       const label = `${c.objective}/${c.cv}/α=${c.alpha}`;
       assert.ok(maxAbsDiff(await dev.logw.forward!.data(), fwd.logw) < 1e-4, `${label}: log w`);
@@ -127,6 +134,16 @@ Deno.test(`device engine = CPU engine: gradients on a fixed batch (${cases.lengt
       }
       assert.ok(Math.abs(dScalar - cpu.dScalar) <= 1e-5 * (1 + Math.abs(cpu.dScalar)), `${label}: dScalar`);
       if (!Number.isNaN(cpu.loss)) assert.ok(Math.abs(loss - cpu.loss) <= 1e-4 * (1 + Math.abs(cpu.loss)));
+      if (pg) {
+        const vl = (await pg.valueLoss!.data())[0];
+        assert.ok(Math.abs(vl - cpu.valueLoss!) <= 1e-4 * (1 + cpu.valueLoss!), `${label}: value loss`);
+        const vtol = REL * Math.max(...cpu.valueGrads!.map(maxAbs)) + ABS;
+        for (let k = 0; k < cpu.valueGrads!.length; k++) {
+          const d = maxAbsDiff(await pg.valueGrads![k].data(), cpu.valueGrads![k]);
+          assert.ok(d <= vtol, `${label}: value param ${k} differs by ${d} > ${vtol}`);
+        }
+        pg.dispose();
+      }
       dev.dispose();
       f.dispose(), bw?.dispose();
     }
@@ -367,14 +384,28 @@ Deno.test("device engine: a whole run gives the CPU trainer's evaluation records
   assert.equal(s.steps, 5);
   assert.ok(typeof s.exact_kl === "number" && s.exact_kl >= 0 && typeof s.log_z_param === "number");
   await assert.rejects(
-    () => deviceTrainRun(tf, "tfjs-cpu", parseTrainConfig({ ...cfg, objective: "pg" }), { gemm: jsGemm }),
-    /objective pg is not on the device engine/,
+    () =>
+      deviceTrainRun(tf, "tfjs-cpu", parseTrainConfig({ ...cfg, backward_policy: "learned" }), {
+        gemm: jsGemm,
+      }),
+    /a learned P_B is not on the device engine/,
   );
 });
 
-Deno.test("train --backend tfjs-cpu with an unsupported objective: one line on stderr, exit 2", async () => {
+Deno.test("train --backend tfjs-cpu with an unsupported config: one line on stderr, exit 2", async () => {
   const p = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "main.ts", "train", "--backend", "tfjs-cpu", "--objective", "pg", "--steps", "2"],
+    args: [
+      "run",
+      "-A",
+      "main.ts",
+      "train",
+      "--backend",
+      "tfjs-cpu",
+      "--backward-policy",
+      "learned",
+      "--steps",
+      "2",
+    ],
     cwd: new URL("..", import.meta.url).pathname,
     stdout: "piped",
     stderr: "piped",
@@ -382,5 +413,5 @@ Deno.test("train --backend tfjs-cpu with an unsupported objective: one line on s
   assert.equal(p.code, 2);
   const err = new TextDecoder().decode(p.stderr).trim().split("\n").filter((l) => !/XDG_RUNTIME_DIR/.test(l));
   assert.equal(err.length, 1, err.join("\n"));
-  assert.match(err[0], /--backend tfjs-cpu: objective pg is not on the device engine/);
+  assert.match(err[0], /--backend tfjs-cpu: a learned P_B is not on the device engine/);
 });

@@ -11,6 +11,8 @@
  */
 import assert from "node:assert/strict";
 import { jsGemm } from "../core/nn/gemm.ts";
+import type { Batch } from "../core/gfn/batch.ts";
+import { addOptimalVectorGradient } from "../core/baselines/estimator.ts";
 import { Rng } from "../core/rng.ts";
 import { isingTask } from "../core/tasks/ising.ts";
 import { bitVectorSampler } from "../core/gfn/bitvector.ts";
@@ -172,4 +174,21 @@ Deno.test("variance trace of each control variate vs none (fixed policy, S = 8)"
   for (const cv of CONTROL_VARIATES.filter((v) => v !== "none")) {
     assert.ok(traces[cv] < traces.none, `${cv}: ${traces[cv]} ≥ none ${traces.none}`);
   }
+});
+
+Deno.test("opt-vector-loo: a coordinate only one sample touches gets the LOO-mean fallback (float32 sums)", () => {
+  // three samples, two parameter elements: element 0 is touched by sample 1 only, element 1 by all
+  const S = 3, logw = Float64Array.of(-1, 0.3, 2.5), hv = [[0, 0.3], [0.2, -0.2], [0, 0.7]];
+  const batch = {
+    net: { W: [new Float32Array(2)] },
+    gemm: jsGemm,
+    forEachScore: (fn: (s: number, h: Float32Array[]) => void) => {
+      for (let s = 0; s < S; s++) fn(s, [Float32Array.from(hv[s])]);
+    },
+  } as unknown as Batch;
+  const grads = [new Float32Array(2)];
+  addOptimalVectorGradient(batch, logw, true, 1, grads);
+  const fallback1 = (logw[0] + logw[2]) / 2;
+  const want0 = (fallback1 - logw[1]) * Math.fround(0.2) / S;
+  assert.ok(Math.abs(grads[0][0] - want0) <= 1e-7, `${grads[0][0]} vs ${want0}`);
 });

@@ -184,6 +184,7 @@ export function bitVectorDeviceSampler(
       K,
       B,
       rows: R,
+      rowOrder: "step-major",
       x,
       order,
       inputs,

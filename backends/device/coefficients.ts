@@ -8,13 +8,13 @@
  * from the coefficients there, and Adam reads ∂/∂scalar there, so nothing is read back for the coefficients
  * (the caller reads the loss if it reports it: K floats). Uploaded: the few scalar constants the math uses.
  *
- * Supported: every objective with a `trajectoryGradient` (atb, akl, renyi, tsallis, fkl-is) with the control
- * variates that need no per-sample scores (none, learned, loo-logw, loo-logz), on-policy. The optimal baselines
- * reach the batch through `TrajectoryBatch.addOptimalBaselineGradient` (core/gfn/batch.ts), which a device batch
- * implements once the per-sample scores of backends/device/scores.ts are wired into the step; until then they are
- * refused (`deviceCoefficientSupport`). pg (per-row coefficients and a value network) has no `trajectoryGradient`.
+ * Supported: every objective with a `trajectoryGradient` (atb, akl, renyi, tsallis, fkl-is) with every control
+ * variate, on-policy. The optimal baselines reach the batch through `TrajectoryBatch.addOptimalBaselineGradient`
+ * (core/gfn/batch.ts): the device batch records the request (baseline, weight) and the engine adds its gradient
+ * from the per-sample scores of its unit backward pass (backends/device/scores.ts). pg (per-row coefficients and
+ * a value network) has no `trajectoryGradient`: backends/device/value.ts `DevicePg`.
  */
-import type { TrajectoryBatch } from "../../core/gfn/batch.ts";
+import type { OptimalBaseline, TrajectoryBatch } from "../../core/gfn/batch.ts";
 import type { Objective, ObjectiveParams } from "../../core/objectives/objective.ts";
 import type { ControlVariate } from "../../core/baselines/registry.ts";
 import { OBJECTIVE_REGISTRY } from "../../core/objectives/registry.ts";
@@ -32,9 +32,7 @@ export function deviceCoefficientSupport(objective: Objective, cv: ControlVariat
   if (!objective.trajectoryGradient) {
     return `objective ${objective.name} is not on the device engine (per-trajectory coefficients only)`;
   }
-  if (objective.usesCv && cv.needsScores) {
-    return `control variate ${cv.name} needs per-sample scores: not on the device engine`;
-  }
+  void cv; // every control variate (the optimal baselines' gradients: the engine, backends/device/scores.ts)
   return null;
 }
 
@@ -45,6 +43,8 @@ export function deviceCoefficientSupport(objective: Objective, cv: ControlVariat
  */
 export class DeviceTrajectoryBatch implements TrajectoryBatch<T, null> {
   readonly B: number;
+  /** The optimal baselines asked for: their gradients need the per-sample scores (the engine adds them). */
+  readonly optimal: { baseline: OptimalBaseline; weight: number }[] = [];
   private coef: T | null = null;
   constructor(private readonly tf: Tf, readonly logw: T) {
     this.B = logw.shape[logw.rank - 1]!;
@@ -52,6 +52,10 @@ export class DeviceTrajectoryBatch implements TrajectoryBatch<T, null> {
   accumulate(coef: T): void {
     const c = this.tf.broadcastTo(coef, this.logw.shape);
     this.coef = this.coef ? this.tf.add(this.coef, c) : c;
+  }
+  /** Records weight · mean_s (b_s − log w_s) h_s with an optimal baseline (computed by the engine). */
+  addOptimalBaselineGradient(baseline: OptimalBaseline, _logw: T, weight: number): void {
+    if (weight !== 0) this.optimal.push({ baseline, weight });
   }
   /** Σ of the accumulated coefficients [K, B], or null when none were asked for. */
   coefficients(): T | null {
@@ -73,8 +77,8 @@ export interface DeviceCoefficientInput {
 
 /** Per-trajectory coefficients [K, B] of each part, ∂loss/∂scalar [K] and the loss [K] (device; caller owns). */
 export interface DeviceCoefficientOutput {
-  forward?: { traj: T };
-  backward?: { traj: T };
+  forward?: { traj: T; optimal?: { baseline: OptimalBaseline; weight: number }[] };
+  backward?: { traj: T; optimal?: { baseline: OptimalBaseline; weight: number }[] };
   dScalar: T;
   loss: T;
 }
@@ -107,8 +111,13 @@ export function deviceCoefficients(input: DeviceCoefficientInput): DeviceCoeffic
       const perSeed = (v: T) => tf.reshape(tf.broadcastTo(v, [K, 1]), [K]);
       const out: DeviceCoefficientOutput = { dScalar: perSeed(r.dScalar), loss: perSeed(r.loss) };
       const fc = forward?.coefficients(), bc = backward?.coefficients();
-      if (fc) out.forward = { traj: fc };
-      if (bc) out.backward = { traj: bc };
+      // a part that only asked for an optimal baseline has zero coefficients besides it
+      if (forward && (fc || forward.optimal.length)) {
+        out.forward = { traj: fc ?? tf.zerosLike(forward.logw), optimal: forward.optimal };
+      }
+      if (backward && (bc || backward.optimal.length)) {
+        out.backward = { traj: bc ?? tf.zerosLike(backward.logw), optimal: backward.optimal };
+      }
       return out as unknown as Record<string, T>;
     }) as unknown as DeviceCoefficientOutput;
   } finally {

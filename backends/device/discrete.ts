@@ -118,6 +118,7 @@ export function discreteDeviceSampler(tf: Tf, env: DeviceDiscreteEnv): DiscreteD
       K,
       B,
       rows: R,
+      rowOrder: "trajectory-major",
       x,
       actions,
       inputs,

@@ -30,7 +30,13 @@ import { stepMajorLayout } from "../../core/gfn/batch.ts";
 import type { Objective, ObjectiveParams } from "../../core/objectives/objective.ts";
 import type { ControlVariate } from "../../core/baselines/registry.ts";
 import type { DeviceBatch, DevicePolicy, DeviceRandom, DeviceSampler, T, Tf } from "./sampler.ts";
-import { deviceCoefficients, deviceCoefficientSupport } from "./coefficients.ts";
+import {
+  DEVICE_OBJECTIVES as COEFFICIENT_OBJECTIVES,
+  deviceCoefficients,
+  deviceCoefficientSupport,
+} from "./coefficients.ts";
+import type { OptimalBaseline } from "../../core/gfn/batch.ts";
+import { layerGrads, mlpDeltas, optimalBaselineGradient, type PolicySignals } from "./scores.ts";
 
 export type { Tf } from "./sampler.ts";
 
@@ -127,11 +133,15 @@ export function variableOf(tf: Tf, init: T, trainable: boolean): tfc.Variable {
   return v;
 }
 
-/** The objectives the device engine runs (those with device coefficients; backends/device/coefficients.ts). */
-export { DEVICE_OBJECTIVES } from "./coefficients.ts";
+/**
+ * The objectives the device engine runs: those with device coefficients (backends/device/coefficients.ts) and pg,
+ * whose per-row coefficients and value network are backends/device/value.ts's `DevicePg`.
+ */
+export const DEVICE_OBJECTIVES: readonly string[] = [...COEFFICIENT_OBJECTIVES, "pg"];
 
 /** Why the device engine cannot run this objective × control variate, or null. */
 export function deviceSupports(objective: Objective, cv: ControlVariate): string | null {
+  if (objective.name === "pg") return null; // DevicePg's coefficients (the train loop passes them)
   return deviceCoefficientSupport(objective, cv);
 }
 
@@ -141,6 +151,8 @@ export function deviceSupports(objective: Objective, cv: ControlVariate): string
  */
 export class CoefficientBatch implements Batch {
   readonly coef: Float64Array;
+  /** The optimal baselines asked for (their gradients need the per-sample scores: run on the device). */
+  readonly optimal: OptimalRequest[] = [];
   readonly layout;
   constructor(readonly B: number, stepsPerTrajectory: number, readonly logw: Float64Array) {
     this.coef = new Float64Array(B);
@@ -151,6 +163,10 @@ export class CoefficientBatch implements Batch {
       throw new Error(`device engine: per-trajectory coefficients only (got ${coef.length}, B = ${this.B})`);
     }
     for (let s = 0; s < this.B; s++) this.coef[s] += coef[s];
+  }
+  /** Records weight · mean_s (b_s − log w_s) h_s with an optimal baseline, computed by the engine on the device. */
+  addOptimalBaselineGradient(baseline: OptimalBaseline, _logw: Float64Array, weight: number): void {
+    if (weight !== 0) this.optimal.push({ baseline, weight });
   }
   private missing(what: string): never {
     throw new Error(`device engine: ${what} stays on the device`);
@@ -202,10 +218,20 @@ export interface CoefficientInput {
   backward?: PartView;
 }
 
-/** Coefficients on log P_F of one part: per trajectory [K, B] and/or per row [K, R] (device; consumed). */
+/** weight · mean_s (b_s − log w_s) h_s with an optimal baseline (the same for every seed). */
+export interface OptimalRequest {
+  baseline: OptimalBaseline;
+  weight: number;
+}
+
+/**
+ * Coefficients on log P_F of one part: per trajectory [K, B] and/or per row [K, R] (device; consumed), and the
+ * optimal baselines' gradients to add (per-sample scores, backends/device/scores.ts).
+ */
 export interface PartCoefficients {
   traj?: T;
   rows?: T;
+  optimal?: OptimalRequest[];
 }
 
 export interface CoefficientOutput {
@@ -238,6 +264,7 @@ export const hostCoefficients: CoefficientFn = async (input) => {
   };
   const coef = { forward: new Float32Array(0), backward: new Float32Array(0) };
   const dS = new Float32Array(K), loss = new Float32Array(K);
+  const optimal: Record<string, OptimalRequest[]> = {};
   for (let k = 0; k < K; k++) {
     const batches: Record<string, CoefficientBatch | undefined> = {};
     for (const [name, part] of [["forward", forward], ["backward", backward]] as const) {
@@ -259,13 +286,18 @@ export const hostCoefficients: CoefficientFn = async (input) => {
     for (const name of ["forward", "backward"] as const) {
       const b = batches[name];
       if (b) coef[name].set(b.coef, k * b.B);
+      if (b && k === 0) optimal[name] = b.optimal;
     }
     dS[k] = r.dScalar;
     loss[k] = r.loss;
   }
   const out: CoefficientOutput = { dScalar: tf.tensor1d(dS), loss: tf.tensor1d(loss) };
-  if (forward) out.forward = { traj: tf.tensor2d(coef.forward, [K, forward.batch.B]) };
-  if (backward) out.backward = { traj: tf.tensor2d(coef.backward, [K, backward.batch.B]) };
+  if (forward) {
+    out.forward = { traj: tf.tensor2d(coef.forward, [K, forward.batch.B]), optimal: optimal.forward };
+  }
+  if (backward) {
+    out.backward = { traj: tf.tensor2d(coef.backward, [K, backward.batch.B]), optimal: optimal.backward };
+  }
   return out;
 };
 
@@ -487,6 +519,23 @@ export class DeviceEngine implements DevicePolicy {
     return grads;
   }
 
+  /** The unit backward pass over a batch's rows (coefficient 1 on every row): δ_l per layer (scores.ts). */
+  private signals(batch: DeviceBatch, As: T[], Zs: T[]): PolicySignals {
+    const { tf } = this;
+    const logits = Zs[Zs.length - 1];
+    const unit = batch.logitSignal(logits, tf.onesLike(tf.sum(logits, 2)));
+    const deltas = mlpDeltas(
+      tf,
+      this.vars,
+      this.activation,
+      { inputs: As, zs: Zs, out: logits },
+      unit,
+      this.one,
+    );
+    const { K, B, rows } = batch;
+    return { K, B, T: rows / B, order: batch.rowOrder, inputs: As, deltas, logits };
+  }
+
   /**
    * The gradient of one step on given device batches: the MLP over each batch's rows, log w, the coefficients
    * (per trajectory and per row), ∇_φ Σ c · log P_F by the explicit backward pass, all seeds at once.
@@ -494,7 +543,10 @@ export class DeviceEngine implements DevicePolicy {
   async gradient(input: DeviceStepInput): Promise<DeviceGradient> {
     const { tf } = this;
     const { objective, cv } = input;
-    const why = deviceSupports(objective, cv);
+    const why = deviceSupports(objective, cv) ??
+      (objective.needsValue && !input.coefficients
+        ? `objective ${objective.name} needs the device value network: pass its coefficients (backends/device/value.ts DevicePg)`
+        : null);
     if (why && !input.coefficients) throw new Error(why);
     const names = (["forward", "backward"] as const).filter((n) => input[n]);
     const cache = names.map((n) => {
@@ -527,16 +579,21 @@ export class DeviceEngine implements DevicePolicy {
     }
     const grads = tf.tidy(() => {
       let total: T[] | null = null;
+      const add = (g: T[]) => (total = total ? total.map((t, k) => tf.add(t, g[k])) : g);
       for (const c of cache) {
         const pc = coef[c.name];
-        if (!pc || (!pc.traj && !pc.rows)) continue;
+        if (!pc) continue;
         const rowCoef = pc.traj && pc.rows
           ? tf.add(c.batch.perRow(pc.traj), pc.rows)
           : pc.traj
           ? c.batch.perRow(pc.traj)
-          : pc.rows!;
-        const g = this.backprop(c.As, c.Zs, c.batch.logitSignal(c.logits, rowCoef));
-        total = total ? total.map((t, k) => tf.add(t, g[k])) : g;
+          : pc.rows;
+        if (pc.optimal?.length) {
+          // the unit backward pass serves the coefficients and the per-sample scores of the optimal baselines
+          const sig = this.signals(c.batch, c.As, c.Zs);
+          if (rowCoef) add(layerGrads(tf, sig.inputs, sig.deltas, rowCoef));
+          for (const o of pc.optimal) add(optimalBaselineGradient(tf, sig, c.logw, o.baseline, o.weight));
+        } else if (rowCoef) add(this.backprop(c.As, c.Zs, c.batch.logitSignal(c.logits, rowCoef)));
       }
       return total ?? this.vars.map((v) => tf.zerosLike(v));
     });

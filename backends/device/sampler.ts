@@ -46,11 +46,19 @@ export interface DeviceRandom {
 }
 
 /** A batch of K × B trajectories resident on the device, with the teacher-forced step rows the backward pass needs. */
+/**
+ * How a batch's R = T·B rows are ordered per seed: step-major (row t·B + b: the bit vectors) or trajectory-major
+ * (row b·T + t: the padded variable-length samplers). The per-sample scores (backends/device/scores.ts) and pg's
+ * per-step terms (backends/device/value.ts) read a trajectory's rows through it.
+ */
+export type RowOrder = "step-major" | "trajectory-major";
+
 export interface DeviceBatch {
   readonly K: number;
   readonly B: number;
   /** Step rows per seed (R). */
   readonly rows: number;
+  readonly rowOrder: RowOrder;
   /** Terminal states [K, B, stateSize] (bit vectors: ±1 float32; grids: coordinates). */
   readonly x: T;
   /** Network inputs of the rows' states s_t: [K, R, inputDim]. */

@@ -20,6 +20,7 @@
 import type * as tfc from "@tensorflow/tfjs-core";
 import type { Mlp } from "../../core/nn/mlp.ts";
 import { act, actDeriv, type Tf } from "./engine.ts";
+import type { RowOrder } from "./sampler.ts";
 
 type T = tfc.Tensor;
 
@@ -50,13 +51,17 @@ export function mlpPass(tf: Tf, vars: readonly T[], activation: Mlp["activation"
   return { inputs, zs, out: zs[L - 1] };
 }
 
-/** The layer signals δ_l = ∂(Σ dOut ⊙ out)/∂Z_l from the output signal dOut [K, n, out] (δ_{L−1} = dOut). */
+/**
+ * The layer signals δ_l = ∂(Σ dOut ⊙ out)/∂Z_l from the output signal dOut [K, n, out] (δ_{L−1} = dOut); `one`: a
+ * kept scalar 1 (else one is made per call).
+ */
 export function mlpDeltas(
   tf: Tf,
   vars: readonly T[],
   activation: Mlp["activation"],
   pass: MlpPass,
   dOut: T,
+  one?: T,
 ): T[] {
   const L = vars.length / 2;
   const deltas: T[] = new Array(L);
@@ -66,7 +71,7 @@ export function mlpDeltas(
     if (l > 0) {
       delta = tf.mul(
         tf.matMul(delta, vars[2 * l], false, true),
-        actDeriv(tf, activation, pass.zs[l - 1], pass.inputs[l]),
+        actDeriv(tf, activation, pass.zs[l - 1], pass.inputs[l], one),
       );
     }
   }
@@ -86,11 +91,7 @@ export function layerGrads(tf: Tf, inputs: readonly T[], deltas: readonly T[], c
   return grads;
 }
 
-/**
- * How a batch's rows are ordered per seed: step-major (row t·B + b: the bit vectors) or trajectory-major (row
- * b·T + t: the padded variable-length samplers, whose padding rows carry zero signals).
- */
-export type RowOrder = "step-major" | "trajectory-major";
+export type { RowOrder };
 
 /** A unit backward pass of the policy over teacher-forced rows: what every coefficient vector's gradient needs. */
 export interface PolicySignals {

@@ -26,6 +26,7 @@ import { makeTaskRuntime } from "../../core/train/tasks.ts";
 import { DeviceEngine, deviceSupports, type Tf, TransferCounter, variableOf } from "./engine.ts";
 import { DEVICE_TASKS, deviceSamplerFor } from "./tasks.ts";
 import { DeviceUniforms } from "./rng.ts";
+import { DevicePg } from "./value.ts";
 
 /** The config keys a device run reads (a TrainConfig satisfies it). */
 export type DeviceRunConfig =
@@ -136,6 +137,23 @@ async function trainSeeds(
       rng.fork(),
     )
   );
+  const objective = objectiveNamed(config.objective), cv = controlVariateNamed(config.cv);
+  const params: ObjectiveParams = Object.fromEntries(
+    objectiveParams().map((
+      p,
+    ) => [p.key, (config as Record<string, unknown>)[p.key] ?? p.schema.parse(undefined)]),
+  ) as ObjectiveParams;
+  // the value network V(s) of pg, drawn after the policy from each seed's Rng (core/train/trainer.ts' order)
+  const pg = objective.needsValue
+    ? new DevicePg(
+      tf,
+      rngs.map((rng) =>
+        initMlp([sampler.inputDim, ...config.hidden, 1], config.activation, config.init, rng.fork())
+      ),
+      params.lr_value,
+      params.pg_lambda,
+    )
+    : undefined;
   const counter = new TransferCounter().attach(tf);
   const eng = new DeviceEngine({ tf, nets, sampler, lr: config.lr, lrScalar: config.lr_logz });
   // seeded once (one upload); B·inputDim lanes: one round per B × D uniforms for the bit vectors
@@ -143,12 +161,6 @@ async function trainSeeds(
   const evalRandom = opts.evalSamples
     ? new DeviceUniforms(tf, seeds.map((s) => new Rng(s ^ EVAL_SALT)), config.batch * sampler.inputDim)
     : undefined;
-  const objective = objectiveNamed(config.objective), cv = controlVariateNamed(config.cv);
-  const params: ObjectiveParams = Object.fromEntries(
-    objectiveParams().map((
-      p,
-    ) => [p.key, (config as Record<string, unknown>)[p.key] ?? p.schema.parse(undefined)]),
-  ) as ObjectiveParams;
   const trainScalar = objective.scalar?.trained(cv) ?? false;
   const B = config.batch;
   const tailSum = variableOf(tf, tf.zeros([K]), false);
@@ -176,7 +188,17 @@ async function trainSeeds(
       const t0 = performance.now();
       const r0 = counter.read, w0 = counter.written;
       const alpha = scheduledAlpha(config.alpha, config.alpha_schedule, step - 1, config.steps);
-      const g = await eng.step({ objective, cv, params, alpha, B, rng: random, trainScalar });
+      const g = await eng.step({
+        objective,
+        cv,
+        params,
+        alpha,
+        B,
+        rng: random,
+        trainScalar,
+        coefficients: pg?.coefficients,
+      });
+      pg?.update();
       if (g.logw.forward && step > config.steps * 0.9) {
         tf.tidy(() => tailSum.assign(tf.add(tailSum, tf.sum(g.logw.forward!, 1))));
         tailN += B;
@@ -204,6 +226,7 @@ async function trainSeeds(
     random.dispose();
     evalRandom?.dispose();
     tailSum.dispose();
+    pg?.dispose();
     eng.dispose();
     sampler.dispose();
   }

@@ -13,7 +13,7 @@
  */
 import type * as tfc from "@tensorflow/tfjs-core";
 import type { Mlp } from "../../core/nn/mlp.ts";
-import { DeviceAdam, type Tf } from "./engine.ts";
+import { type CoefficientFn, type CoefficientOutput, DeviceAdam, type Tf, variableOf } from "./engine.ts";
 import { layerGrads, mlpDeltas, mlpPass, type RowOrder } from "./scores.ts";
 
 type T = tfc.Tensor;
@@ -37,7 +37,9 @@ export function rowView(tf: Tf, x: T, order: RowOrder): T {
 /** V(s_{t+1}) for every step [K, T, B] from V(s_t): shifted up one step, 0 past the last row. */
 function nextStep(tf: Tf, v: T): T {
   const [K, T, B] = v.shape as [number, number, number];
-  return T > 1 ? tf.concat([tf.slice(v, [0, 1, 0], [K, T - 1, B]), tf.zeros([K, 1, B])], 1) : tf.zerosLike(v);
+  return T > 1
+    ? tf.concat([tf.slice(v, [0, 1, 0], [K, T - 1, B]), tf.fill([K, 1, B], 0)], 1)
+    : tf.zerosLike(v);
 }
 
 /**
@@ -60,7 +62,7 @@ export function stepCosts(
     const terminal = tf.reshape(tf.sub(tf.reshape(logZ, [K, 1]), logR), [K, 1, B]);
     if (!mask) {
       const T = c.shape[1]!;
-      const last = T > 1 ? tf.concat([tf.zeros([K, T - 1, B]), terminal], 1) : terminal;
+      const last = T > 1 ? tf.concat([tf.fill([K, T - 1, B], 0), terminal], 1) : terminal;
       return tf.add(c, last);
     }
     const m = stepView(tf, mask, B, order);
@@ -135,8 +137,8 @@ export class DeviceValueNet {
       const fin = this.sizes[l], fout = this.sizes[l + 1];
       const W = new Float32Array(K * fin * fout), b = new Float32Array(K * fout);
       nets.forEach((n, k) => (W.set(n.W[l], k * fin * fout), b.set(n.b[l], k * fout)));
-      this.vars.push(tf.variable(tf.tensor3d(W, [K, fin, fout]), true));
-      this.vars.push(tf.variable(tf.tensor3d(b, [K, 1, fout]), true));
+      this.vars.push(variableOf(tf, tf.tensor3d(W, [K, fin, fout]), true));
+      this.vars.push(variableOf(tf, tf.tensor3d(b, [K, 1, fout]), true));
     }
     this.adam = new DeviceAdam(tf, this.vars, lr);
   }
@@ -185,5 +187,96 @@ export class DeviceValueNet {
   dispose(): void {
     this.adam.dispose();
     for (const v of this.vars) v.dispose();
+  }
+}
+
+/**
+ * The pg objective on the device engine: its `coefficients` (a CoefficientFn of backends/device/engine.ts) give
+ * the forward batch's per-row coefficients (GAE advantages from the value network, centred; weight 1 − α), the
+ * backward batch's forward-KL coefficients −α/B per trajectory, ∂/∂log Z_ψ = mean_s (log Z_ψ − log w_s) per seed
+ * (log Z_ψ fitted like the learned control variate), and the value network's regression gradients, which
+ * `update` applies (Adam with lr_value) after the step. Nothing is read back.
+ */
+export class DevicePg {
+  readonly value: DeviceValueNet;
+  /** The value regression's loss per seed [K] of the last forward batch (owned here). */
+  valueLoss: T | null = null;
+  private pending: T[] | null = null;
+  private readonly lambdas = new Map<number, T>();
+
+  constructor(
+    readonly tf: Tf,
+    valueNets: readonly Mlp[],
+    lrValue: number,
+    private readonly lambda: number,
+  ) {
+    this.value = new DeviceValueNet(tf, valueNets, lrValue);
+  }
+
+  /** Λ for trajectories of T steps (made once per T). */
+  private lambdaMatrix(T: number): T {
+    let m = this.lambdas.get(T);
+    if (!m) this.lambdas.set(T, m = gaeMatrix(this.tf, T, this.lambda));
+    return m;
+  }
+
+  readonly coefficients: CoefficientFn = ({ alpha, scalar, forward, backward }) => {
+    const { tf } = this;
+    const K = scalar.shape[0]!;
+    const out: CoefficientOutput = {
+      dScalar: tf.tidy(() => forward ? tf.sub(scalar, tf.mean(forward.logw, 1)) : tf.zerosLike(scalar)),
+      loss: tf.fill([K], NaN),
+    };
+    if (backward) out.backward = { traj: tf.fill([K, backward.batch.B], -alpha / backward.batch.B) };
+    if (forward) {
+      const { batch, logits } = forward;
+      const cost = tf.tidy(() =>
+        stepCosts(
+          tf,
+          batch.rowLogPF(logits),
+          batch.logPBRows,
+          batch.logR,
+          scalar,
+          batch.rowOrder,
+          batch.rowMask,
+        )
+      );
+      const values = this.value.values(batch.inputs);
+      const Lambda = this.lambdaMatrix(batch.rows / batch.B);
+      const terms = pgRowTerms(tf, cost, values, Lambda, 1 - alpha, batch.rowOrder, batch.rowMask);
+      tf.dispose([cost, values]);
+      const reg = this.value.regression(batch.inputs, terms.target, batch.rowMask);
+      terms.target.dispose();
+      this.dropPending();
+      this.pending = reg.grads;
+      this.valueLoss?.dispose();
+      this.valueLoss = reg.loss;
+      out.forward = { rows: terms.coef };
+    }
+    return out;
+  };
+
+  /** The value network's gradients from the last forward batch, until `update` applies them. */
+  get valueGrads(): readonly T[] | null {
+    return this.pending;
+  }
+
+  /** The value network's Adam step along the last forward batch's regression gradients (once per step). */
+  update(): void {
+    if (!this.pending) return;
+    this.value.apply(this.pending);
+    this.pending = null;
+  }
+
+  private dropPending(): void {
+    if (this.pending) this.tf.dispose(this.pending);
+    this.pending = null;
+  }
+
+  dispose(): void {
+    this.dropPending();
+    this.valueLoss?.dispose();
+    for (const m of this.lambdas.values()) m.dispose();
+    this.value.dispose();
   }
 }

@@ -120,6 +120,7 @@ export function addOptimalVectorGradient(
   }
   const fallback = looMean(logw);
   const [lo, hi] = othersRange(logw);
+  const f32 = F === Float32Array;
   batch.forEachScore((s, h) => {
     const lw = logw[s], fb = fallback[s], mn = lo[s], mx = hi[s];
     for (let p = 0; p < h.length; p++) {
@@ -127,7 +128,9 @@ export function addOptimalVectorGradient(
       for (let i = 0; i < hp.length; i++) {
         const v = hp[i];
         if (v === 0) continue;
-        const sq = v * v, den = h2[i] - sq;
+        // h² as the accumulator stored it (float32 for a float32 policy): a coordinate that only this sample
+        // touches then has den = 0 exactly (the fallback), not a rounding residue of either sign
+        const sq = f32 ? Math.fround(v * v) : v * v, den = h2[i] - sq;
         let b = den > 0 ? (w2[i] - lw * sq) / den : fb;
         if (b < mn) b = mn;
         else if (b > mx) b = mx;

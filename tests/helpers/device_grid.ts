@@ -16,6 +16,7 @@ import type { ObjectiveParams } from "../../core/objectives/objective.ts";
 import { DEVICE_OBJECTIVES, DeviceEngine, type Tf } from "../../backends/device/engine.ts";
 import { hypergridDeviceSampler } from "../../backends/device/hypergrid.ts";
 import { DeviceUniforms } from "../../backends/device/rng.ts";
+import { DevicePg } from "../../backends/device/value.ts";
 
 export const PARAMS: ObjectiveParams = { div_alpha: 0.5, pg_lambda: 1 };
 /** Float32 tolerance: |g_dev − g_cpu| ≤ REL·max|g_cpu| + ABS per parameter element. */
@@ -65,13 +66,14 @@ export interface GridCase {
   alpha: number;
 }
 
-/** Every objective × control variate the device engine supports, at α = 0 and α = 0.5. */
+/**
+ * Every objective × control variate the device engine supports (all of the registries': the optimal baselines'
+ * per-sample scores on padded trajectory-major rows, pg with its value network), at α = 0 and α = 0.5.
+ */
 export const GRID_CASES: GridCase[] = [];
 for (const o of OBJECTIVE_REGISTRY) {
   if (!DEVICE_OBJECTIVES.includes(o.name)) continue;
-  const cvs = o.usesCv
-    ? CONTROL_VARIATE_REGISTRY.filter((c) => !c.needsScores)
-    : [CONTROL_VARIATE_REGISTRY[0]];
+  const cvs = o.usesCv ? CONTROL_VARIATE_REGISTRY : [CONTROL_VARIATE_REGISTRY[0]];
   for (const cv of cvs) {
     for (const alpha of [0, 0.5]) GRID_CASES.push({ objective: o.name, cv: cv.name, alpha });
   }
@@ -98,6 +100,11 @@ export async function checkGridFixedBatches(tf: Tf, cases: readonly GridCase[]):
       const bwd = bb ? discreteContract(env, net, jsGemm, bb) : undefined;
       const scalar = 0.3;
       const grads = zerosLike(net);
+      // pg: a value network V(s), the same on both engines (the device's in DevicePg, not updated here)
+      const value = objective.needsValue
+        ? initMlp([env.inputDim, 16, 16, 1], "swish", "he-uniform", new Rng(8))
+        : undefined;
+      const pg = value ? new DevicePg(tf, [value], 1e-3, PARAMS.pg_lambda) : undefined;
       const cpu = objective.gradient({
         alpha: c.alpha,
         cv,
@@ -106,6 +113,7 @@ export async function checkGridFixedBatches(tf: Tf, cases: readonly GridCase[]):
         gemm: jsGemm,
         forward: fwd,
         backward: bwd,
+        value,
         grads,
       });
       const f = ds.upload([fb.x], [hostActions(fb)], B);
@@ -129,6 +137,7 @@ export async function checkGridFixedBatches(tf: Tf, cases: readonly GridCase[]):
         alpha: c.alpha,
         forward: f,
         backward: bw,
+        coefficients: pg?.coefficients,
       });
       assert.ok(maxAbsDiff(await dev.logw.forward!.data(), fwd.logw) <= LOG_TOL, `${label}: log w`);
       if (bwd) {
@@ -145,6 +154,16 @@ export async function checkGridFixedBatches(tf: Tf, cases: readonly GridCase[]):
         `${label}: dScalar ${dScalar} vs ${cpu.dScalar}`,
       );
       if (!Number.isNaN(cpu.loss)) assert.ok(Math.abs(loss - cpu.loss) <= 1e-4 * (1 + Math.abs(cpu.loss)));
+      if (pg) {
+        const vl = (await pg.valueLoss!.data())[0];
+        assert.ok(Math.abs(vl - cpu.valueLoss!) <= 1e-4 * (1 + cpu.valueLoss!), `${label}: value loss`);
+        const vtol = REL * Math.max(...cpu.valueGrads!.map(maxAbs)) + ABS;
+        for (let k = 0; k < cpu.valueGrads!.length; k++) {
+          const d = maxAbsDiff(await pg.valueGrads![k].data(), cpu.valueGrads![k]);
+          assert.ok(d <= vtol, `${label}: value param ${k} differs by ${d} > ${vtol}`);
+        }
+        pg.dispose();
+      }
       dev.dispose(), f.dispose(), bw?.dispose();
     }
   } finally {
