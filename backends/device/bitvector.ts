@@ -240,20 +240,45 @@ export function bitVectorDeviceSampler(
       const order = orders(rng, B);
       const u = rng.uniform([B, D]);
       let S: T = tf.tidy(() => tf.fill([K, B, D], 0) as T);
+      // the states S_t are the rows t·B + b of the batch: keep the policy's layers on them (cache) when it can
+      const keep = typeof policy.forwardCached === "function";
+      const layers: { As: T[]; Zs: T[] }[] = [];
       for (let t = 0; t < D; t++) {
-        const next = tf.tidy(() => {
+        const out = tf.tidy(() => {
           const pos = tf.reshape(tf.slice(order, [0, 0, t], [K, B, 1]), [K, B]);
           const oh = tf.oneHot(pos, D, 1, 0, "float32") as T;
-          const pPlus = tf.sigmoid(pairDiff(policy.logits(S), oh));
+          const c = keep ? policy.forwardCached!(S) : undefined;
+          const logits = c ? c.Zs[c.Zs.length - 1] : policy.logits(S);
+          const pPlus = tf.sigmoid(pairDiff(logits, oh));
           const ut = tf.reshape(tf.slice(u, [0, 0, t], [K, B, 1]), [K, B]);
           const v = tf.sub(tf.mul(two, tf.cast(tf.less(ut, pPlus), "float32")), one);
-          return tf.add(S, tf.mul(oh, tf.expandDims(v, 2)));
+          return {
+            next: tf.add(S, tf.mul(oh, tf.expandDims(v, 2))),
+            As: c ? c.As.slice(1) : [],
+            Zs: c?.Zs ?? [],
+          };
         });
+        if (keep) layers.push({ As: out.As, Zs: out.Zs });
         S.dispose();
-        S = next;
+        S = out.next;
       }
       u.dispose();
-      return makeBatch(S, order);
+      const batch = makeBatch(S, order);
+      if (!keep) return batch;
+      // step-major rows t·B + b: concatenating the steps' [K, B, ·] along axis 1
+      const cache = tf.tidy(() => ({
+        As: [batch.inputs, ...layers[0].As.map((_, l) => tf.concat(layers.map((s) => s.As[l]), 1))],
+        Zs: layers[0].Zs.map((_, l) => tf.concat(layers.map((s) => s.Zs[l]), 1)),
+      }));
+      for (const s of layers) for (const t of [...s.As, ...s.Zs]) t.dispose();
+      return {
+        ...batch,
+        cache,
+        dispose() {
+          for (const t of [...cache.As.slice(1), ...cache.Zs]) t.dispose();
+          batch.dispose();
+        },
+      };
     },
     backward(_policy: DevicePolicy, B: number, rng: DeviceRandom): BitDeviceBatch {
       const x = sampleData(rng, B);

@@ -29,7 +29,7 @@ import type { Batch } from "../../core/gfn/batch.ts";
 import { stepMajorLayout } from "../../core/gfn/batch.ts";
 import type { Objective, ObjectiveParams } from "../../core/objectives/objective.ts";
 import type { ControlVariate } from "../../core/baselines/registry.ts";
-import type { DeviceBatch, DevicePolicy, DeviceRandom, DeviceSampler, T, Tf } from "./sampler.ts";
+import type { DeviceBatch, DevicePolicy, DeviceRandom, DeviceSampler, LayerCache, T, Tf } from "./sampler.ts";
 import {
   DEVICE_OBJECTIVES as COEFFICIENT_OBJECTIVES,
   deviceCoefficients,
@@ -487,7 +487,7 @@ export class DeviceEngine implements DevicePolicy {
   }
 
   /** The MLP over rows X with the pre-activations Z_l and inputs A_l of every layer kept. */
-  private forwardCached(X: T): { As: T[]; Zs: T[] } {
+  forwardCached(X: T): LayerCache {
     const { tf } = this;
     const Lr = this.vars.length / 2;
     const As: T[] = [X], Zs: T[] = [];
@@ -549,14 +549,21 @@ export class DeviceEngine implements DevicePolicy {
         : null);
     if (why && !input.coefficients) throw new Error(why);
     const names = (["forward", "backward"] as const).filter((n) => input[n]);
+    // the layers on each batch's rows: kept by the sampler while sampling (batch.cache, owned by the batch), or
+    // one forward pass here (owned here)
     const cache = names.map((n) => {
       const batch = input[n]!;
-      const c = tf.tidy(() => {
-        const { As, Zs } = this.forwardCached(batch.inputs);
-        return { As, Zs, logw: batch.logw(Zs[Zs.length - 1]) };
+      const owned = !batch.cache;
+      const { As, Zs } = batch.cache ?? tf.tidy(() => {
+        const c = this.forwardCached(batch.inputs);
+        return { As: c.As, Zs: c.Zs };
       });
-      return { name: n, batch, ...c, logits: c.Zs[c.Zs.length - 1] };
+      const logits = Zs[Zs.length - 1];
+      return { name: n, batch, As, Zs, logits, owned, logw: tf.tidy(() => batch.logw(logits)) };
     });
+    const release = () => {
+      for (const c of cache) if (c.owned) { for (const t of [...c.As.slice(1), ...c.Zs]) t.dispose(); }
+    };
     const view = (n: "forward" | "backward"): PartView | undefined => {
       const c = cache.find((p) => p.name === n);
       return c && { batch: c.batch, logw: c.logw, logits: c.logits };
@@ -574,7 +581,8 @@ export class DeviceEngine implements DevicePolicy {
         backward: view("backward"),
       });
     } catch (err) {
-      for (const c of cache) for (const t of [...c.As.slice(1), ...c.Zs, c.logw]) t.dispose();
+      release();
+      for (const c of cache) c.logw.dispose();
       throw err;
     }
     const grads = tf.tidy(() => {
@@ -597,7 +605,7 @@ export class DeviceEngine implements DevicePolicy {
       }
       return total ?? this.vars.map((v) => tf.zerosLike(v));
     });
-    for (const c of cache) for (const t of [...c.As.slice(1), ...c.Zs]) t.dispose();
+    release();
     for (const n of names) for (const t of [coef[n]?.traj, coef[n]?.rows]) t?.dispose();
     const logw: DeviceGradient["logw"] = {};
     for (const c of cache) logw[c.name] = c.logw;
@@ -658,7 +666,8 @@ export class DeviceEngine implements DevicePolicy {
     const parts: T[] = [];
     for (let done = 0; done < M; done += chunk) {
       const batch = this.sampler.forward(this, Math.min(chunk, M - done), rng);
-      parts.push(tf.tidy(() => batch.logw(this.logits(batch.inputs))));
+      const logits = batch.cache?.Zs[batch.cache.Zs.length - 1];
+      parts.push(tf.tidy(() => batch.logw(logits ?? this.logits(batch.inputs))));
       batch.dispose();
     }
     const red = tf.tidy(() => {

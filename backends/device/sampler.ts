@@ -33,6 +33,18 @@ export type T = tfc.Tensor;
 export interface DevicePolicy {
   readonly K: number;
   logits(X: T): T;
+  /**
+   * The same pass keeping every layer's input A_l (A_0 = X) and pre-activation Z_l (the logits are the last Z):
+   * a sampler that runs the policy on exactly its rows' states may keep these while sampling (`DeviceBatch.cache`)
+   * so that the step driver needs no second forward pass.
+   */
+  forwardCached?(X: T): LayerCache;
+}
+
+/** Per layer l: the input A_l [K, n, in_l] (A_0 = the network input) and the pre-activation Z_l [K, n, out_l]. */
+export interface LayerCache {
+  As: T[];
+  Zs: T[];
 }
 
 /** K independent streams of U(0, 1) on the device (backends/device/rng.ts). */
@@ -69,6 +81,11 @@ export interface DeviceBatch {
   readonly logPBRows: T;
   /** 1 on rows that are steps, 0 on padding: [K, R]; absent when every row is a step. */
   readonly rowMask?: T;
+  /**
+   * The policy's layers on `inputs` (As[0] = `inputs`), kept while sampling with the current parameters; the step
+   * driver then uses them instead of its own forward pass over the rows. Owned (and disposed) by the batch.
+   */
+  readonly cache?: LayerCache;
   /** Per row the true log P_F(s_{t+1} | s_t) from the rows' logits [K, R, out] → [K, R] (0 on padding). */
   rowLogPF(logits: T): T;
   /** log w per trajectory (under the uniform/fixed P_B) from the rows' logits → [K, B]. */
