@@ -462,3 +462,20 @@ Deno.test("seed_batch --reuse: a unit's result from another run is each seed's; 
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("train --seeds 1,2 on the hypergrid (tfjs-cpu): each seed's records, modes found included = its own run", async () => {
+  const args = [
+    ...["train", "--task", "hypergrid", "--grid-dim", "2", "--grid-size", "8", "--backend", "tfjs-cpu"],
+    ...["--steps", "30", "--batch", "16", "--hidden", "16", "--alpha", "0.5", "--lr", "0.004"],
+    ...["--eval-every", "15", "--eval-samples", "32", "--json"],
+  ];
+  const lines = (out: string) => out.trim().split("\n").map((l) => JSON.parse(l) as MetricRecord);
+  const batched = await cli([...args, "--seeds", "1,2"]);
+  assert.equal(batched.code, 0, batched.stderr);
+  const alone = await cli([...args, "--seed", "2"]);
+  assert.equal(alone.code, 0, alone.stderr);
+  const own = lines(alone.stdout), mine = lines(batched.stdout).filter((r) => r.seed === 2);
+  assert.deepEqual(mine.map((r) => r.step), own.map((r) => r.step));
+  assert.ok(own.every((r) => typeof r.modes_found === "number"));
+  mine.forEach((r, i) => assert.ok(maxRel({ ...own[i], seed: 2 }, r) <= 1e-5, `record ${i}`));
+});
