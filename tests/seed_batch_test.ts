@@ -185,6 +185,7 @@ Deno.test("seed_batch: bad values and a CPU backend are one-line errors (exit 2,
   try {
     await Deno.writeTextFile(`${dir}/bad.yaml`, `${SPEC}seed_batch: 0\n`);
     await Deno.writeTextFile(`${dir}/ok.yaml`, `${SPEC}seed_batch: 4\n`);
+    await Deno.writeTextFile(`${dir}/gpu.yaml`, `${SPEC}backend: gpu\nseed_batch: 4\n`);
     const cases: [string[], RegExp][] = [
       [[`${dir}/bad.yaml`], /bad\.yaml:\d+:\d+: seed_batch must be an integer in \[1, 1024\], got number 0/],
       [[`${dir}/ok.yaml`, "seed_batch=two"], /override seed_batch=two: seed_batch must be an integer/],
@@ -197,6 +198,10 @@ Deno.test("seed_batch: bad values and a CPU backend are one-line errors (exit 2,
         /seed_batch 4 needs a device backend .*backend wasm trains one/,
       ],
       [[`${dir}/ok.yaml`], /seed_batch 4 needs a device backend .*backend auto trains one/],
+      [
+        [`${dir}/gpu.yaml`],
+        /gpu\.yaml: backend must be one of auto\|.*\|webgpu\|tensorflow-gpu\|tfjs-cpu, got "gpu"/,
+      ],
       [
         [`${dir}/ok.yaml`, "--backend", "tfjs-cpu", "task=moons"],
         /backend tfjs-cpu: job [0-9a-f]{16} \(stage main\): task moons: the device engine runs/,
