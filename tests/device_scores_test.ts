@@ -30,7 +30,7 @@ import { DevicePg, gaeMatrix, pgRowTerms, rowView, stepCosts, stepView } from ".
 import { DeviceEngine, TransferCounter } from "../backends/device/engine.ts";
 import { isingDeviceSampler } from "../backends/device/bitvector.ts";
 import { DeviceUniforms } from "../backends/device/rng.ts";
-import { deviceTrain } from "../backends/device/train.ts";
+import { deviceTrain, deviceTrainSeeds } from "../backends/device/train.ts";
 import { objectiveNamed } from "../core/objectives/registry.ts";
 import { controlVariateNamed } from "../core/baselines/registry.ts";
 import { exactMetrics, exactTarget } from "../core/eval/exact.ts";
@@ -296,5 +296,39 @@ Deno.test("device engine: training Ising 3×3 with pg and with opt-vector-loo lo
     // both far below the start, and within a factor 2 of each other (different random streams)
     assert.ok(klDev < 0.25 * kl0 && klCpu < 0.25 * kl0, label);
     assert.ok(klDev < 2 * klCpu && klCpu < 2 * klDev, label);
+  }
+});
+
+Deno.test("seed batching with pg and opt-vector-loo: 3 seeds trained in one program = 3 separate device runs, per seed", async () => {
+  for (const [objective, cv, alpha] of [["pg", "none", 0.5], ["akl", "opt-vector-loo", 0]] as const) {
+    const cfg = parseTrainConfig({
+      task: "ising",
+      L: 2,
+      beta: BETA,
+      hidden: [16],
+      batch: 8,
+      steps: 8,
+      objective,
+      cv,
+      alpha,
+      pg_lambda: 0.9,
+      lr: 3e-3,
+      seed: 0,
+    });
+    const seeds = [21, 22, 23];
+    const batched = await deviceTrainSeeds(tf, cfg, seeds);
+    for (let k = 0; k < seeds.length; k++) {
+      const label = `${objective}/${cv} seed ${seeds[k]}`;
+      const alone = await deviceTrain(tf, { ...cfg, seed: seeds[k] });
+      const a = alone.net, b = batched.nets[k];
+      for (let l = 0; l < a.W.length; l++) {
+        assert.ok(maxAbsDiff(a.W[l], b.W[l]) <= 1e-5 * (1 + maxAbs(a.W[l])), `${label} W${l}`);
+        assert.ok(maxAbsDiff(a.b[l], b.b[l]) <= 1e-5 * (1 + maxAbs(a.b[l])), `${label} b${l}`);
+      }
+      assert.ok(Math.abs(alone.scalar - batched.scalars[k]) <= 1e-5 * (1 + Math.abs(alone.scalar)), label);
+      // the seeds moved from their initial policies (the comparison is not vacuous)
+      const init = initMlp([4, 16, 8], "swish", "he-uniform", new Rng(seeds[k]).fork());
+      assert.ok(maxAbsDiff(init.W[0], b.W[0]) > 1e-3, label);
+    }
   }
 });
