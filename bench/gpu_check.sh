@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # GPU check (docs/device.md): on a machine with a GPU, in a few minutes, prints what each backend finds (the
 # WebGPU adapter's name, vendor and limits; tfjs-node-gpu if installed), runs the device engine's equivalence
-# tests (tests/device_webgpu_test.ts and tests/device_grid_webgpu_test.ts run on the adapter Deno finds;
-# tests/device_engine_test.ts and tests/device_grid_test.ts on tfjs-cpu), and prints ms/step of the device engine
-# next to the CPU engine's at the paper's scale (Ising L = 15, D = 225, B = 256, MLP 256×3; the hypergrid d = 4,
-# H = 8, B = 256, MLP 256×2) in the same run, and 10 seeds batched in one device program — by the bench, and through a
-# sweep with seed_batch 10 (stored as 10 jobs) next to the CPU engine's sweep of one seed — with the load.
+# tests (tests/device_webgpu_test.ts, tests/device_grid_webgpu_test.ts and tests/device_scores_webgpu_test.ts run
+# on the adapter Deno finds; tests/device_engine_test.ts and tests/device_grid_test.ts on tfjs-cpu), and prints
+# ms/step of the device engine next to the CPU engine's at the paper's scale (Ising L = 15, D = 225, B = 256, MLP
+# 256×3, with atb/learned, pg and akl/opt-vector-loo; the hypergrid d = 4, H = 8, B = 256, MLP 256×2) in the same
+# run, and 10 seeds batched in one device program — by the bench, and through a sweep with seed_batch 10 (stored
+# as 10 jobs) next to the CPU engine's sweep of one seed — with the load.
 #   bench/gpu_check.sh [DEVICE]     DEVICE: auto (default; a real GPU only) | webgpu | tensorflow-gpu | tfjs-cpu
 # Exit status: 0 when the tests pass and the bench ran. (Mesa's "XDG_RUNTIME_DIR is invalid" lines are filtered.)
 set -uo pipefail
@@ -16,10 +17,17 @@ echo "== backends (flowsweep doctor)"
 npx -y deno@2 run -A main.ts doctor 2> >(grep -v XDG_RUNTIME_DIR >&2)
 echo "== equivalence: device engine vs CPU engine (gradients on a fixed batch, transfer counter, training)"
 npx -y deno@2 test -A tests/device_webgpu_test.ts tests/device_engine_test.ts tests/device_grid_webgpu_test.ts \
-  tests/device_grid_test.ts 2> >(grep -v XDG_RUNTIME_DIR >&2) || status=1
+  tests/device_grid_test.ts tests/device_scores_webgpu_test.ts 2> >(grep -v XDG_RUNTIME_DIR >&2) || status=1
 echo "== ms/step: Ising L=15 (D=225), B=256, hidden 256,256,256, atb/learned (device: $device)"
 OPENBLAS_NUM_THREADS=1 npx -y deno@2 run -A bench/device_step.ts --device "$device" --L 15 --batch 256 \
   --hidden 256,256,256 --steps 10 --seeds 10 2> >(grep -v XDG_RUNTIME_DIR >&2) || status=1
+# pg (value network, per-row GAE coefficients) and the optimal vector baseline (per-sample scores in chunks, two
+# passes) at the same scale: their cost over atb/learned's
+for args in "--objective pg" "--objective akl --cv opt-vector-loo"; do
+  echo "== ms/step: Ising L=15 (D=225), B=256, hidden 256,256,256, $args (device: $device)"
+  OPENBLAS_NUM_THREADS=1 npx -y deno@2 run -A bench/device_step.ts --device "$device" --L 15 --batch 256 \
+    --hidden 256,256,256 --steps 3 $args 2> >(grep -v XDG_RUNTIME_DIR >&2) || status=1
+done
 echo "== ms/step: hypergrid d=4, H=8 (T=29), B=256, hidden 256,256, atb/learned α=0.5 (device: $device)"
 OPENBLAS_NUM_THREADS=1 npx -y deno@2 run -A bench/device_step.ts --device "$device" --task hypergrid --grid-dim 4 \
   --grid-size 8 --batch 256 --hidden 256,256 --alpha 0.5 --steps 10 2> >(grep -v XDG_RUNTIME_DIR >&2) || status=1
