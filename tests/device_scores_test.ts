@@ -22,6 +22,7 @@ import { discreteSampler } from "../core/gfn/discrete_sampler.ts";
 import {
   chunkScores,
   optimalKind,
+  type PolicySignals,
   policySignals,
   scoreChunk,
   scoreNorms2,
@@ -331,4 +332,23 @@ Deno.test("seed batching with pg and opt-vector-loo: 3 seeds trained in one prog
       assert.ok(maxAbsDiff(init.W[0], b.W[0]) > 1e-3, label);
     }
   }
+});
+
+Deno.test("device scores: chunks at the paper's scale (D = 225, B = 256, MLP 256×3) keep a chunk's largest score ≤ 2^24 floats", () => {
+  // only the shapes matter: the largest layer is 256 → 2D = 450 (115,200 parameters)
+  const shaped = (...shape: number[]) => ({ shape }) as unknown as T;
+  const D = 225, B = 256, widths = [D, 256, 256, 256, 2 * D];
+  const signals = (K: number): PolicySignals => ({
+    K,
+    B,
+    T: D,
+    order: "step-major",
+    inputs: widths.slice(0, -1).map((w) => shaped(K, D * B, w)),
+    deltas: widths.slice(1).map((w) => shaped(K, D * B, w)),
+    logits: shaped(K, D * B, 2 * D),
+  });
+  assert.equal(scoreChunk(signals(1)), 145); // ⌊2^24 / 115,200⌋: 2 chunks (145 + 111) per step
+  assert.equal(scoreChunk(signals(10)), 14); // 10 seeds batched: 19 chunks of 14 trajectories × 10 seeds
+  for (const K of [1, 10]) assert.ok(K * scoreChunk(signals(K)) * 256 * 2 * D <= 1 << 24);
+  assert.equal(scoreChunk(signals(1), 1), 1); // at least one trajectory per chunk
 });
