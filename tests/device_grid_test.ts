@@ -106,7 +106,7 @@ Deno.test("device hypergrid: forward samples have the policy's exact terminal la
 
 Deno.test("device hypergrid: training d=2, H=4 reaches the CPU engine's exact KL and TV (same config, own streams)", async () => {
   const e = hypergrid({ d: 2, H: 4, R0: 1e-3, R1: 0.5, R2: 2 });
-  for (const [objective, cv] of [["atb", "learned"], ["akl", "loo-logw"]] as const) {
+  for (const [objective, cv] of [["atb", "learned"], ["akl", "loo-logw"], ["pg", "none"]] as const) {
     const cfg = parseTrainConfig({
       task: "hypergrid",
       grid_dim: 2,
