@@ -22,6 +22,7 @@ import { discreteSampler } from "../core/gfn/discrete_sampler.ts";
 import {
   chunkScores,
   optimalKind,
+  optimalScalarBaseline,
   type PolicySignals,
   policySignals,
   scoreChunk,
@@ -34,6 +35,7 @@ import { DeviceUniforms } from "../backends/device/rng.ts";
 import { deviceTrain, deviceTrainSeeds } from "../backends/device/train.ts";
 import { objectiveNamed } from "../core/objectives/registry.ts";
 import { controlVariateNamed } from "../core/baselines/registry.ts";
+import { optimalScalarBaseline as cpuOptimalScalarBaseline } from "../core/baselines/cv.ts";
 import { exactMetrics, exactTarget } from "../core/eval/exact.ts";
 import { parseTrainConfig } from "../core/train/config.ts";
 import { trainRun } from "../core/train/trainer.ts";
@@ -351,4 +353,39 @@ Deno.test("device scores: chunks at the paper's scale (D = 225, B = 256, MLP 256
   assert.equal(scoreChunk(signals(10)), 14); // 10 seeds batched: 19 chunks of 14 trajectories × 10 seeds
   for (const K of [1, 10]) assert.ok(K * scoreChunk(signals(K)) * 256 * 2 * D <= 1 << 24);
   assert.equal(scoreChunk(signals(1), 1), 1); // at least one trajectory per chunk
+});
+
+Deno.test("device scores: the LOO optimal scalar baseline stays accurate when one sample's ‖h‖² dominates (= the CPU's float64)", async () => {
+  const K = 2, Bs = 8;
+  const logw = new Float64Array(K * Bs), norms = new Float64Array(K * Bs);
+  for (let i = 0; i < K * Bs; i++) {
+    logw[i] = Math.fround(Math.sin(3 * i) * 4);
+    norms[i] = Math.fround(1 + (i % 3));
+  }
+  norms[2] = Math.fround(3e7); // seed 0: sample 2 dominates Σ‖h‖² by 10⁷ (total − own would lose the others)
+  norms[Bs + 5] = 0; // seed 1: one sample without a score
+  const dev = tf.tidy(() =>
+    optimalScalarBaseline(
+      tf,
+      tf.tensor2d(Float32Array.from(logw), [K, Bs]),
+      tf.tensor2d(Float32Array.from(norms), [K, Bs]),
+      true,
+    )
+  );
+  const got = (await dev.data()) as Float32Array;
+  for (let k = 0; k < K; k++) {
+    const want = cpuOptimalScalarBaseline(
+      logw.subarray(k * Bs, (k + 1) * Bs),
+      norms.subarray(k * Bs, (k + 1) * Bs),
+      true,
+    );
+    for (let s = 0; s < Bs; s++) {
+      const g = got[k * Bs + s];
+      assert.ok(
+        Math.abs(g - want[s]) <= 1e-5 * (1 + Math.abs(want[s])),
+        `seed ${k} sample ${s}: ${g} vs ${want[s]}`,
+      );
+    }
+  }
+  dev.dispose();
 });

@@ -1,7 +1,7 @@
 /**
  * The device kernels of backends/device/scores.ts and value.ts on WebGPU (tfjs-backend-webgpu over Deno's
  * navigator.gpu): a few of tests/device_scores_test.ts's fixed-batch cases (Ising 3×3, B = 8, MLP 16×2) against
- * the CPU engine — opt-vector-loo in two chunks, opt-scalar, and pg with λ = 0.9 at α = 0.5 — to the same float32
+ * the CPU engine — opt-vector-loo in two chunks, opt-scalar, opt-scalar-loo, and pg with λ = 0.9 at α = 0.5 — to the same float32
  * tolerance; and 6 training steps with pg and with akl/opt-vector-loo on WebGPU = the same run on tfjs-cpu
  * (parameters within 1e-5), nothing read back per step. Runs only where an adapter exists (Mesa's llvmpipe here; the GPU on a GPU machine) and says so when
  * skipped.
@@ -35,6 +35,7 @@ Deno.test({
     const { fwd, bwd } = drawBatches(task, net, B, 21);
     await checkOptimal(tf, net, fwd, "opt-vector-loo", 1, "webgpu opt-vector-loo", [4 * 16 * 2 * D]);
     await checkOptimal(tf, net, fwd, "opt-scalar", 2, "webgpu opt-scalar");
+    await checkOptimal(tf, net, fwd, "opt-scalar-loo", 1, "webgpu opt-scalar-loo");
     await checkPg(tf, net, value, fwd, bwd, 0.9, 0.5, "webgpu pg λ=0.9 α=0.5");
   },
 });

@@ -244,17 +244,24 @@ function divWherePositive(tf: Tf, y: T, x: T, otherwise: T): T {
   return tf.where(pos, tf.div(y, tf.where(pos, x, tf.onesLike(x))), tf.add(otherwise, tf.zerosLike(x)));
 }
 
+/** Σ_{s'≠s} x_{s'} per seed (x [K, B]) as the exclusive prefix plus suffix sums: no difference of sums. */
+export function othersSum(tf: Tf, x: T): T {
+  return tf.add(tf.cumsum(x, 1, true, false), tf.cumsum(x, 1, true, true));
+}
+
 /**
  * The optimal scalar baseline per seed and trajectory [K, B] (core/baselines/cv.ts `optimalScalarBaseline`):
- * global b = Σ log w_s n_s / Σ n_s, LOO b_s = Σ_{s'≠s} log w n / Σ_{s'≠s} n; where the denominator is 0 the
+ * global b = Σ log w_s n_s / Σ n_s, LOO b_s = Σ_{s'≠s} log w n / Σ_{s'≠s} n (the other samples' sums directly,
+ * not total − own: float32 keeps them accurate when one sample's ‖h‖² dominates); where the denominator is 0 the
  * (LOO) mean of log w.
  */
 export function optimalScalarBaseline(tf: Tf, logw: T, norms2: T, leaveOneOut: boolean): T {
-  const num = tf.sum(tf.mul(logw, norms2), 1, true), den = tf.sum(norms2, 1, true);
+  const wn = tf.mul(logw, norms2);
   if (!leaveOneOut) {
+    const num = tf.sum(wn, 1, true), den = tf.sum(norms2, 1, true);
     return tf.add(divWherePositive(tf, num, den, tf.mean(logw, 1, true)), tf.zerosLike(logw));
   }
-  return divWherePositive(tf, tf.sub(num, tf.mul(logw, norms2)), tf.sub(den, norms2), looMean(tf, logw));
+  return divWherePositive(tf, othersSum(tf, wn), othersSum(tf, norms2), looMean(tf, logw));
 }
 
 /** weight · mean_s (b_s − log w_s) h_s with the optimal scalar baseline (per seed; grads [K, …] per parameter). */
