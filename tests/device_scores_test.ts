@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { jsGemm } from "../core/nn/gemm.ts";
-import { initMlp } from "../core/nn/mlp.ts";
+import { initMlp, zerosLike } from "../core/nn/mlp.ts";
 import { Rng } from "../core/rng.ts";
 import { isingTask } from "../core/tasks/ising.ts";
 import { CONTROL_VARIATE_REGISTRY } from "../core/baselines/registry.ts";
@@ -29,8 +29,8 @@ import {
   scoreNorms2,
 } from "../backends/device/scores.ts";
 import { DevicePg, gaeMatrix, pgRowTerms, rowView, stepCosts, stepView } from "../backends/device/value.ts";
-import { DeviceEngine, TransferCounter } from "../backends/device/engine.ts";
-import { isingDeviceSampler } from "../backends/device/bitvector.ts";
+import { DeviceEngine, hostCoefficients, TransferCounter } from "../backends/device/engine.ts";
+import { isingDeviceSampler, ordersOf } from "../backends/device/bitvector.ts";
 import { DeviceUniforms } from "../backends/device/rng.ts";
 import { deviceTrain, deviceTrainSeeds } from "../backends/device/train.ts";
 import { objectiveNamed } from "../core/objectives/registry.ts";
@@ -42,6 +42,7 @@ import { trainRun } from "../core/train/trainer.ts";
 import { preparePolicy } from "../core/gfn/trajectories.ts";
 import {
   ABS,
+  assertGradsClose,
   bitRows,
   checkOptimal,
   checkPg,
@@ -388,4 +389,43 @@ Deno.test("device scores: the LOO optimal scalar baseline stays accurate when on
     }
   }
   dev.dispose();
+});
+
+Deno.test("device engine: the host coefficients path hands the optimal baselines to the device too (= CPU engine)", async () => {
+  const ds = isingDeviceSampler(tf, L, BETA);
+  const eng = new DeviceEngine({ tf, nets: [net], sampler: ds, lr: 1e-3 });
+  try {
+    for (const [o, c, alpha] of [["akl", "opt-vector-loo", 0.5], ["atb", "opt-scalar-loo", 0]] as const) {
+      const objective = objectiveNamed(o), cv = controlVariateNamed(c);
+      const { fwd, bwd } = drawBatches(task, net, B, 41);
+      const grads = zerosLike(net);
+      objective.gradient({
+        alpha,
+        cv,
+        scalar: 0.3,
+        params: {},
+        gemm: jsGemm,
+        forward: fwd,
+        backward: alpha > 0 ? bwd : undefined,
+        grads,
+      });
+      const up = (b: typeof fwd) => ds.upload([b.x as Int8Array], [ordersOf(b.traj.pos, B, D)], B);
+      const f = up(fwd), bw = alpha > 0 ? up(bwd) : undefined;
+      eng.setScalar([0.3]);
+      const dev = await eng.gradient({
+        objective,
+        cv,
+        params: {},
+        alpha,
+        forward: f,
+        backward: bw,
+        coefficients: hostCoefficients,
+      });
+      await assertGradsClose(dev.grads, grads, `host path ${o}/${c}/α=${alpha}`);
+      dev.dispose(), f.dispose(), bw?.dispose();
+    }
+  } finally {
+    eng.dispose();
+    ds.dispose();
+  }
 });
