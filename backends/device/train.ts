@@ -4,7 +4,7 @@
  * (same seed → same initMlp draws), per step B forward trajectories sampled on the device (and for α > 0, B
  * backward trajectories from data states x ~ π, also drawn on the device), the objective's
  * coefficients, ∇_φ and Adam on the device (`DeviceEngine.step`); the objective's scalar (log Z_ψ, c_ψ, log Ẑ)
- * is a device variable per seed. The device's random stream is its own (backends/device/seeds.ts), so a device
+ * is a device variable per seed. The device's random stream is its own (backends/device/rng.ts), so a device
  * run is a different random stream from a CPU run with the same seed: the two agree in law, not draw for draw
  * (tests/device_engine_test.ts compares them on a fixed batch and by exact KL).
  */
@@ -105,7 +105,7 @@ export const EVAL_SALT = 0x5eed5eed;
 
 /**
  * K seeds trained in one device program (K = 1: a single run): per seed the initial policy of core/train/trainer.ts
- * `trainRun` with that seed (same initMlp draws), then that seed's own random stream (backends/device/seeds.ts),
+ * `trainRun` with that seed (same initMlp draws), then that seed's own random stream (backends/device/rng.ts),
  * its own scalar and optimiser state; so each seed's result is that seed's separate run's (to float32 rounding
  * of the batched GEMMs).
  */
