@@ -28,7 +28,7 @@
 import type * as tfc from "@tensorflow/tfjs-core";
 import type { Rng } from "../../core/rng.ts";
 import type { DeviceRandom, T, Tf } from "./sampler.ts";
-import { keepOnDevice, variableOf } from "./engine.ts";
+import { keepOnDevice, variableOf } from "./nn.ts";
 
 /** (modulus, multiplier) of the four components. */
 export const RNG_COMPONENTS: readonly (readonly [number, number])[] = [

@@ -19,7 +19,8 @@
  */
 import type * as tfc from "@tensorflow/tfjs-core";
 import type { Mlp } from "../../core/nn/mlp.ts";
-import { act, actDeriv, type Tf } from "./engine.ts";
+import { act, actDeriv } from "./nn.ts";
+import type { Tf } from "./sampler.ts";
 import type { RowOrder } from "./sampler.ts";
 
 type T = tfc.Tensor;
