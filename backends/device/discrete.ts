@@ -51,7 +51,7 @@ export interface DeviceDiscreteEnv {
   logBackward(after: T, oh: T): T;
   /** log R of terminal states [..., S] → [...]. */
   logReward(x: T): T;
-  /** Exact samples x ~ π from uniforms u [...] → [..., S], when the target can be sampled. */
+  /** Exact samples x ~ π from two uniforms each, u [..., 2] → [..., S], when the target can be sampled. */
   sampleData?(u: T): T;
   dispose(): void;
 }
@@ -179,8 +179,8 @@ export function discreteDeviceSampler(tf: Tf, env: DeviceDiscreteEnv): DiscreteD
     backward(_policy, B, rng) {
       if (!env.sampleData) throw new Error(`${env.name} has no data sampler: backward trajectories need one`);
       const K = rng.K;
-      const u = rng.uniform([B, T]); // column 0: x ~ π; columns 1..T−1: the backward steps
-      const x = tf.tidy(() => env.sampleData!(column(u, 0)));
+      const u = rng.uniform([B, T + 1]); // columns 0, 1: x ~ π; columns 2..T: the backward steps
+      const x = tf.tidy(() => env.sampleData!(tf.slice(u, [0, 0, 0], [K, B, 2])));
       const actions = tf.tidy(() => {
         let s = x;
         const back: T[] = []; // backward step k's move + 1 (0 once at s₀): [K, B]
@@ -188,7 +188,7 @@ export function discreteDeviceSampler(tf: Tf, env: DeviceDiscreteEnv): DiscreteD
           const pm = env.parentMask(s);
           const count = tf.sum(pm, 2);
           // the j-th parent move, j = ⌊u·count⌋ ≤ count − 1: where the running count of parent moves is j + 1
-          const j1 = tf.add(tf.minimum(tf.floor(tf.mul(column(u, k + 1), count)), tf.sub(count, one)), one);
+          const j1 = tf.add(tf.minimum(tf.floor(tf.mul(column(u, k + 2), count)), tf.sub(count, one)), one);
           const oh = tf.mul(pm, tf.cast(tf.equal(tf.cumsum(pm, 2), tf.expandDims(j1, 2)), "float32"));
           back.push(tf.sum(tf.mul(oh, ids1), 2));
           s = env.revert(s, oh);
@@ -227,4 +227,66 @@ export function discreteDeviceSampler(tf: Tf, env: DeviceDiscreteEnv): DiscreteD
       env.dispose();
     },
   };
+}
+
+/**
+ * Two-level inverse-CDF tables of a distribution over N enumerated states (host float64, uploaded once): `hi` the
+ * CDF over ⌈N / nLo⌉ blocks of nLo = ⌈√N⌉ consecutive states, `lo` [nHi, nLo] the CDF within each block, each
+ * level normalised to end at exactly 1 (from its last state of positive mass on: so no empty block or padding
+ * entry is ever drawn). Two uniforms per draw, and each level resolves probabilities to float32 on its own, so
+ * states far below float32's 2^−24 of the total are still drawn at their rate (a single float32 CDF over 160,000
+ * hypergrid states would resolve a state of mass 10^−7 to ±60%).
+ */
+export interface EnumeratedTarget {
+  N: number;
+  nLo: number;
+  hi: T;
+  lo: T;
+  /** Kept int32 scalars: the last block and entry indices, nLo. */
+  consts: { lastHi: T; lastLo: T; nLo: T };
+  dispose(): void;
+}
+
+export function enumeratedTarget(tf: Tf, logp: ArrayLike<number>): EnumeratedTarget {
+  const N = logp.length;
+  const nLo = Math.max(1, Math.ceil(Math.sqrt(N))), nHi = Math.ceil(N / nLo);
+  let mx = -Infinity;
+  for (let i = 0; i < N; i++) mx = Math.max(mx, logp[i]);
+  const p = (i: number) => (i < N ? Math.exp(logp[i] - mx) : 0);
+  const hi = new Float32Array(nHi), lo = new Float32Array(nHi * nLo).fill(1);
+  const mass = new Float64Array(nHi);
+  for (let j = 0; j < nHi; j++) {
+    for (let l = 0; l < nLo; l++) mass[j] += p(j * nLo + l);
+    let acc = 0, last = -1;
+    for (let l = 0; l < nLo; l++) if (p(j * nLo + l) > 0) last = l;
+    for (let l = 0; l < last; l++) lo[j * nLo + l] = (acc += p(j * nLo + l)) / mass[j];
+  }
+  const total = mass.reduce((a, b) => a + b, 0);
+  let lastBlock = 0;
+  for (let j = 0; j < nHi; j++) if (mass[j] > 0) lastBlock = j;
+  for (let j = 0, acc = 0; j < nHi; j++) hi[j] = j >= lastBlock ? 1 : (acc += mass[j]) / total;
+  const t = { hi: tf.tensor1d(hi), lo: tf.tensor2d(lo, [nHi, nLo]) };
+  const consts = {
+    lastHi: tf.scalar(nHi - 1, "int32"),
+    lastLo: tf.scalar(nLo - 1, "int32"),
+    nLo: tf.scalar(nLo, "int32"),
+  };
+  return {
+    N,
+    nLo,
+    ...t,
+    consts,
+    dispose: () => [t.hi, t.lo, ...Object.values(consts)].forEach((x) => x.dispose()),
+  };
+}
+
+/** State indices [n] (int32) drawn from the tables with two uniforms per draw (u: [n, 2]). */
+export function drawEnumerated(tf: Tf, t: EnumeratedTarget, u: T): T {
+  const n = u.shape[0];
+  const { lastHi, lastLo, nLo } = t.consts;
+  const [u1, u2] = tf.split(u, 2, 1); // [n, 1] each
+  // the first block / state whose CDF exceeds u (upperBound; 1-D inputs give [1, n]); the CDFs end at 1 > u
+  const j = tf.minimum(tf.reshape(tf.upperBound(t.hi, tf.reshape(u1, [-1])), [n]), lastHi);
+  const l = tf.minimum(tf.reshape(tf.upperBound(tf.gather(t.lo, j), u2), [n]), lastLo);
+  return tf.add(tf.mul(j, nLo), l);
 }

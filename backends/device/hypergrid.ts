@@ -3,14 +3,20 @@
  * (backends/device/discrete.ts): states x ∈ {0, …, H−1}^d as float32 [..., d]; actions 0..d−1 increment a
  * coordinate (valid while it is < H − 1), action d stops; the network input is the per-coordinate one-hot
  * (coordinate-major, as `encode` on the CPU); the uniform P_B: −log #(coordinates > 0 of s') per non-stop move.
- * Two tables are uploaded once: log R of every state index Σ_i x_i H^i (a gather per terminal state) and the
- * cumulative target π over the indices (computed in float64 on the host), whose inverse CDF (`upperBound`) draws
- * x ~ π from one uniform per sample. Every constant is made once: per call nothing is uploaded.
+ * Tables uploaded once: log R of every state index Σ_i x_i H^i (a gather per terminal state) and the two-level
+ * inverse CDF of the target π over the indices (`enumeratedTarget`, computed in float64 on the host), which draws
+ * x ~ π from two uniforms per sample. Every constant is made once: per call nothing is uploaded.
  */
 import type * as tfc from "@tensorflow/tfjs-core";
 import type { Hypergrid } from "../../core/tasks/hypergrid.ts";
 import type { Tf } from "./sampler.ts";
-import { type DeviceDiscreteEnv, type DiscreteDeviceSampler, discreteDeviceSampler } from "./discrete.ts";
+import {
+  type DeviceDiscreteEnv,
+  type DiscreteDeviceSampler,
+  discreteDeviceSampler,
+  drawEnumerated,
+  enumeratedTarget,
+} from "./discrete.ts";
 
 type T = tfc.Tensor;
 
@@ -22,14 +28,11 @@ function lastSlice(tf: Tf, x: T, start: number, size: number): T {
 
 export function hypergridDeviceEnv(tf: Tf, env: Hypergrid): DeviceDiscreteEnv {
   const { d, H } = env.params;
-  const N = env.nStates;
-  const cdf = new Float32Array(N);
-  for (let s = 0, acc = 0; s < N; s++) cdf[s] = acc += Math.exp(env.logR[s] - env.logZ);
-  const cdfT = tf.tensor1d(cdf);
+  const target = enumeratedTarget(tf, env.logR);
   const logRT = tf.tensor1d(Float32Array.from(env.logR));
   const strides = tf.tensor1d(Array.from({ length: d }, (_, i) => H ** i), "float32");
   const zero = tf.scalar(0), one = tf.scalar(1), top = tf.scalar(H - 1);
-  const lastI = tf.scalar(N - 1, "int32"), HI = tf.scalar(H, "int32");
+  const HI = tf.scalar(H, "int32");
   const powI = Array.from({ length: d }, (_, i) => tf.scalar(H ** i, "int32"));
   return {
     name: env.name,
@@ -62,14 +65,14 @@ export function hypergridDeviceEnv(tf: Tf, env: Hypergrid): DeviceDiscreteEnv {
       return tf.reshape(tf.gather(logRT, tf.reshape(idx, [-1])), idx.shape);
     },
     sampleData(u) {
-      // upperBound of 1-D inputs is [1, n]: flattened before the coordinates are stacked
-      const found = tf.reshape(tf.upperBound(cdfT, tf.reshape(u, [-1])), [-1]);
-      const idx = tf.minimum(found, lastI);
+      const lead = u.shape.slice(0, -1);
+      const idx = drawEnumerated(tf, target, tf.reshape(u, [-1, 2]));
       const coords = powI.map((p) => tf.mod(tf.floorDiv(idx, p), HI));
-      return tf.reshape(tf.cast(tf.stack(coords, 1), "float32"), [...u.shape, d]);
+      return tf.reshape(tf.cast(tf.stack(coords, 1), "float32"), [...lead, d]);
     },
     dispose() {
-      for (const t of [cdfT, logRT, strides, zero, one, top, lastI, HI, ...powI]) t.dispose();
+      target.dispose();
+      for (const t of [logRT, strides, zero, one, top, HI, ...powI]) t.dispose();
     },
   };
 }
