@@ -429,3 +429,48 @@ Deno.test("device engine: the host coefficients path hands the optimal baselines
     ds.dispose();
   }
 });
+
+Deno.test("device engine with pg and the optimal baselines: steps leave no tensor behind; disposing frees everything", async () => {
+  const before = tf.memory().numTensors;
+  const params = { div_alpha: 0.5, pg_lambda: 0.9, lr_value: 1e-3 };
+  for (
+    const [o, c, alpha] of [
+      ["pg", "none", 0.5],
+      ["akl", "opt-vector-loo", 0],
+      ["atb", "opt-scalar-loo", 0.5],
+      [
+        "atb",
+        "opt-vector",
+        0,
+      ],
+    ] as const
+  ) {
+    const ds = isingDeviceSampler(tf, L, BETA);
+    const nets = [1, 2].map((s) => initMlp([D, 8, 2 * D], "elu", "he-uniform", new Rng(s)));
+    const eng = new DeviceEngine({ tf, nets, sampler: ds, lr: 1e-3 });
+    const pg = o === "pg"
+      ? new DevicePg(tf, [3, 4].map((s) => initMlp([D, 8, 1], "elu", "he-uniform", new Rng(s))), 1e-3, 0.9)
+      : undefined;
+    const rng = new DeviceUniforms(tf, [new Rng(1), new Rng(2)], 8 * D);
+    const objective = objectiveNamed(o), cv = controlVariateNamed(c);
+    const counts: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const g = await eng.step({
+        objective,
+        cv,
+        params,
+        alpha,
+        B: 8,
+        rng,
+        trainScalar: true,
+        coefficients: pg?.coefficients,
+      });
+      pg?.update();
+      g.dispose();
+      counts.push(tf.memory().numTensors);
+    }
+    assert.ok(counts.every((n) => n === counts[0]), `${o}/${c}: ${counts}`);
+    pg?.dispose(), rng.dispose(), eng.dispose(), ds.dispose();
+    assert.equal(tf.memory().numTensors, before, `${o}/${c}: tensors left after dispose`);
+  }
+});
