@@ -6,8 +6,8 @@
  *
  * The step driver (`DeviceEngine.gradient` / `step`) is task-agnostic: a DeviceSampler
  * (backends/device/sampler.ts; the bit-vector one is backends/device/bitvector.ts) draws the batches and knows
- * their rows; the driver runs the MLP once over each batch's teacher-forced rows (keeping the activations), asks
- * the batch for log w, gets the objective's coefficients from a `CoefficientFn` (per trajectory and/or per row,
+ * their rows; the driver takes the MLP's layers on each batch's teacher-forced rows (kept by the sampler while
+ * sampling, `batch.cache`, or one forward pass here), asks the batch for log w, gets the objective's coefficients from a `CoefficientFn` (per trajectory and/or per row,
  * as tensors), turns them into the output signal (`batch.logitSignal`), back-propagates through the MLP
  * (tfjs-core registers no gradient functions; the backward of an MLP under a per-row output signal is a handful
  * of batched GEMMs, core/nn/mlp.ts) and applies Adam to φ and to the objective's scalar (log Z_ψ, c_ψ, log Ẑ: one
@@ -20,7 +20,8 @@
  * records the coefficients instead of running a backward pass (`CoefficientBatch`).
  *
  * What crosses between host and device is counted by `TransferCounter.attach(tf)`, which wraps tfjs itself (every
- * upload and every read of the backend), not the engine's own bookkeeping.
+ * upload and every read of the backend), not the engine's own bookkeeping. A step reads nothing back; evaluation
+ * (`evaluateSampled`) reads 2·K floats. The network pieces (activations, MLP pass, Adam) are in ./nn.ts.
  */
 import type * as tfc from "@tensorflow/tfjs-core";
 import { jsGemm } from "../../core/nn/gemm.ts";
