@@ -31,7 +31,7 @@ import { stepMajorLayout } from "../../core/gfn/batch.ts";
 import type { Objective, ObjectiveParams } from "../../core/objectives/objective.ts";
 import type { ControlVariate } from "../../core/baselines/registry.ts";
 import type { DeviceBatch, DevicePolicy, DeviceRandom, DeviceSampler, LayerCache, T, Tf } from "./sampler.ts";
-import { act, actDeriv, DeviceAdam, keepOnDevice, mlpLogits, variableOf } from "./nn.ts";
+import { DeviceAdam, keepOnDevice, layerGrads, mlpDeltas, mlpLogits, mlpPass, variableOf } from "./nn.ts";
 
 export { act, actDeriv, DeviceAdam, keepOnDevice, mlpLogits, variableOf } from "./nn.ts";
 import {
@@ -40,7 +40,7 @@ import {
   deviceCoefficientSupport,
 } from "./coefficients.ts";
 import type { OptimalBaseline } from "../../core/gfn/batch.ts";
-import { layerGrads, mlpDeltas, optimalBaselineGradient, type PolicySignals } from "./scores.ts";
+import { optimalBaselineGradient, type PolicySignals } from "./scores.ts";
 
 export type { Tf } from "./sampler.ts";
 
@@ -380,35 +380,19 @@ export class DeviceEngine implements DevicePolicy {
 
   /** The MLP over rows X with the pre-activations Z_l and inputs A_l of every layer kept. */
   forwardCached(X: T): LayerCache {
-    const { tf } = this;
-    const Lr = this.vars.length / 2;
-    const As: T[] = [X], Zs: T[] = [];
-    let a = X;
-    for (let l = 0; l < Lr; l++) {
-      const z = tf.add(tf.matMul(a, this.vars[2 * l]), this.vars[2 * l + 1]);
-      Zs.push(z);
-      if (l + 1 < Lr) As.push(a = act(tf, this.activation, z));
-    }
-    return { As, Zs };
+    const { inputs, zs } = mlpPass(this.tf, this.vars, this.activation, X);
+    return { As: inputs, Zs: zs };
   }
 
   /** dW_l = A_lᵀ δ_l, db_l = Σ_rows δ_l, δ_{l−1} = (δ_l W_lᵀ) ⊙ act'(Z_{l−1}), from the output signal δ_L. */
   private backprop(As: T[], Zs: T[], signal: T): T[] {
-    const { tf } = this;
-    const Lr = this.vars.length / 2;
-    const grads: T[] = new Array(2 * Lr);
-    let delta = signal;
-    for (let l = Lr - 1; l >= 0; l--) {
-      grads[2 * l] = tf.matMul(As[l], delta, true, false);
-      grads[2 * l + 1] = tf.sum(delta, 1, true);
-      if (l > 0) {
-        delta = tf.mul(
-          tf.matMul(delta, this.vars[2 * l], false, true),
-          actDeriv(tf, this.activation, Zs[l - 1], As[l], this.one),
-        );
-      }
-    }
-    return grads;
+    const pass = { inputs: As, zs: Zs, out: Zs[Zs.length - 1] };
+    return layerGrads(
+      this.tf,
+      As,
+      mlpDeltas(this.tf, this.vars, this.activation, pass, signal, this.one),
+      null,
+    );
   }
 
   /** The unit backward pass over a batch's rows (coefficient 1 on every row): δ_l per layer (scores.ts). */

@@ -1,7 +1,8 @@
 /**
  * The device engine's network pieces (backends/device/engine.ts and the device kernels of scores.ts, value.ts,
  * discrete.ts import them from here, so that nothing imports the engine back): activations and their
- * derivatives, the batched MLP pass, Adam over device variables, variables that take over their initial
+ * derivatives, the batched MLP pass and its explicit backward pass (layer signals, weight gradients), Adam over
+ * device variables, variables that take over their initial
  * tensor, and keeping tfjs-backend-webgpu's work on the GPU.
  */
 import type * as tfc from "@tensorflow/tfjs-core";
@@ -71,6 +72,66 @@ export function mlpLogits(tf: Tf, vars: readonly T[], activation: Mlp["activatio
     a = l + 1 < L ? act(tf, activation, z) : z;
   }
   return a;
+}
+
+/** The tensors of one MLP pass: inputs[l] = A_l (the input of layer l, A_0 = X), zs[l] = Z_l = A_l W_l + b_l. */
+export interface MlpPass {
+  inputs: T[];
+  zs: T[];
+  out: T;
+}
+
+/** The MLP over rows X [K, n, in] with seed-batched parameters (identity after the last layer). */
+export function mlpPass(tf: Tf, vars: readonly T[], activation: Mlp["activation"], X: T): MlpPass {
+  const L = vars.length / 2;
+  const inputs: T[] = [X], zs: T[] = [];
+  let a = X;
+  for (let l = 0; l < L; l++) {
+    const z = tf.add(tf.matMul(a, vars[2 * l]), vars[2 * l + 1]);
+    zs.push(z);
+    if (l + 1 < L) inputs.push(a = act(tf, activation, z));
+  }
+  return { inputs, zs, out: zs[L - 1] };
+}
+
+/**
+ * The layer signals δ_l = ∂(Σ dOut ⊙ out)/∂Z_l from the output signal dOut [K, n, out] (δ_{L−1} = dOut); `one`: a
+ * kept scalar 1 (else one is made per call).
+ */
+export function mlpDeltas(
+  tf: Tf,
+  vars: readonly T[],
+  activation: Mlp["activation"],
+  pass: MlpPass,
+  dOut: T,
+  one?: T,
+): T[] {
+  const L = vars.length / 2;
+  const deltas: T[] = new Array(L);
+  let delta = dOut;
+  for (let l = L - 1; l >= 0; l--) {
+    deltas[l] = delta;
+    if (l > 0) {
+      delta = tf.mul(
+        tf.matMul(delta, vars[2 * l], false, true),
+        actDeriv(tf, activation, pass.zs[l - 1], pass.inputs[l], one),
+      );
+    }
+  }
+  return deltas;
+}
+
+/**
+ * Gradients of Σ_r c_r (Σ dOut ⊙ out)_r from the unit signals: dW_l = A_lᵀ (c ⊙ δ_l) [K, in, out], db_l =
+ * Σ_r c_r δ_l [K, 1, out]; `coefRow` [K, n], or null for c = 1.
+ */
+export function layerGrads(tf: Tf, inputs: readonly T[], deltas: readonly T[], coefRow: T | null): T[] {
+  const grads: T[] = [];
+  for (let l = 0; l < deltas.length; l++) {
+    const d = coefRow ? tf.mul(deltas[l], tf.expandDims(coefRow, 2)) : deltas[l];
+    grads.push(tf.matMul(inputs[l], d, true, false), tf.sum(d, 1, true));
+  }
+  return grads;
 }
 
 /** Adam (core/nn/adam.ts, the same update and bias correction) over device variables. */

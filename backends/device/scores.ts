@@ -19,9 +19,8 @@
  */
 import type * as tfc from "@tensorflow/tfjs-core";
 import type { Mlp } from "../../core/nn/mlp.ts";
-import { act, actDeriv } from "./nn.ts";
-import type { Tf } from "./sampler.ts";
-import type { RowOrder } from "./sampler.ts";
+import { layerGrads, mlpDeltas, mlpPass } from "./nn.ts";
+import type { RowOrder, Tf } from "./sampler.ts";
 
 type T = tfc.Tensor;
 
@@ -30,66 +29,6 @@ export interface StepRows {
   states: T;
   ohPos: T;
   v: T;
-}
-
-/** The tensors of one MLP pass: inputs[l] = A_l (the input of layer l, A_0 = X), zs[l] = Z_l = A_l W_l + b_l. */
-export interface MlpPass {
-  inputs: T[];
-  zs: T[];
-  out: T;
-}
-
-/** The MLP over rows X [K, n, in] with seed-batched parameters (identity after the last layer). */
-export function mlpPass(tf: Tf, vars: readonly T[], activation: Mlp["activation"], X: T): MlpPass {
-  const L = vars.length / 2;
-  const inputs: T[] = [X], zs: T[] = [];
-  let a = X;
-  for (let l = 0; l < L; l++) {
-    const z = tf.add(tf.matMul(a, vars[2 * l]), vars[2 * l + 1]);
-    zs.push(z);
-    if (l + 1 < L) inputs.push(a = act(tf, activation, z));
-  }
-  return { inputs, zs, out: zs[L - 1] };
-}
-
-/**
- * The layer signals δ_l = ∂(Σ dOut ⊙ out)/∂Z_l from the output signal dOut [K, n, out] (δ_{L−1} = dOut); `one`: a
- * kept scalar 1 (else one is made per call).
- */
-export function mlpDeltas(
-  tf: Tf,
-  vars: readonly T[],
-  activation: Mlp["activation"],
-  pass: MlpPass,
-  dOut: T,
-  one?: T,
-): T[] {
-  const L = vars.length / 2;
-  const deltas: T[] = new Array(L);
-  let delta = dOut;
-  for (let l = L - 1; l >= 0; l--) {
-    deltas[l] = delta;
-    if (l > 0) {
-      delta = tf.mul(
-        tf.matMul(delta, vars[2 * l], false, true),
-        actDeriv(tf, activation, pass.zs[l - 1], pass.inputs[l], one),
-      );
-    }
-  }
-  return deltas;
-}
-
-/**
- * Gradients of Σ_r c_r (Σ dOut ⊙ out)_r from the unit signals: dW_l = A_lᵀ (c ⊙ δ_l) [K, in, out], db_l =
- * Σ_r c_r δ_l [K, 1, out]; `coefRow` [K, n], or null for c = 1.
- */
-export function layerGrads(tf: Tf, inputs: readonly T[], deltas: readonly T[], coefRow: T | null): T[] {
-  const grads: T[] = [];
-  for (let l = 0; l < deltas.length; l++) {
-    const d = coefRow ? tf.mul(deltas[l], tf.expandDims(coefRow, 2)) : deltas[l];
-    grads.push(tf.matMul(inputs[l], d, true, false), tf.sum(d, 1, true));
-  }
-  return grads;
 }
 
 export type { RowOrder };

@@ -13,8 +13,9 @@
  */
 import type * as tfc from "@tensorflow/tfjs-core";
 import type { Mlp } from "../../core/nn/mlp.ts";
-import { type CoefficientFn, type CoefficientOutput, DeviceAdam, type Tf, variableOf } from "./engine.ts";
-import { layerGrads, mlpDeltas, mlpPass, type RowOrder } from "./scores.ts";
+import type { CoefficientFn, CoefficientOutput } from "./engine.ts";
+import { DeviceAdam, layerGrads, mlpDeltas, mlpPass, variableOf } from "./nn.ts";
+import type { RowOrder, Tf } from "./sampler.ts";
 
 type T = tfc.Tensor;
 

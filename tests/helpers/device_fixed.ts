@@ -17,7 +17,6 @@ import { pg } from "../../core/objectives/pg.ts";
 import type { Tf } from "../../backends/device/engine.ts";
 import {
   bitRowLogp,
-  layerGrads,
   optimalBaselineGradient,
   optimalKind,
   policySignals,
@@ -25,6 +24,7 @@ import {
   trajectoryGrads,
 } from "../../backends/device/scores.ts";
 import { DeviceValueNet, gaeMatrix, pgRowTerms, stepCosts } from "../../backends/device/value.ts";
+import { layerGrads } from "../../backends/device/nn.ts";
 
 type T = tfc.Tensor;
 
