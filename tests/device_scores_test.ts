@@ -474,3 +474,16 @@ Deno.test("device engine with pg and the optimal baselines: steps leave no tenso
     assert.equal(tf.memory().numTensors, before, `${o}/${c}: tensors left after dispose`);
   }
 });
+
+Deno.test("device scores: the optimal baselines with relu, elu and tanh policies = the CPU estimator in float64", async () => {
+  // (relu zeroes whole score coordinates: an element can be dominated by one sample, where the LOO difference
+  // Σh² − h_s² loses digits in float32 — on the CPU's float32 sums as on the device's; both are compared with the
+  // float64 estimator on the same trajectories; the float32 CPU path is the reference in the tests above)
+  for (const activation of ["relu", "elu", "tanh"] as const) {
+    const anet = initMlp([D, 16, 16, 2 * D], activation, "he-uniform", new Rng(9));
+    const { fwd } = drawBatches(task, anet, B, 51);
+    for (const cv of ["opt-vector-loo", "opt-vector", "opt-scalar-loo", "opt-scalar"]) {
+      await checkOptimal(tf, anet, fwd, cv, 1, `${activation} ${cv}`, [undefined, 5 * maxP], task);
+    }
+  }
+});

@@ -10,8 +10,9 @@ import { jsGemm, type Vec } from "../../core/nn/gemm.ts";
 import { type Mlp, params, zerosLike } from "../../core/nn/mlp.ts";
 import { Rng } from "../../core/rng.ts";
 import type { BitTask } from "../../core/tasks/task.ts";
-import { type BitVectorBatch, bitVectorSampler } from "../../core/gfn/bitvector.ts";
-import { preparePolicy } from "../../core/gfn/trajectories.ts";
+import { type BitVectorBatch, bitVectorBatch, bitVectorSampler } from "../../core/gfn/bitvector.ts";
+import { ordersOf } from "../../backends/device/bitvector.ts";
+import { preparePolicy, runTrajectories } from "../../core/gfn/trajectories.ts";
 import { controlVariateNamed } from "../../core/baselines/registry.ts";
 import { pg } from "../../core/objectives/pg.ts";
 import type { Tf } from "../../backends/device/engine.ts";
@@ -112,11 +113,26 @@ export async function checkOptimal(
   weight: number,
   label: string,
   budgets: (number | undefined)[] = [undefined],
+  /** Compare with the CPU estimator in float64 on the same trajectories (the exact value) instead of float32. */
+  reference64?: BitTask,
 ): Promise<void> {
   const B = fwd.B, D = net.sizes[0];
   const cv = controlVariateNamed(cvName);
   const grads = zerosLike(net);
-  cv.addGradient(float64, fwd, fwd.logw, float64.scalar(0.3), weight, grads);
+  if (reference64) {
+    const net64: Mlp = {
+      ...net,
+      W: net.W.map((w) => Float64Array.from(w)),
+      b: net.b.map((b) => Float64Array.from(b)),
+    };
+    const pol64 = preparePolicy(net64);
+    const given = { x: fwd.x as Int8Array, order: ordersOf(fwd.traj.pos, B, D) };
+    const traj = runTrajectories(pol64, jsGemm, B, new Rng(0), { cache: true, given });
+    const batch64 = bitVectorBatch(pol64, jsGemm, traj, reference64);
+    const g64 = zerosLike(net64);
+    cv.addGradient(float64, batch64, batch64.logw, float64.scalar(0.3), weight, g64);
+    g64.forEach((g, k) => grads[k].set(g));
+  } else cv.addGradient(float64, fwd, fwd.logw, float64.scalar(0.3), weight, grads);
   const vars = seedVars(tf, net), rows = bitRows(tf, fwd);
   const sig = policySignals(tf, vars, net.activation, rows, B);
   const logw = tf.tidy(() =>
