@@ -18,7 +18,7 @@ import { OBJECTIVE_REGISTRY } from "../core/objectives/registry.ts";
 import { CONTROL_VARIATE_REGISTRY } from "../core/baselines/registry.ts";
 import { DeviceEngine, TransferCounter } from "../backends/device/engine.ts";
 import { hypergridDeviceSampler } from "../backends/device/hypergrid.ts";
-import { enumeratedTarget } from "../backends/device/discrete.ts";
+import { enumeratedTarget } from "../backends/device/enumerated.ts";
 import { DeviceUniforms } from "../backends/device/rng.ts";
 import { deviceTrain, deviceTrainRun, deviceTrainSeeds } from "../backends/device/train.ts";
 import { type EvalRecord, parseTrainConfig } from "../core/train/config.ts";

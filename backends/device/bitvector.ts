@@ -7,7 +7,7 @@
  * same law as choosing a uniform unset position per step; docs/math.md §"Bit vectors"), then D steps, each one
  * MLP pass over the K·B current states; v = +1 with probability σ(l₊ − l₋) at the step's position (u < p₊ with a
  * uniform u). Backward trajectories: x ~ π drawn on the device by a two-level inverse CDF over the enumerated
- * target (`enumeratedData`, uploaded once, D ≤ 20 like core/tasks/ising.ts's sampleData), uniform orders.
+ * target (`enumeratedTarget` in enumerated.ts, uploaded once, D ≤ 20 like core/tasks/ising.ts's sampleData), uniform orders.
  *
  * Rows (per seed, step-major t·B + b like the CPU engine): the state s_t = x ⊙ [rank < t] (rank[b, d] = the step
  * position d is set at), the one-hot of the position set at row (t, b), and its value v. Per-trajectory log P_F
@@ -19,46 +19,10 @@
  */
 import type * as tfc from "@tensorflow/tfjs-core";
 import type { DeviceBatch, DevicePolicy, DeviceRandom, DeviceSampler, T, Tf } from "./sampler.ts";
+import { drawEnumerated, type EnumeratedTarget, enumeratedTarget } from "./enumerated.ts";
 
 /** log R on the device: terminal states [n, D] (±1 float32) → [n]. */
 export type DeviceReward = (x: T) => T;
-
-/**
- * Two-level inverse-CDF tables of a distribution over the 2^D states (state index i has x_d = +1 iff bit d of i
- * is set): `hi` is the CDF over the 2^h high blocks, `lo` the CDF within each block ([2^h, 2^(D−h)]), each
- * normalised to end at exactly 1. Two uniforms per draw; each level resolves probabilities to float32 on its
- * own, so states far below 2^−24 overall are still drawn at their rate.
- */
-export interface DataTables {
-  D: number;
-  h: number;
-  hi: T;
-  lo: T;
-}
-
-/** The data tables of the unnormalised log-density `logp` over all 2^D states (host, once; D ≤ 20). */
-export function enumeratedData(tf: Tf, D: number, logp: (i: number) => number): DataTables {
-  if (D > 20) throw new RangeError(`device data sampler: D = ${D} > 20 cannot be enumerated`);
-  const S = 2 ** D, h = Math.ceil(D / 2), nHi = 2 ** h, nLo = S / nHi;
-  const lp = new Float64Array(S);
-  let mx = -Infinity;
-  for (let i = 0; i < S; i++) mx = Math.max(mx, lp[i] = logp(i));
-  const hi = new Float32Array(nHi), lo = new Float32Array(S);
-  const blockMass = new Float64Array(nHi);
-  for (let j = 0; j < nHi; j++) {
-    let c = 0;
-    for (let l = 0; l < nLo; l++) c += Math.exp(lp[j * nLo + l] - mx);
-    blockMass[j] = c;
-    let acc = 0;
-    for (let l = 0; l < nLo; l++) lo[j * nLo + l] = (acc += Math.exp(lp[j * nLo + l] - mx)) / c;
-    lo[j * nLo + nLo - 1] = 1;
-  }
-  const total = blockMass.reduce((a, b) => a + b, 0);
-  let acc = 0;
-  for (let j = 0; j < nHi; j++) hi[j] = (acc += blockMass[j]) / total;
-  hi[nHi - 1] = 1;
-  return { D, h, hi: tf.tensor1d(hi), lo: tf.tensor2d(lo, [nHi, nLo]) };
-}
 
 /** Ising on the L×L torus (core/tasks/ising.ts): log R(x) = β Σ_a x_a (x_right(a) + x_down(a)) = β·Σ x ⊙ (x M). */
 export function isingCoupling(L: number): Float32Array {
@@ -112,7 +76,10 @@ export function isingDeviceSampler(tf: Tf, L: number, beta: number): BitVectorDe
   const M = tf.tensor2d(isingCoupling(L), [D, D]);
   const betaT = tf.scalar(beta);
   const reward: DeviceReward = (x) => tf.mul(betaT, tf.sum(tf.mul(x, tf.matMul(x, M)), -1));
-  const data = D <= 20 ? enumeratedData(tf, D, isingLogR(L, beta)) : undefined;
+  // state index i has x_d = +1 iff bit d of i is set; D ≤ 20 like core/tasks/ising.ts's sampleData
+  const data = D <= 20
+    ? enumeratedTarget(tf, Float64Array.from({ length: 2 ** D }, (_, i) => isingLogR(L, beta)(i)))
+    : undefined;
   return bitVectorDeviceSampler(tf, {
     name: `ising(L=${L},beta=${beta})`,
     D,
@@ -125,7 +92,7 @@ export function isingDeviceSampler(tf: Tf, L: number, beta: number): BitVectorDe
 /** The bit-vector device sampler of a task given by its device log R (and data tables when it has data). */
 export function bitVectorDeviceSampler(
   tf: Tf,
-  task: { name: string; D: number; reward: DeviceReward; data?: DataTables; dispose?: () => void },
+  task: { name: string; D: number; reward: DeviceReward; data?: EnumeratedTarget; dispose?: () => void },
 ): BitVectorDeviceSampler {
   const { D, reward, data } = task;
   // constants, made once (no host → device traffic per call)
@@ -134,7 +101,6 @@ export function bitVectorDeviceSampler(
   const negLogTplus1 = tf.tidy(() => tf.neg(tf.log(tf.add(steps, tf.scalar(1))))); // −log(t + 1)
   const one = tf.scalar(1), two = tf.scalar(2), half = tf.scalar(0.5);
   const bitScales = tf.tensor1d(Array.from({ length: D }, (_, d) => 2 ** -d)); // exact powers of two
-  const nLoT = tf.scalar(data ? data.lo.shape[1]! : 1);
 
   /** l₊ − l₋ at each row's position: logits [K, n, 2D], oneHot [K, n, D] → [K, n]. */
   function pairDiff(logits: T, oneHot: T): T {
@@ -212,12 +178,7 @@ export function bitVectorDeviceSampler(
     const K = rng.K;
     const u = rng.uniform([B, 2]);
     const x = tf.tidy(() => {
-      const [u1, u2] = tf.split(tf.reshape(u, [K * B, 2]), 2, 1); // [KB, 1] each
-      // first index with cdf > u = the number of entries ≤ u (cdf ends at 1 > u)
-      const j = tf.sum(tf.cast(tf.lessEqual(tf.reshape(data.hi, [1, -1]), u1), "int32"), 1); // [KB]
-      const rowsLo = tf.gather(data.lo, j); // [KB, nLo]
-      const l = tf.sum(tf.cast(tf.lessEqual(rowsLo, u2), "int32"), 1);
-      const idx = tf.add(tf.mul(tf.cast(j, "float32"), nLoT), tf.cast(l, "float32")); // exact: < 2^21
+      const idx = tf.cast(drawEnumerated(tf, data, tf.reshape(u, [K * B, 2])), "float32"); // exact: < 2^21
       // bit d of idx: floor(idx·2^−d) − 2·floor(idx·2^−(d+1)), all products by powers of two (exact)
       const scaled = tf.floor(tf.mul(tf.reshape(idx, [K * B, 1]), bitScales));
       const bit = tf.sub(scaled, tf.mul(two, tf.floor(tf.mul(scaled, half))));
@@ -294,9 +255,9 @@ export function bitVectorDeviceSampler(
     },
     dispose() {
       for (
-        const t of [steps, negLogDminusT, negLogTplus1, one, two, half, bitScales, nLoT] as tfc.Tensor[]
+        const t of [steps, negLogDminusT, negLogTplus1, one, two, half, bitScales] as tfc.Tensor[]
       ) t.dispose();
-      if (data) (data.hi.dispose(), data.lo.dispose());
+      data?.dispose();
       task.dispose?.();
     },
   };

@@ -10,13 +10,8 @@
 import type * as tfc from "@tensorflow/tfjs-core";
 import type { Hypergrid } from "../../core/tasks/hypergrid.ts";
 import type { Tf } from "./sampler.ts";
-import {
-  type DeviceDiscreteEnv,
-  type DiscreteDeviceSampler,
-  discreteDeviceSampler,
-  drawEnumerated,
-  enumeratedTarget,
-} from "./discrete.ts";
+import { type DeviceDiscreteEnv, type DiscreteDeviceSampler, discreteDeviceSampler } from "./discrete.ts";
+import { drawEnumerated, enumeratedTarget } from "./enumerated.ts";
 
 type T = tfc.Tensor;
 
