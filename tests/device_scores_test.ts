@@ -487,3 +487,41 @@ Deno.test("device scores: the optimal baselines with relu, elu and tanh policies
     }
   }
 });
+
+Deno.test("device engine: pg at α = 1 (a backward batch only) = the CPU engine; the value network gets no gradient", async () => {
+  const ds = isingDeviceSampler(tf, L, BETA);
+  const eng = new DeviceEngine({ tf, nets: [net], sampler: ds, lr: 1e-3 });
+  const value = initMlp([D, 16, 16, 1], "swish", "he-uniform", new Rng(8));
+  const pg = new DevicePg(tf, [value], 1e-3, 0.9);
+  try {
+    const { bwd } = drawBatches(task, net, B, 61);
+    const grads = zerosLike(net);
+    const cpu = objectiveNamed("pg").gradient({
+      alpha: 1,
+      cv: controlVariateNamed("none"),
+      scalar: 0.3,
+      params: { pg_lambda: 0.9 },
+      gemm: jsGemm,
+      backward: bwd,
+      value,
+      grads,
+    });
+    const bw = ds.upload([bwd.x as Int8Array], [ordersOf(bwd.traj.pos, B, D)], B);
+    eng.setScalar([0.3]);
+    const dev = await eng.gradient({
+      objective: objectiveNamed("pg"),
+      cv: controlVariateNamed("none"),
+      params: { pg_lambda: 0.9 },
+      alpha: 1,
+      backward: bw,
+      coefficients: pg.coefficients,
+    });
+    await assertGradsClose(dev.grads, grads, "pg α = 1");
+    assert.equal((await dev.dScalar.data())[0], cpu.dScalar);
+    assert.equal(cpu.valueGrads, undefined);
+    assert.equal(pg.valueGrads, null);
+    dev.dispose(), bw.dispose();
+  } finally {
+    pg.dispose(), eng.dispose(), ds.dispose();
+  }
+});
