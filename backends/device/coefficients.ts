@@ -75,10 +75,16 @@ export interface DeviceCoefficientInput {
   backward?: { logw: T };
 }
 
+/** weight · mean_s (b_s − log w_s) h_s with an optimal baseline (the same for every seed; backends/device/scores.ts). */
+export interface OptimalRequest {
+  baseline: OptimalBaseline;
+  weight: number;
+}
+
 /** Per-trajectory coefficients [K, B] of each part, ∂loss/∂scalar [K] and the loss [K] (device; caller owns). */
 export interface DeviceCoefficientOutput {
-  forward?: { traj: T; optimal?: { baseline: OptimalBaseline; weight: number }[] };
-  backward?: { traj: T; optimal?: { baseline: OptimalBaseline; weight: number }[] };
+  forward?: { traj: T; optimal?: OptimalRequest[] };
+  backward?: { traj: T; optimal?: OptimalRequest[] };
   dScalar: T;
   loss: T;
 }

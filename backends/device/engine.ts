@@ -36,8 +36,10 @@ import { DeviceAdam, keepOnDevice, layerGrads, mlpDeltas, mlpLogits, mlpPass, va
 export { act, actDeriv, DeviceAdam, keepOnDevice, mlpLogits, variableOf } from "./nn.ts";
 import {
   DEVICE_OBJECTIVES as COEFFICIENT_OBJECTIVES,
+  type DeviceCoefficientInput,
   deviceCoefficients,
   deviceCoefficientSupport,
+  type OptimalRequest,
 } from "./coefficients.ts";
 import type { OptimalBaseline } from "../../core/gfn/batch.ts";
 import { optimalBaselineGradient, type PolicySignals } from "./scores.ts";
@@ -191,22 +193,10 @@ export interface PartView {
   logits: T;
 }
 
-export interface CoefficientInput {
-  tf: Tf;
-  objective: Objective;
-  cv: ControlVariate;
-  params: ObjectiveParams;
-  alpha: number;
-  /** The objective's scalar per seed [K] (device). */
-  scalar: T;
+/** What a `CoefficientFn` reads: the registry's coefficient input, each part with its batch and logits. */
+export interface CoefficientInput extends DeviceCoefficientInput {
   forward?: PartView;
   backward?: PartView;
-}
-
-/** weight · mean_s (b_s − log w_s) h_s with an optimal baseline (the same for every seed). */
-export interface OptimalRequest {
-  baseline: OptimalBaseline;
-  weight: number;
 }
 
 /**
