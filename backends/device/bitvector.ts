@@ -18,7 +18,15 @@
  * tables, ±1) are made once in the constructor.
  */
 import type * as tfc from "@tensorflow/tfjs-core";
-import type { DeviceBatch, DevicePolicy, DeviceRandom, DeviceSampler, T, Tf } from "./sampler.ts";
+import {
+  type DeviceBatch,
+  type DevicePolicy,
+  type DeviceRandom,
+  type DeviceSampler,
+  stackSeeds,
+  type T,
+  type Tf,
+} from "./sampler.ts";
 import { drawEnumerated, type EnumeratedTarget, enumeratedTarget } from "./enumerated.ts";
 
 /** log R on the device: terminal states [n, D] (±1 float32) → [n]. */
@@ -247,11 +255,7 @@ export function bitVectorDeviceSampler(
     },
     batch: makeBatch,
     upload(xs, orders, B) {
-      const K = xs.length;
-      const x = new Float32Array(K * B * D), o = new Int32Array(K * B * D);
-      xs.forEach((v, k) => x.set(Float32Array.from(v.subarray(0, B * D)), k * B * D));
-      orders.forEach((v, k) => o.set(v.subarray(0, B * D), k * B * D));
-      return makeBatch(tf.tensor3d(x, [K, B, D]), tf.tensor3d(o, [K, B, D], "int32"));
+      return makeBatch(stackSeeds(tf, xs, B, D, "float32"), stackSeeds(tf, orders, B, D, "int32"));
     },
     dispose() {
       for (

@@ -18,7 +18,15 @@
  * Per call nothing is read back and nothing is uploaded: the constants (scalars, tables) are made once.
  */
 import type * as tfc from "@tensorflow/tfjs-core";
-import type { DeviceBatch, DevicePolicy, DeviceRandom, DeviceSampler, T, Tf } from "./sampler.ts";
+import {
+  type DeviceBatch,
+  type DevicePolicy,
+  type DeviceRandom,
+  type DeviceSampler,
+  stackSeeds,
+  type T,
+  type Tf,
+} from "./sampler.ts";
 
 /**
  * A discrete environment on the device: states are float32 tensors [..., S] (integer-valued), actions one-hot
@@ -216,11 +224,7 @@ export function discreteDeviceSampler(tf: Tf, env: DeviceDiscreteEnv): DiscreteD
       return makeBatch(x, actions);
     },
     upload(xs, actions, B) {
-      const K = xs.length;
-      const x = new Float32Array(K * B * S), a = new Int32Array(K * B * T);
-      xs.forEach((v, k) => x.set(Float32Array.from(v.subarray(0, B * S)), k * B * S));
-      actions.forEach((v, k) => a.set(v.subarray(0, B * T), k * B * T));
-      return makeBatch(tf.tensor3d(x, [K, B, S]), tf.tensor3d(a, [K, B, T], "int32"));
+      return makeBatch(stackSeeds(tf, xs, B, S, "float32"), stackSeeds(tf, actions, B, T, "int32"));
     },
     dispose() {
       for (const t of [zero, one, big, stopI, ids1, steps] as tfc.Tensor[]) t.dispose();

@@ -124,3 +124,22 @@ export interface DeviceSampler {
   /** Frees the constants the sampler keeps on the device. */
   dispose(): void;
 }
+
+/**
+ * Host rows of K seeds (the first B·width entries of each array) as one device tensor [K, B, width]: float32 for
+ * states, int32 for orders / actions (`upload` of fixed batches in tests).
+ */
+export function stackSeeds(
+  tf: Tf,
+  rows: readonly ArrayLike<number>[],
+  B: number,
+  width: number,
+  dtype: "float32" | "int32",
+): T {
+  const K = rows.length, n = B * width;
+  const out = dtype === "int32" ? new Int32Array(K * n) : new Float32Array(K * n);
+  rows.forEach((v, k) => {
+    for (let i = 0; i < n; i++) out[k * n + i] = v[i];
+  });
+  return tf.tensor3d(out, [K, B, width], dtype);
+}
