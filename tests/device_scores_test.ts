@@ -36,10 +36,7 @@ import { deviceTrain, deviceTrainSeeds } from "../backends/device/train.ts";
 import { objectiveNamed } from "../core/objectives/registry.ts";
 import { controlVariateNamed } from "../core/baselines/registry.ts";
 import { optimalScalarBaseline as cpuOptimalScalarBaseline } from "../core/baselines/cv.ts";
-import { exactMetrics, exactTarget } from "../core/eval/exact.ts";
 import { parseTrainConfig } from "../core/train/config.ts";
-import { trainRun } from "../core/train/trainer.ts";
-import { preparePolicy } from "../core/gfn/trajectories.ts";
 import {
   ABS,
   assertGradsClose,
@@ -48,6 +45,7 @@ import {
   checkPg,
   disposeRows,
   drawBatches,
+  isingTrainingKl,
   maxAbs,
   maxAbsDiff,
   REL,
@@ -267,35 +265,8 @@ Deno.test("device engine steps with pg and the optimal baselines: nothing read b
 });
 
 Deno.test("device engine: training Ising 3×3 with pg and with opt-vector-loo lowers the exact KL like the CPU engine", async () => {
-  const target = exactTarget(task);
   for (const [objective, cv, alpha] of [["pg", "none", 0], ["akl", "opt-vector-loo", 0]] as const) {
-    const cfg = parseTrainConfig({
-      task: "ising",
-      L,
-      beta: BETA,
-      hidden: [32, 32],
-      batch: 16,
-      steps: 150,
-      objective,
-      cv,
-      alpha,
-      lr: 3e-3,
-      eval_every: 150,
-      eval_samples: 16,
-      seed: 1,
-    });
-    const init = initMlp([D, 32, 32, 2 * D], "swish", "he-uniform", new Rng(1).fork());
-    const kl0 = exactMetrics(preparePolicy(init), jsGemm, target).exact_kl;
-    const dev = await deviceTrain(tf, cfg);
-    const klDev = exactMetrics(preparePolicy(dev.net), jsGemm, target).exact_kl;
-    let klCpu = NaN;
-    await trainRun(cfg, {
-      gemm: jsGemm,
-      onDone: ({ policy }) => void (klCpu = exactMetrics(policy, jsGemm, target).exact_kl),
-    });
-    const label = `${objective}/${cv}/α=${alpha}: KL ${kl0.toFixed(3)} → device ${klDev.toFixed(3)}, cpu ${
-      klCpu.toFixed(3)
-    }`;
+    const { kl0, klDev, klCpu, label } = await isingTrainingKl(tf, objective, cv, alpha);
     console.log(label);
     // both far below the start, and within a factor 2 of each other (different random streams)
     assert.ok(klDev < 0.25 * kl0 && klCpu < 0.25 * kl0, label);

@@ -7,7 +7,12 @@ import { float64 } from "../../core/algebra.ts";
 import assert from "node:assert/strict";
 import type * as tfc from "@tensorflow/tfjs-core";
 import { jsGemm, type Vec } from "../../core/nn/gemm.ts";
-import { type Mlp, params, zerosLike } from "../../core/nn/mlp.ts";
+import { initMlp, type Mlp, params, zerosLike } from "../../core/nn/mlp.ts";
+import { isingTask } from "../../core/tasks/ising.ts";
+import { exactMetrics, exactTarget } from "../../core/eval/exact.ts";
+import { parseTrainConfig } from "../../core/train/config.ts";
+import { trainRun } from "../../core/train/trainer.ts";
+import { deviceTrain } from "../../backends/device/train.ts";
 import { Rng } from "../../core/rng.ts";
 import type { BitTask } from "../../core/tasks/task.ts";
 import { type BitVectorBatch, bitVectorBatch, bitVectorSampler } from "../../core/gfn/bitvector.ts";
@@ -216,4 +221,46 @@ export async function checkPg(
     disposeRows(tf, rb);
     vnet.dispose();
   }
+}
+
+/**
+ * Exact KL(Q‖P) on Ising 3×3 (β = 0.4) before training and after 150 steps on the device engine (tfjs-cpu) and on
+ * the CPU engine, same config and seed (each engine its own random streams), and a label with the three.
+ */
+export async function isingTrainingKl(
+  tf: Tf,
+  objective: string,
+  cv: string,
+  alpha: number,
+): Promise<{ kl0: number; klDev: number; klCpu: number; label: string }> {
+  const L = 3, D = L * L;
+  const target = exactTarget(isingTask(L, 0.4));
+  const cfg = parseTrainConfig({
+    task: "ising",
+    L,
+    beta: 0.4,
+    hidden: [32, 32],
+    batch: 16,
+    steps: 150,
+    objective,
+    cv,
+    alpha,
+    lr: 3e-3,
+    eval_every: 150,
+    eval_samples: 16,
+    seed: 1,
+  });
+  const init = initMlp([D, 32, 32, 2 * D], "swish", "he-uniform", new Rng(1).fork());
+  const kl0 = exactMetrics(preparePolicy(init), jsGemm, target).exact_kl;
+  const dev = await deviceTrain(tf, cfg);
+  const klDev = exactMetrics(preparePolicy(dev.net), jsGemm, target).exact_kl;
+  let klCpu = NaN;
+  await trainRun(cfg, {
+    gemm: jsGemm,
+    onDone: ({ policy }) => void (klCpu = exactMetrics(policy, jsGemm, target).exact_kl),
+  });
+  const label = `${objective}/${cv}/α=${alpha}: KL ${kl0.toFixed(3)} → device ${klDev.toFixed(3)}, cpu ${
+    klCpu.toFixed(3)
+  }`;
+  return { kl0, klDev, klCpu, label };
 }
