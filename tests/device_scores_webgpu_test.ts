@@ -11,9 +11,8 @@ import { initMlp } from "../core/nn/mlp.ts";
 import { Rng } from "../core/rng.ts";
 import { isingTask } from "../core/tasks/ising.ts";
 import { probeDevice, selectDevice } from "../backends/device/select.ts";
-import { deviceTrain } from "../backends/device/train.ts";
-import { parseTrainConfig } from "../core/train/config.ts";
 import { checkOptimal, checkPg, drawBatches } from "./helpers/device_fixed.ts";
+import { assertWebgpuRunEqualsCpu } from "./helpers/device_webgpu.ts";
 
 const webgpu = await probeDevice("webgpu");
 if (!webgpu.ok) console.log(`device_scores_webgpu_test: skipped: ${webgpu.detail}`);
@@ -48,45 +47,8 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    // the device generator is the same bit for bit on both backends (tests/device_webgpu_test.ts), so the runs
-    // draw the same trajectories and differ by the kernels' float32 rounding only
     for (const [objective, cv, alpha] of [["pg", "none", 0.5], ["akl", "opt-vector-loo", 0]] as const) {
-      const cfg = parseTrainConfig({
-        task: "ising",
-        L: 2,
-        beta: 0.4,
-        hidden: [8],
-        batch: 8,
-        steps: 6,
-        objective,
-        cv,
-        alpha,
-        pg_lambda: 0.9,
-        lr: 3e-3,
-        seed: 3,
-      });
-      const gpu = await deviceTrain((await selectDevice("webgpu")).tf, cfg);
-      const cpu = await deviceTrain((await selectDevice("tfjs-cpu")).tf, cfg);
-      await selectDevice("webgpu");
-      const init = initMlp([4, 8, 8], "swish", "he-uniform", new Rng(3).fork());
-      for (let l = 0; l < cpu.net.W.length; l++) {
-        for (
-          const [a, b, c] of [[gpu.net.W[l], cpu.net.W[l], init.W[l]], [
-            gpu.net.b[l],
-            cpu.net.b[l],
-            init.b[l],
-          ]]
-        ) {
-          let m = 0, moved = 0;
-          for (let i = 0; i < a.length; i++) {
-            m = Math.max(m, Math.abs(a[i] - b[i]));
-            moved = Math.max(moved, Math.abs(b[i] - c[i]));
-          }
-          assert.ok(m <= 1e-5, `${objective}/${cv} layer ${l}: WebGPU − tfjs-cpu = ${m}`);
-          assert.ok(moved > 1e-3, `${objective}/${cv} layer ${l} did not move`);
-        }
-      }
-      assert.equal(gpu.stepBytes.read, 0, `${objective}/${cv}: bytes read per step on WebGPU`);
+      await assertWebgpuRunEqualsCpu(objective, cv, alpha);
     }
   },
 });
