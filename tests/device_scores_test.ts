@@ -21,7 +21,6 @@ import { hypergrid } from "../core/tasks/hypergrid.ts";
 import { discreteSampler } from "../core/gfn/discrete_sampler.ts";
 import {
   chunkScores,
-  optimalKind,
   optimalScalarBaseline,
   type PolicySignals,
   policySignals,
@@ -101,7 +100,7 @@ Deno.test("device scores: the optimal baselines' gradients equal the CPU estimat
   const objectives = OBJECTIVE_REGISTRY.filter((o) => o.usesCv);
   assert.deepEqual(objectives.map((o) => o.name).sort(), Object.keys(CV_WEIGHT).sort());
   const optimal = CONTROL_VARIATE_REGISTRY.filter((c) => c.needsScores);
-  assert.deepEqual(optimal.map((c) => optimalKind(c.name) !== null), [true, true, true, true]);
+  assert.deepEqual(optimal.map((c) => c.optimal !== undefined), [true, true, true, true]);
   let cases = 0;
   for (const [i, o] of objectives.entries()) {
     for (const cv of optimal) {

@@ -21,6 +21,7 @@ import type * as tfc from "@tensorflow/tfjs-core";
 import type { Mlp } from "../../core/nn/mlp.ts";
 import { layerGrads, mlpDeltas, mlpPass } from "./nn.ts";
 import type { RowOrder, Tf } from "./sampler.ts";
+import type { OptimalBaseline } from "../../core/gfn/batch.ts";
 
 type T = tfc.Tensor;
 
@@ -305,18 +306,6 @@ export function optimalVectorGradient(
   }
   tf.dispose(sums.flat());
   return grads;
-}
-
-/** How an optimal baseline is formed (core/gfn/batch.ts `OptimalBaseline`): scalar or per element; global or LOO. */
-export interface OptimalBaseline {
-  readonly kind: "scalar" | "vector";
-  readonly leaveOneOut: boolean;
-}
-
-/** The optimal control variates by registry name (core/baselines/registry.ts): opt-scalar, opt-vector-loo, …. */
-export function optimalKind(cv: string): OptimalBaseline | null {
-  const m = /^opt-(scalar|vector)(-loo)?$/.exec(cv);
-  return m ? { kind: m[1] as "scalar" | "vector", leaveOneOut: m[2] !== undefined } : null;
 }
 
 /**

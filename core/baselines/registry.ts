@@ -20,6 +20,8 @@ export interface ControlVariate {
   readonly unbiased: boolean;
   /** Trains the objective's scalar c_ψ by ½(c_ψ − log w)² (c_ψ → E_Q[log w]; it plays log Z_ψ in αTB). */
   readonly learnsScalar: boolean;
+  /** The optimal baseline it forms from the per-sample scores (the opt-* entries; engines implement it). */
+  readonly optimal?: OptimalBaseline;
   /**
    * grads += weight · mean_s (b_s − log w_s) h_s over any engine's batch and array algebra (core/algebra.ts);
    * `scalar` is the current c_ψ (length-1).
@@ -79,6 +81,7 @@ function optimalCv(kind: "scalar" | "vector", leaveOneOut: boolean): ControlVari
     needsScores: true,
     unbiased: leaveOneOut,
     learnsScalar: false,
+    optimal,
     addGradient(_alg, batch, logw, _scalar, weight, grads) {
       if (weight === 0) return;
       if (!batch.addOptimalBaselineGradient) {

@@ -24,7 +24,6 @@ import type { Tf } from "../../backends/device/engine.ts";
 import {
   bitRowLogp,
   optimalBaselineGradient,
-  optimalKind,
   policySignals,
   type StepRows,
   trajectoryGrads,
@@ -150,7 +149,14 @@ export async function checkOptimal(
     assert.ok(maxAbsDiff((await logw.data()) as Float32Array, fwd.logw) < 1e-4, `${label}: log w`);
     for (const budget of budgets) {
       const before = tf.memory().numTensors;
-      const dev = optimalBaselineGradient(tf, sig, logw, optimalKind(cvName)!, weight, budget);
+      const dev = optimalBaselineGradient(
+        tf,
+        sig,
+        logw,
+        controlVariateNamed(cvName).optimal!,
+        weight,
+        budget,
+      );
       assert.equal(
         tf.memory().numTensors - before,
         dev.length,
