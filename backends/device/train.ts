@@ -23,6 +23,7 @@ import {
 import type { Gemm } from "../../core/nn/gemm.ts";
 import type { Batch } from "../../core/gfn/batch.ts";
 import { makeTaskRuntime } from "../../core/train/tasks.ts";
+import { EVAL_SALT } from "../../core/train/trainer.ts";
 import { DeviceEngine, deviceSupports, type Tf, TransferCounter, variableOf } from "./engine.ts";
 import { DEVICE_TASKS, deviceSamplerFor } from "./tasks.ts";
 import { DeviceUniforms } from "./rng.ts";
@@ -99,9 +100,6 @@ export interface SampledMetrics {
   e_logw: number;
   log_z_hat: number;
 }
-
-/** The evaluation stream's seed is the run's seed ^ EVAL_SALT (as the CPU trainer's evaluation stream). */
-export const EVAL_SALT = 0x5eed5eed;
 
 /**
  * K seeds trained in one device program (K = 1: a single run): per seed the initial policy of core/train/trainer.ts
@@ -254,65 +252,33 @@ export async function deviceTrain(
   };
 }
 
+/** What a whole device run reports to: the CPU evaluation's GEMM, and the run's callbacks. */
+export interface DeviceRunOptions {
+  /** The CPU GEMM of the evaluation. */
+  gemm: Gemm;
+  exact?: boolean;
+  onStep?: (step: number) => void;
+  signal?: AbortSignal;
+}
+
 /**
  * A whole run on the device engine with the CPU engine's evaluation records (core/tasks/runtime.ts evaluate on the
  * policy copied to the host at each evaluation — parameters cross per evaluation, not per step; the evaluation's
- * own stream is the CPU trainer's, seed ^ 0x5eed5eed): what `train --backend webgpu|tensorflow-gpu|tfjs-cpu` runs.
+ * own stream is the CPU trainer's, seed ^ EVAL_SALT): what `train --backend webgpu|tensorflow-gpu|tfjs-cpu` runs.
+ * The one-seed case of `deviceTrainSeedsRun`.
  */
 export async function deviceTrainRun(
   tf: Tf,
   backendName: string,
   config: TrainConfig,
-  opts: {
-    /** The CPU GEMM of the evaluation. */
-    gemm: Gemm;
-    exact?: boolean;
-    onEval?: (r: EvalRecord) => void | Promise<void>;
-    onStep?: (step: number) => void;
-    signal?: AbortSignal;
-  },
+  opts: DeviceRunOptions & { onEval?: (r: EvalRecord) => void | Promise<void> },
 ): Promise<TrainSummary> {
-  const why = deviceRunUnsupported(config);
-  if (why) throw new Error(`backend ${backendName}: ${why}`);
-  if (behaviourSpec(config).kind !== "on-policy") {
-    throw new Error(`backend ${backendName}: behaviour policies are not on the device engine`);
-  }
-  const runtime = makeTaskRuntime(config, { exact: opts.exact });
-  const evalRng = new Rng(config.seed ^ 0x5eed5eed);
-  const trainsScalar = objectiveNamed(config.objective).scalar?.trained(controlVariateNamed(config.cv)) ??
-    false;
-  const started = performance.now();
-  const stepMs = { total: 0 };
-  let last!: EvalRecord;
-  await deviceTrain(tf, config, {
-    onStep: opts.onStep,
-    signal: opts.signal,
-    evalEvery: config.eval_every,
-    stepMs,
-    // the forward batches stay on the device: the modes they found cross per evaluation (runtime.observe reads x)
-    observeModes: (x, n) => runtime.observe?.({ B: n, x } as unknown as Batch),
-    evalSamples: config.eval_samples,
-    onEvalPoint: async (step, net, scalar, sampled) => {
-      // E_Q[log w] and log Ẑ were reduced on the device; the exact (enumeration) metrics on the host copy
-      const metrics = runtime.evaluate({
-        net,
-        gemm: opts.gemm,
-        rng: evalRng,
-        samples: 0,
-        exact: opts.exact !== false,
-      });
-      last = { step, seconds: (performance.now() - started) / 1000, ...sampled, ...metrics } as EvalRecord;
-      if (trainsScalar) last.log_z_param = scalar;
-      await opts.onEval?.(last);
-    },
+  const { onEval, ...rest } = opts;
+  const [summary] = await deviceTrainSeedsRun(tf, backendName, config, [config.seed], {
+    ...rest,
+    onEval: onEval && ((_k, r) => onEval(r)),
   });
-  return {
-    ...last,
-    final: true,
-    steps: config.steps,
-    backend: backendName,
-    ms_per_step: stepMs.total / config.steps,
-  };
+  return summary;
 }
 
 /**
@@ -367,7 +333,7 @@ export interface DeviceSeedsOptions extends Omit<DeviceTrainOptions, "onEvalPoin
 /**
  * `seed_batch`: the runs of `seeds` (config with each seed) trained in one device program (`deviceTrainSeeds`),
  * each with the evaluation records and summary its own `deviceTrainRun` would give (same evaluation stream
- * seed ^ 0x5eed5eed per seed, same metrics); `onEval(k, record)` streams seed k's. Timing fields (`seconds`,
+ * seed ^ EVAL_SALT per seed, same metrics); `onEval(k, record)` streams seed k's. Timing fields (`seconds`,
  * `ms_per_step`) are the batched program's.
  */
 export async function deviceTrainSeedsRun(
@@ -375,14 +341,7 @@ export async function deviceTrainSeedsRun(
   backendName: string,
   config: TrainConfig,
   seeds: readonly number[],
-  opts: {
-    /** The CPU GEMM of the evaluation. */
-    gemm: Gemm;
-    exact?: boolean;
-    onEval?: (k: number, r: EvalRecord) => void | Promise<void>;
-    onStep?: (step: number) => void;
-    signal?: AbortSignal;
-  },
+  opts: DeviceRunOptions & { onEval?: (k: number, r: EvalRecord) => void | Promise<void> },
 ): Promise<TrainSummary[]> {
   const why = deviceRunUnsupported(config);
   if (why) throw new Error(`backend ${backendName}: ${why}`);
@@ -390,7 +349,7 @@ export async function deviceTrainSeedsRun(
     throw new Error(`backend ${backendName}: behaviour policies are not on the device engine`);
   }
   const runtimes = seeds.map((seed) => makeTaskRuntime({ ...config, seed }, { exact: opts.exact }));
-  const evalRngs = seeds.map((seed) => new Rng(seed ^ 0x5eed5eed));
+  const evalRngs = seeds.map((seed) => new Rng(seed ^ EVAL_SALT));
   const trainsScalar = objectiveNamed(config.objective).scalar?.trained(controlVariateNamed(config.cv)) ??
     false;
   const started = performance.now();
@@ -401,11 +360,12 @@ export async function deviceTrainSeedsRun(
     signal: opts.signal,
     evalEvery: config.eval_every,
     stepMs,
-    // each seed's modes found cross per evaluation, as in deviceTrainRun
+    // the forward batches stay on the device: each seed's modes found cross per evaluation (runtime.observe reads x)
     observeModes: (x, n, k) => runtimes[k].observe?.({ B: n, x } as unknown as Batch),
     evalSamples: config.eval_samples,
     onEvalPoint: async (step, nets, scalars, sampled) => {
       for (let k = 0; k < seeds.length; k++) {
+        // E_Q[log w] and log Ẑ were reduced on the device; the exact (enumeration) metrics on the host copy
         const metrics = runtimes[k].evaluate({
           net: nets[k],
           gemm: opts.gemm,

@@ -60,6 +60,9 @@ function objectiveParamValues(config: TrainConfig): Record<string, number> {
   return out;
 }
 
+/** The evaluation's own random stream is seeded with the run's seed ^ EVAL_SALT (CPU and device engines alike). */
+export const EVAL_SALT = 0x5eed5eed;
+
 export async function trainRun(config: TrainConfig, opts: TrainOptions): Promise<TrainSummary> {
   const runtime: TaskRuntime = opts.task
     ? bitVectorRuntime(opts.task, { exact: opts.exact })
@@ -70,7 +73,7 @@ export async function trainRun(config: TrainConfig, opts: TrainOptions): Promise
     throw new Error(`task ${sampler.name} has no data sampler: backward trajectories (α > 0) need one`);
   }
   const rng = new Rng(config.seed);
-  const evalRng = new Rng(config.seed ^ 0x5eed5eed);
+  const evalRng = new Rng(config.seed ^ EVAL_SALT);
   const mlp = (out: number) =>
     initMlp([sampler.inputDim, ...config.hidden, out], config.activation, config.init, rng.fork());
   const net = mlp(sampler.policyOutputs);
