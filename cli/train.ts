@@ -216,32 +216,37 @@ function parseNonNegativeInt(flag: string, raw: string): number {
   return v;
 }
 
+/**
+ * The engines a run needs: the CPU GEMM (the device engine evaluates on the host with the CPU engine's fastest
+ * one) and, on a device backend, its tfjs (after checking the config runs there). Failures are usage errors.
+ */
+async function selectEngines(
+  config: TrainConfig,
+  backend: typeof BACKENDS[number] | typeof DEVICE_BACKENDS[number],
+) {
+  const device = (DEVICE_BACKENDS as readonly string[]).includes(backend);
+  if (device) {
+    const { deviceRunUnsupported } = await import("../backends/device/train.ts");
+    const why = deviceRunUnsupported(config);
+    if (why) throw new UsageError(`--backend ${backend}: ${why}`);
+  }
+  try {
+    const { selectGemm } = await import("../backends/select.ts");
+    const gemm = await selectGemm(device ? "auto" : backend as typeof BACKENDS[number]);
+    if (!device) return { gemm, tf: undefined };
+    const { selectDevice } = await import("../backends/device/select.ts");
+    return { gemm, tf: (await selectDevice(backend as typeof DEVICE_BACKENDS[number])).tf };
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+}
+
 async function runTrainCommand(
   config: TrainConfig,
   backend: typeof BACKENDS[number] | typeof DEVICE_BACKENDS[number],
   flags: TrainFlags,
 ) {
-  const { selectGemm } = await import("../backends/select.ts");
-  const device = (DEVICE_BACKENDS as readonly string[]).includes(backend);
-  let gemm;
-  try {
-    // the device engine evaluates on the host with the CPU engine's fastest GEMM
-    gemm = await selectGemm(device ? "auto" : backend as typeof BACKENDS[number]);
-  } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err));
-  }
-  let deviceTf: Awaited<ReturnType<typeof import("../backends/device/select.ts").selectDevice>> | undefined;
-  if (device) {
-    const { selectDevice } = await import("../backends/device/select.ts");
-    const { deviceRunUnsupported } = await import("../backends/device/train.ts");
-    const why = deviceRunUnsupported(config);
-    if (why) throw new UsageError(`--backend ${backend}: ${why}`);
-    try {
-      deviceTf = await selectDevice(backend as typeof DEVICE_BACKENDS[number]);
-    } catch (err) {
-      throw new UsageError(err instanceof Error ? err.message : String(err));
-    }
-  }
+  const { gemm, tf: deviceTf } = await selectEngines(config, backend);
   if (config.alpha > 0 && !isDensityName(config.task)) {
     const { makeTaskRuntime } = await import("../core/train/tasks.ts");
     if (!makeTaskRuntime(config, { exact: false }).sampler.hasData) {
@@ -273,7 +278,7 @@ async function runTrainCommand(
   };
   try {
     const summary = deviceTf
-      ? await (await import("../backends/device/train.ts")).deviceTrainRun(deviceTf.tf, backend, config, {
+      ? await (await import("../backends/device/train.ts")).deviceTrainRun(deviceTf, backend, config, {
         gemm,
         exact: flags.exact,
         signal: abort.signal,
@@ -341,22 +346,7 @@ async function runSeedsCommand(
   flags: TrainFlags,
   chunks: number[][],
 ) {
-  const { selectGemm } = await import("../backends/select.ts");
-  const device = (DEVICE_BACKENDS as readonly string[]).includes(backend);
-  let gemm, tf;
-  try {
-    gemm = await selectGemm(device ? "auto" : backend as typeof BACKENDS[number]);
-    if (device) {
-      const { deviceRunUnsupported } = await import("../backends/device/train.ts");
-      const why = deviceRunUnsupported(config);
-      if (why) throw new UsageError(`--backend ${backend}: ${why}`);
-      const { selectDevice } = await import("../backends/device/select.ts");
-      tf = (await selectDevice(backend as typeof DEVICE_BACKENDS[number])).tf;
-    }
-  } catch (err) {
-    if (err instanceof UsageError) throw err;
-    throw new UsageError(err instanceof Error ? err.message : String(err));
-  }
+  const { gemm, tf } = await selectEngines(config, backend);
   const out = flags.out ? await Deno.open(flags.out, { write: true, create: true, truncate: true }) : null;
   const enc = new TextEncoder();
   const abort = new AbortController();
