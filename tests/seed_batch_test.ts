@@ -206,6 +206,10 @@ Deno.test("seed_batch: bad values and a CPU backend are one-line errors (exit 2,
         [`${dir}/ok.yaml`, "--backend", "tfjs-cpu", "task=moons"],
         /backend tfjs-cpu: job [0-9a-f]{16} \(stage main\): task moons: the device engine runs/,
       ],
+      [
+        [`${dir}/ok.yaml`, "--backend", "tfjs-cpu", "behaviour=epsilon"],
+        /backend tfjs-cpu: job [0-9a-f]{16} \(stage main\): behaviour policies are not on the device engine/,
+      ],
     ];
     for (const [args, re] of cases) {
       const r = await cli(["sweep", ...args, "--run-dir", `${dir}/run`, "--progress", "none"]);

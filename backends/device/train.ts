@@ -66,12 +66,13 @@ export interface DeviceRunResult {
 
 /** Why a config cannot run on the device engine, or null. */
 export function deviceRunUnsupported(
-  config: DeviceRunConfig & { task?: string; backward_policy?: string },
+  config: DeviceRunConfig & { task?: string; backward_policy?: string } & Parameters<typeof behaviourSpec>[0],
 ): string | null {
   if (config.task !== undefined && !DEVICE_TASKS.includes(config.task)) {
     return `task ${config.task}: the device engine runs ${DEVICE_TASKS.join(" and ")} only`;
   }
   if (config.backward_policy === "learned") return "a learned P_B is not on the device engine";
+  if (behaviourSpec(config).kind !== "on-policy") return "behaviour policies are not on the device engine";
   return deviceSupports(objectiveNamed(config.objective), controlVariateNamed(config.cv));
 }
 
@@ -345,9 +346,6 @@ export async function deviceTrainSeedsRun(
 ): Promise<TrainSummary[]> {
   const why = deviceRunUnsupported(config);
   if (why) throw new Error(`backend ${backendName}: ${why}`);
-  if (behaviourSpec(config).kind !== "on-policy") {
-    throw new Error(`backend ${backendName}: behaviour policies are not on the device engine`);
-  }
   const runtimes = seeds.map((seed) => makeTaskRuntime({ ...config, seed }, { exact: opts.exact }));
   const evalRngs = seeds.map((seed) => new Rng(seed ^ EVAL_SALT));
   const trainsScalar = objectiveNamed(config.objective).scalar?.trained(controlVariateNamed(config.cv)) ??
