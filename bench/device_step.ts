@@ -8,7 +8,7 @@
  *        [--L 15] [--batch 256] [--hidden 256,256,256] [--steps 10] [--objective atb] [--cv learned] [--alpha 0]
  *        [--seeds K] [--task ising|hypergrid] [--grid-dim 2] [--grid-size 8] [--json]
  *
- * With --seeds K > 1 it also times K seeds batched in one device program (backends/device/seeds.ts): wall time of
+ * With --seeds K > 1 it also times K seeds batched in one device program (backends/device/engine.ts): wall time of
  * the whole run / steps (first step included), next to K × the CPU engine's ms/step (K separate runs).
  *
  * Step time is the mean over steps 2..N (the first step compiles shaders / warms caches). The CPU engine's step is

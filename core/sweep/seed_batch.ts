@@ -1,6 +1,6 @@
 /**
  * Seed groups (spec `seed_batch: K`, docs/spec.md §"Seed batching"): train jobs that differ only by their seed
- * run as one execution unit of ≤ K seeds — on a device backend one K-seed program (backends/device/seeds.ts) —
+ * run as one execution unit of ≤ K seeds — on a device backend one K-seed program (backends/device/engine.ts) —
  * and are stored as K separate job records under exactly the ids the separate jobs have.
  *
  * A unit is itself a `Job`, so every queue carries, leases, retries and dedupes it like any job: its config is
