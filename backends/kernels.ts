@@ -71,15 +71,13 @@ interface Exports {
     acc: number,
     dW: number,
   ): void;
-  state_grad_act(
+  state_grad_step(
     dz: number,
     dact: number,
     pos: number,
     val: number,
-    T: number,
     B: number,
     h: number,
-    t0: number,
     acc: number,
     dW: number,
     dbias: number,
@@ -380,33 +378,28 @@ class WasmKernels implements Kernels {
     ) jsKernels.stateGrad(dz, pos, val, T, B, h, dW);
   }
 
-  stateGradAct(
-    dz: Vec,
-    dact: Vec,
+  stateGradStep(
+    dz: Vec | null,
+    dact: Vec | null,
     pos: Int32Array,
     val: Int8Array,
-    T: number,
     B: number,
     h: number,
-    t0: number,
+    acc: Vec,
     dW: Vec,
     dbias: Vec,
   ): void {
-    const rows = T * B, live = (T - t0) * B * h, acc = alloc(Float32Array, B * h + 3 * h);
+    const n = dz ? B * h : 0;
     if (
       !this.call(
-        [[dz, live, "in"], [dact, live, "in"], [pos, rows, "in"], [val, rows, "in"], [
-          acc,
-          acc.length,
-          "inout",
-        ], [
+        [[dz, n, "in"], [dact, n, "in"], [pos, B, "in"], [val, B, "in"], [acc, acc.length, "inout"], [
           dW,
           dW.length,
           "inout",
         ], [dbias, h, "inout"]],
-        (pz, py, pp, pv, pa, pw, pb) => this.x.state_grad_act(pz, py, pp, pv, T, B, h, t0, pa, pw, pb),
+        (pz, py, pp, pv, pa, pw, pb) => this.x.state_grad_step(pz, py, pp, pv, B, h, pa, pw, pb),
       )
-    ) jsKernels.stateGradAct(dz, dact, pos, val, T, B, h, t0, dW, dbias);
+    ) jsKernels.stateGradStep(dz, dact, pos, val, B, h, acc, dW, dbias);
   }
 
   scoreSums(h: Vec, n: number, lw: number, H2: Vec, W2: Vec, G1: Vec | null, G2: Vec | null): void {

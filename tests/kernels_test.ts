@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { type Gemm, jsGemm, type Vec } from "../core/nn/gemm.ts";
-import { jsKernels, type Kernels } from "../core/nn/kernels.ts";
+import { jsKernels, type Kernels, stateGradScratch } from "../core/nn/kernels.ts";
 import { Arena, jsArenaMemory } from "../core/nn/arena.ts";
 import { type Activation, initMlp, params } from "../core/nn/mlp.ts";
 import { estimateGradient } from "../core/train/step.ts";
@@ -239,21 +239,30 @@ Deno.test("every wasm kernel agrees with the TypeScript kernel (in the arena and
     wasm.stateGrad(c(dz), sp, sv, T, Bt, h, dW);
     jsKernels.stateGrad(Float64Array.from(dz), sp, sv, T, Bt, h, dWts);
     assert.ok(relErr(dW, want) < 1e-6 && relErr(dWts, want) < 1e-12, "stateGrad");
-    // fused with δ = dz ⊙ dact on the rows t ≥ 2 and the bias sums: dW exactly as mulInPlace then stateGrad
+    // step by step (t = T−1 … 0) with δ = dz ⊙ dact on the rows t ≥ 2 and the bias sums: dW as mulInPlace then
+    // stateGrad (the same sums, up to their order when a call falls back to TypeScript on the arena's sizing
+    // pass), the bias sums as colSumAdd of δ
     const t0 = 2, live = (T - t0) * Bt * h, dact0 = randVec(live, rng);
     const delta = c(new Float32Array(T * Bt * h)), dz2 = c(dz.subarray(t0 * Bt * h));
     delta.set(dz2, t0 * Bt * h);
     wasm.mulInPlace(delta.subarray(t0 * Bt * h), c(dact0), live);
-    const dWf = c(new Float32Array(Dt * h).fill(1)), dbf = c(new Float32Array(h).fill(1));
     const dWs = c(new Float32Array(Dt * h).fill(1)), dbs = new Float64Array(h).fill(1);
-    wasm.stateGradAct(dz2, c(dact0), sp, sv, T, Bt, h, t0, dWf, dbf);
     wasm.stateGrad(delta, sp, sv, T, Bt, h, dWs);
     jsKernels.colSumAdd(delta, T * Bt, h, dbs);
-    assert.deepEqual(dWf, dWs);
-    assert.ok(relErr(dbf, dbs) < 1e-6, "stateGradAct bias");
-    const dWj = new Float32Array(Dt * h).fill(1), dbj = new Float32Array(h).fill(1);
-    jsKernels.stateGradAct(dz2, dact0, sp, sv, T, Bt, h, t0, dWj, dbj);
-    assert.ok(relErr(dWj, dWs) < 1e-6 && relErr(dbj, dbs) < 1e-6, "stateGradAct (TypeScript)");
+    const sweep = (K: Kernels, dact: Vec, make: (n: number, fill: number) => Vec) => {
+      const dW = make(Dt * h, 1), db = make(h, 1), acc = make(stateGradScratch(Bt, h), 0);
+      for (let t = T - 1; t >= 0; t--) {
+        const rows = (x: Vec) => x.subarray((t - t0) * Bt * h, (t - t0 + 1) * Bt * h);
+        const p = sp.subarray(t * Bt, (t + 1) * Bt), v = sv.subarray(t * Bt, (t + 1) * Bt);
+        K.stateGradStep(t >= t0 ? rows(dz2) : null, t >= t0 ? rows(dact) : null, p, v, Bt, h, acc, dW, db);
+      }
+      return { dW, db };
+    };
+    const stepped = sweep(wasm, c(dact0), (n, v) => c(new Float32Array(n).fill(v)));
+    assert.ok(relErr(stepped.dW, dWs) < 1e-6, "stateGradStep");
+    assert.ok(relErr(stepped.db, dbs) < 1e-6, "stateGradStep bias");
+    const ts = sweep(jsKernels, dact0, (n, v) => new Float64Array(n).fill(v));
+    assert.ok(relErr(ts.dW, dWs) < 1e-6 && relErr(ts.db, dbs) < 1e-6, "stateGradStep (TypeScript)");
   });
 });
 
@@ -348,14 +357,21 @@ function cases(): {
  */
 const GRAD_TOL = 2e-5;
 
-for (const dense of [true, false]) {
-  Deno.test(`gradients: wasm kernels + arena = TypeScript path, every objective × cv (${dense ? "dense" : "sparse"} output)`, () => {
+// one, two and three hidden layers: the backward's first-layer sweep, its top layer and the layers between
+for (
+  const [dense, hidden] of [[true, [24, 20]], [false, [24, 20]], [false, [24]], [false, [
+    20,
+    16,
+    12,
+  ]]] as const
+) {
+  Deno.test(`gradients: wasm kernels + arena = TypeScript path, every objective × cv (${dense ? "dense" : "sparse"} output, hidden ${hidden.join("×")})`, () => {
     if (!wasmPath || !wasm) return;
     const task = isingTask(3, 0.4);
     const D = task.D;
     const run = (gemm: Gemm, c: ReturnType<typeof cases>[number], arena: Arena | null) => {
       const rng = new Rng(11);
-      const net = initMlp([D, 24, 20, 2 * D], "swish", "he-uniform", rng.fork());
+      const net = initMlp([D, ...hidden, 2 * D], "swish", "he-uniform", rng.fork());
       const value = initMlp([D, 16, 1], "swish", "he-uniform", rng.fork());
       const pbNet = c.pb ? zeroOutput(initMlp([D, 16, D], "swish", "he-uniform", rng.fork())) : undefined;
       if (pbNet) { for (const w of pbNet.W) for (let i = 0; i < w.length; i++) w[i] += 0.1 * Math.sin(i); }

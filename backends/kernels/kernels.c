@@ -616,58 +616,62 @@ void state_grad(const float *dz, const int *pos, const signed char *val, int T, 
 }
 
 /*
- * The first layer's backward without its signal matrix: δ_r = dz_r ⊙ dact_r for rows t ≥ t0 (rows t < t0 have no
- * signal), dbias += Σ_r δ_r, and dW += Σ_r s_rᵀ δ_r by state_grad's sweep, in one pass: δ is never written (the
- * first layer's δ feeds only these two sums). dz and dact hold the rows t ≥ t0 ((T − t0)·B rows, row (t − t0)·B
- * + b); pos and val all T·B rows. acc: scratch of B·h + 3·h floats, zero on entry (the B running sums, then a
- * block's float32 bias sums and their float64 totals). Bias sums: float32 over blocks of at most 64 rows, float64
- * across blocks, as colsum_add (error ≤ 64·u·Σ|δ| per column).
+ * One time step of the first layer's backward sweep (state_grad's, run one step at a time so that the rest of the
+ * backward can work on one step's rows while they are in cache; core/gfn/trajectories.ts sharedBackward). Called
+ * for t = T−1 down to 0, each once, with the same acc (the B running sums, zero before the first call). For each
+ * row b of step t: dW[pos_b] += val_b·acc_b (the signal of the later steps reaching the entry set at step t), then
+ * δ_b = dz_b ⊙ dact_b is added to acc_b and to dbias; δ is never written. dz = dact = 0: a step without signal
+ * (only the dW update). acc: B·h + 3·h floats; the last 3·h are this call's scratch for the bias sums (float32 over
+ * blocks of at most 64 rows, float64 across blocks, as colsum_add: error ≤ 64·u·Σ|δ| per column), added to dbias
+ * at the end of the call.
  */
-EXPORT(state_grad_act)
-void state_grad_act(const float *dz, const float *dact, const int *pos, const signed char *val, int T, int B, int h,
-                    int t0, float *acc, float *dW, float *dbias) {
+EXPORT(state_grad_step)
+void state_grad_step(const float *dz, const float *dact, const int *pos, const signed char *val, int B, int h,
+                     float *acc, float *dW, float *dbias) {
   const int h4 = h & ~3;
   float *blk = acc + (long)B * h;
   double *tot = (double *)(blk + h);
-  for (int t = T - 1; t >= 0; t--) {
-    const int live = t >= t0;
-    for (int b0 = 0; b0 < B; b0 += CS_BLOCK) {
-      const int b1 = B - b0 < CS_BLOCK ? B : b0 + CS_BLOCK;
-      for (int b = b0; b < b1; b++) {
-        const long r = (long)t * B + b;
-        float *w = dW + (long)pos[r] * h;
-        float *ab = acc + (long)b * h;
-        const f4 sign = wasm_i32x4_splat(val[r] > 0 ? 0 : (int)0x80000000);
-        int j = 0;
-        if (!live) {
-          for (; j < h4; j += 4) {
-            wasm_v128_store(w + j, wasm_f32x4_add(wasm_v128_load(w + j), wasm_v128_xor(wasm_v128_load(ab + j), sign)));
-          }
-          for (; j < h; j++) w[j] += val[r] > 0 ? ab[j] : -ab[j];
-          continue;
-        }
-        const float *d = dz + (r - (long)t0 * B) * h, *y = dact + (r - (long)t0 * B) * h;
+  for (int j = 0; j < h; j++) {
+    blk[j] = 0;
+    tot[j] = 0;
+  }
+  for (int b0 = 0; b0 < B; b0 += CS_BLOCK) {
+    const int b1 = B - b0 < CS_BLOCK ? B : b0 + CS_BLOCK;
+    for (int b = b0; b < b1; b++) {
+      float *w = dW + (long)pos[b] * h;
+      float *ab = acc + (long)b * h;
+      const f4 sign = wasm_i32x4_splat(val[b] > 0 ? 0 : (int)0x80000000);
+      int j = 0;
+      if (!dz) {
         for (; j < h4; j += 4) {
-          const f4 av = wasm_v128_load(ab + j);
-          const f4 v = wasm_f32x4_mul(wasm_v128_load(d + j), wasm_v128_load(y + j));
-          wasm_v128_store(w + j, wasm_f32x4_add(wasm_v128_load(w + j), wasm_v128_xor(av, sign)));
-          wasm_v128_store(ab + j, wasm_f32x4_add(av, v));
-          wasm_v128_store(blk + j, wasm_f32x4_add(wasm_v128_load(blk + j), v));
+          wasm_v128_store(w + j, wasm_f32x4_add(wasm_v128_load(w + j), wasm_v128_xor(wasm_v128_load(ab + j), sign)));
         }
-        for (; j < h; j++) {
-          const float v = d[j] * y[j];
-          w[j] += val[r] > 0 ? ab[j] : -ab[j];
-          ab[j] += v;
-          blk[j] += v;
-        }
+        for (; j < h; j++) w[j] += val[b] > 0 ? ab[j] : -ab[j];
+        continue;
       }
-      if (live) {
-        for (int j = 0; j < h; j++) {
-          tot[j] += blk[j];
-          blk[j] = 0;
-        }
+      const float *d = dz + (long)b * h, *y = dact + (long)b * h;
+      for (; j < h4; j += 4) {
+        const f4 av = wasm_v128_load(ab + j);
+        const f4 v = wasm_f32x4_mul(wasm_v128_load(d + j), wasm_v128_load(y + j));
+        wasm_v128_store(w + j, wasm_f32x4_add(wasm_v128_load(w + j), wasm_v128_xor(av, sign)));
+        wasm_v128_store(ab + j, wasm_f32x4_add(av, v));
+        wasm_v128_store(blk + j, wasm_f32x4_add(wasm_v128_load(blk + j), v));
+      }
+      for (; j < h; j++) {
+        const float v = d[j] * y[j];
+        w[j] += val[b] > 0 ? ab[j] : -ab[j];
+        ab[j] += v;
+        blk[j] += v;
+      }
+    }
+    if (dz) {
+      for (int j = 0; j < h; j++) {
+        tot[j] += blk[j];
+        blk[j] = 0;
       }
     }
   }
-  for (int j = 0; j < h; j++) dbias[j] = (float)((double)dbias[j] + tot[j]);
+  if (dz) {
+    for (int j = 0; j < h; j++) dbias[j] = (float)((double)dbias[j] + tot[j]);
+  }
 }

@@ -11,7 +11,7 @@
  */
 import type { Gemm, Vec } from "../nn/gemm.ts";
 import { ctorOf, fillRows, hiddenForward, maxOf, type Mlp, outputLayer, transpose } from "../nn/mlp.ts";
-import { kernelsOf } from "../nn/kernels.ts";
+import { kernelsOf, stateGradScratch } from "../nn/kernels.ts";
 import { alloc, allocRaw, arenaCopy } from "../nn/arena.ts";
 import type { Rng } from "../rng.ts";
 import type { BitTask } from "../tasks/task.ts";
@@ -443,12 +443,14 @@ function topSignal(
 }
 
 /**
- * The hidden layers' gradients of Σ_r coef_r log p_r when no unit signals are kept (one scaled backward chain),
- * with the rows of t = 0 and t = 1 shared: within one of their states (all B trajectories at t = 0, a distinct
+ * The hidden layers' gradients of Σ_r coef_r log p_r when no unit signals are kept (one scaled backward chain).
+ * The rows of t = 0 and t = 1 are shared: within one of their states (all B trajectories at t = 0, a distinct
  * state of stateGroups at t = 1) every layer's input and act' are the same row, so the chain is linear in the
- * group's summed top signal: each group is backpropagated as one row (1 + U rows instead of 2B; see
- * firstStepForward / secondStepForward). Rows t ≥ 2 go through the chain as usual. `rowCoef` (coef·g per row)
- * is given with the sparse output, null with the dense one.
+ * group's summed top signal and each group is backpropagated as one row (1 + U rows instead of 2B; see
+ * firstStepForward / secondStepForward). The rows t ≥ 2 are backpropagated one time step (B rows) at a time,
+ * t = D−1 down to 2: the step's signals, four B × h blocks, stay in cache from the top layer to the first-layer
+ * sweep (stateGradStep, which runs over t in that order), so no rows × h signal matrix is written, zeroed by the
+ * GEMM and read back. `rowCoef` (coef·g per row) is given with the sparse output, null with the dense one.
  */
 function sharedBackward(
   pol: Policy,
@@ -463,7 +465,8 @@ function sharedBackward(
   const K = kernelsOf(gemm);
   const F = ctorOf(net);
   const k = net.sizes.length - 2;
-  const B = batch.B, rows = D * B, r0 = 2 * B, rest = rows - r0;
+  const hidden = net.sizes.slice(1, k + 1), hk = hidden[k - 1], h0 = hidden[0];
+  const B = batch.B, rows = D * B, r0 = 2 * B;
   const { U, group, rep } = stateGroups(batch.pos, batch.val, B, D);
   const ns = 1 + U; // shared row 0: t = 0; shared row 1 + u: the t = 1 state u
   const repRow = allocRaw(Int32Array, ns);
@@ -474,57 +477,68 @@ function sharedBackward(
     for (let i = 0; i < ns; i++) out.set(src.subarray(repRow[i] * h, (repRow[i] + 1) * h), i * h);
     return out;
   };
-  const hk = net.sizes[k];
-  const dZ = net.sizes.slice(1, k + 1).map((h) => allocRaw(F, rows * h));
-  const S = net.sizes.slice(1, k + 1).map((h) => alloc(F, ns * h));
-  const top = dZ[k - 1], sTop = S[k - 1];
-  // the top signal: of the shared rows (t < 2) summed per shared state; of the rows t ≥ 2, with the sparse output,
-  // fused with act' and the bias gradient below (pairSignalAct), so their unit signal is never written
   const dense = rowCoef === null;
   const woutT = dense ? null : arenaCopy(pol.woutT);
+  // the top signal: every row's with the dense output (a GEMM), the shared rows' with the sparse one (the rows
+  // t ≥ 2 get theirs step by step below), summed per shared state
+  const top = allocRaw(F, (dense ? rows : r0) * hk);
   if (dense) topSignal(pol, gemm, batch, coef, top);
   else K.pairSignal(rowCoef!, batch.pos, woutT!, r0, hk, top);
+  const S = hidden.map((h) => alloc(F, ns * h));
   const sharedOf = allocRaw(Int32Array, r0); // row t·B + b (t < 2) → its shared row
   for (let b = 0; b < B; b++) {
     sharedOf[b] = 0;
     sharedOf[B + b] = 1 + group[b];
   }
-  K.rowGroupSum(top, sharedOf, r0, hk, sTop);
+  K.rowGroupSum(top, sharedOf, r0, hk, S[k - 1]);
   for (let l = k - 1; l >= 0; l--) {
-    const h = net.sizes[l + 1], sl = S[l], dz = dZ[l].subarray(r0 * h);
+    const h = hidden[l], sl = S[l];
     K.mulColSumAdd(sl, gather(c.dacts[l], h), ns, h, grads[2 * l + 1]);
-    const dact = c.dacts[l].subarray(r0 * h);
-    if (rest > 0 && l === k - 1 && !dense) {
-      K.pairSignalAct(
-        rowCoef!.subarray(r0),
-        batch.pos.subarray(r0),
-        woutT!,
-        dact,
-        rest,
-        h,
-        dz,
-        grads[2 * l + 1],
-      );
-    } else if (rest > 0 && l > 0) K.mulColSumAdd(dz, dact, rest, h, grads[2 * l + 1]);
     if (l > 0) {
-      const nin = net.sizes[l], input = c.acts[l - 1];
-      gemm.gemm(true, false, nin, h, ns, gather(input, nin), sl, grads[2 * l], 1);
+      const nin = net.sizes[l];
+      gemm.gemm(true, false, nin, h, ns, gather(c.acts[l - 1], nin), sl, grads[2 * l], 1);
       gemm.gemm(false, true, ns, nin, h, sl, net.W[l], S[l - 1], 0);
-      if (rest > 0) {
-        gemm.gemm(true, false, nin, h, rest, input.subarray(r0 * nin), dz, grads[2 * l], 1);
-        gemm.gemm(false, true, rest, nin, h, dz, net.W[l], dZ[l - 1].subarray(r0 * nin), 0);
-      }
     } else {
-      // the first layer's input is the state: rows t ≥ 2 by stateGrad's sweep, fused with their δ = dz ⊙ act' and
-      // bias sums (stateGradAct; δ is never written); the t = 0 state is 0 (no weight gradient), the t = 1 state
-      // of group u is val·e_pos of its first step
-      K.stateGradAct(dz, dact, batch.pos, batch.val, D, B, h, 2, grads[0], grads[1]);
+      // the first layer's input is the state: the t = 0 state is 0 (no weight gradient), the t = 1 state of group
+      // u is val·e_pos of its first step
       const dW = grads[0];
       for (let u = 0; u < U; u++) {
         const d = batch.pos[rep[u]], v = batch.val[rep[u]], o = (1 + u) * h;
         for (let j = 0; j < h; j++) dW[d * h + j] += v * sl[o + j];
       }
     }
+  }
+  // the rows t ≥ 2, one step at a time; the first layer's weight gradient of every row comes from the sweep
+  // (stateGradStep: δ₀ and its bias sum fused in, δ₀ never written), which also visits t = 1, 0 (their set
+  // entries get the later steps' signal)
+  const maxh = maxOf(hidden);
+  let dz: Vec = allocRaw(F, B * maxh), next: Vec = allocRaw(F, B * maxh);
+  const acc = alloc(F, stateGradScratch(B, h0));
+  for (let t = D - 1; t >= 0; t--) {
+    const r = t * B;
+    const step = (v: Vec, h: number) => v.subarray(r * h, (r + B) * h);
+    const pos = batch.pos.subarray(r, r + B), val = batch.val.subarray(r, r + B);
+    if (t < 2) {
+      K.stateGradStep(null, null, pos, val, B, h0, acc, grads[0], grads[1]);
+      continue;
+    }
+    // the top hidden layer's signal of the step's rows; its δ (act′ and bias sum) here unless it is the first
+    // layer, whose δ the sweep forms
+    const topAct = k > 1 ? step(c.dacts[k - 1], hk) : null;
+    if (dense) {
+      dz.set(step(top, hk));
+      if (topAct) K.mulColSumAdd(dz, topAct, B, hk, grads[2 * (k - 1) + 1]);
+    } else if (topAct) {
+      K.pairSignalAct(rowCoef!.subarray(r, r + B), pos, woutT!, topAct, B, hk, dz, grads[2 * (k - 1) + 1]);
+    } else K.pairSignal(rowCoef!.subarray(r, r + B), pos, woutT!, B, hk, dz);
+    for (let l = k - 1; l > 0; l--) {
+      const h = hidden[l], nin = net.sizes[l];
+      gemm.gemm(true, false, nin, h, B, step(c.acts[l - 1], nin), dz, grads[2 * l], 1);
+      gemm.gemm(false, true, B, nin, h, dz, net.W[l], next, 0);
+      if (l > 1) K.mulColSumAdd(next, step(c.dacts[l - 1], nin), B, nin, grads[2 * (l - 1) + 1]);
+      [dz, next] = [next, dz];
+    }
+    K.stateGradStep(dz, step(c.dacts[0], h0), pos, val, B, h0, acc, grads[0], grads[1]);
   }
 }
 

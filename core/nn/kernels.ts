@@ -75,19 +75,21 @@ export interface Kernels {
    */
   stateGrad(dz: Vec, pos: Int32Array, val: Int8Array, T: number, B: number, h: number, dW: Vec): void;
   /**
-   * The first layer's backward from its pre-signal: δ_r = dz_r ⊙ dact_r for the rows t ≥ t0 (the rows t < t0
-   * carry no signal), dbias += Σ_r δ_r and dW += Σ_r s_rᵀ δ_r as stateGrad, without writing δ. dz and dact hold
-   * the rows t ≥ t0 only ((T − t0)·B rows); pos and val all T·B rows.
+   * One time step of the first layer's backward sweep (stateGrad's, one step at a time so a backward can run step
+   * by step in cache), called for t = T−1 down to 0, each once, with the same running sums `acc` (B·h, zero before
+   * the first call; `stateGradScratch(B, h)` elements with the kernel's own scratch): for each row b of the step,
+   * dW[pos_b] += val_b·acc_b (the later steps' signal reaching the entry set at t), then δ_b = dz_b ⊙ dact_b (in
+   * the precision of acc) is added to acc_b and to dbias, without writing δ. dz, dact: the step's B rows, or null
+   * for a step without signal; pos, val: its B entries.
    */
-  stateGradAct(
-    dz: Vec,
-    dact: Vec,
+  stateGradStep(
+    dz: Vec | null,
+    dact: Vec | null,
     pos: Int32Array,
     val: Int8Array,
-    T: number,
     B: number,
     h: number,
-    t0: number,
+    acc: Vec,
     dW: Vec,
     dbias: Vec,
   ): void;
@@ -97,6 +99,11 @@ export interface Kernels {
   sumSquares(h: Vec, n: number): number;
   /** A fresh arena (one per model shape) in the memory these kernels work on. */
   createArena(): Arena;
+}
+
+/** Elements of `stateGradStep`'s `acc` for B rows of width h: the B·h running sums, then the kernel's scratch. */
+export function stateGradScratch(B: number, h: number): number {
+  return B * h + 3 * h;
 }
 
 /** The kernels chosen with a backend's GEMM (the TypeScript ones when it brings none). */
@@ -236,12 +243,21 @@ export const jsKernels: Kernels = {
       }
     }
   },
-  stateGradAct(dz, dact, pos, val, T, B, h, t0, dW, dbias) {
-    const F = dW instanceof Float64Array ? Float64Array : Float32Array;
-    const delta = alloc(F, T * B * h), live = t0 * B * h, n = (T - t0) * B * h;
-    for (let i = 0; i < n; i++) delta[live + i] = dz[i] * dact[i];
-    jsKernels.colSumAdd(delta.subarray(live), (T - t0) * B, h, dbias);
-    jsKernels.stateGrad(delta, pos, val, T, B, h, dW);
+  stateGradStep(dz, dact, pos, val, B, h, acc, dW, dbias) {
+    const round = acc instanceof Float32Array ? Math.fround : (v: number) => v; // δ in acc's precision
+    const sums = dz && dact ? new Float64Array(h) : null;
+    for (let b = 0; b < B; b++) {
+      const w = pos[b] * h, o = b * h;
+      if (val[b] > 0) { for (let j = 0; j < h; j++) dW[w + j] += acc[o + j]; }
+      else for (let j = 0; j < h; j++) dW[w + j] -= acc[o + j];
+      if (!sums) continue;
+      for (let j = 0; j < h; j++) {
+        const v = round(dz![o + j] * dact![o + j]);
+        acc[o + j] += v;
+        sums[j] += v;
+      }
+    }
+    if (sums) { for (let j = 0; j < h; j++) dbias[j] += sums[j]; }
   },
   scoreSums(h, n, lw, H2, W2, G1, G2) {
     for (let i = 0; i < n; i++) {
