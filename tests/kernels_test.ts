@@ -40,7 +40,12 @@ Deno.test({
     const out = Deno.makeTempFileSync({ suffix: ".wasm" });
     try {
       const script = new URL("../backends/kernels/build.sh", import.meta.url).pathname;
-      const r = new Deno.Command("sh", { args: [script, out], stderr: "piped" }).outputSync();
+      const r = new Deno.Command("sh", {
+        args: [script, out],
+        env: { DENO: Deno.execPath() },
+        stderr: "piped",
+      })
+        .outputSync();
       assert.ok(r.success, new TextDecoder().decode(r.stderr));
       const built = Deno.readFileSync(out), committed = Deno.readFileSync(KERNELS_WASM_URL);
       assert.deepEqual(

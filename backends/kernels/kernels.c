@@ -13,6 +13,18 @@
 
 typedef v128_t f4;
 
+/*
+ * a·b + c in one rounding where the machine has FMA (relaxed SIMD's f32x4.relaxed_madd: fused or not, the engine's
+ * choice; V8 fuses on x86-64 with FMA3 and on arm64). Debian's clang 14 knows it by a draft's name and opcode
+ * (__builtin_wasm_fma_f32x4, f32x4.fma = 0xfd 0xaf 0x01); build.sh rewrites that opcode to the standard one
+ * (0xfd 0x85 0x02, same operands) with relaxed.ts. A newer clang emits the standard instruction itself.
+ */
+#if __has_builtin(__builtin_wasm_relaxed_madd_f32x4)
+#define FMA(a, b, c) __builtin_wasm_relaxed_madd_f32x4(a, b, c)
+#else
+#define FMA(a, b, c) __builtin_wasm_fma_f32x4(a, b, c)
+#endif
+
 #define EXPORT(name) __attribute__((export_name(#name)))
 
 static inline f4 splat(float x) { return wasm_f32x4_splat(x); }
@@ -26,11 +38,13 @@ float act_consts[] = {
     -87.0f, 88.0f, 1.44269504088896341f, 12582912.0f /* 1.5·2^23 */, 0.693359375f, -2.12194440e-4f,
     1.3814511476e-3f, 8.3686755970e-3f, 4.1668385267e-2f, 1.6666521132e-1f, 4.9999994040e-1f,
     1.0f, 0.0f, 2.0f, 40.0f, -88.0f, 87.0f, -1.44269504088896341f, 0.693147180559945309f,
+    -8.3686755970e-3f, -1.6666521132e-1f, /* −p2, −p4 (vexp_neg's polynomial in −q) */
 };
 int act_iconsts[] = {0x4B400000 - 127, (int)0x80000000};
 
 typedef struct {
-  f4 lo, hi, log2e, magic, c1, c2, p1, p2, p3, p4, p5, one, zero, two, forty, vlo, vhi, nlog2e, ln2, pow2bias, sign;
+  f4 lo, hi, log2e, magic, c1, c2, p1, p2, p3, p4, p5, one, zero, two, forty, vlo, vhi, nlog2e, ln2, np2, np4, pow2bias,
+      sign;
 } Consts;
 
 static inline Consts load_consts(void) {
@@ -54,6 +68,8 @@ static inline Consts load_consts(void) {
   k.vhi = wasm_v128_load32_splat(&act_consts[16]);
   k.nlog2e = wasm_v128_load32_splat(&act_consts[17]);
   k.ln2 = wasm_v128_load32_splat(&act_consts[18]);
+  k.np2 = wasm_v128_load32_splat(&act_consts[19]);
+  k.np4 = wasm_v128_load32_splat(&act_consts[20]);
   k.pow2bias = wasm_v128_load32_splat(&act_iconsts[0]);
   k.sign = wasm_v128_load32_splat(&act_iconsts[1]);
   return k;
@@ -67,11 +83,11 @@ static inline Consts load_consts(void) {
  */
 static inline f4 expm1_reduced(const Consts *k, f4 r) {
   f4 p = k->p1;
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), k->p2);
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), k->p3);
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), k->p4);
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), k->p5);
-  return wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_mul(p, r), r), r);
+  p = FMA(p, r, k->p2);
+  p = FMA(p, r, k->p3);
+  p = FMA(p, r, k->p4);
+  p = FMA(p, r, k->p5);
+  return FMA(wasm_f32x4_mul(p, r), r, r);
 }
 
 /*
@@ -81,7 +97,7 @@ static inline f4 expm1_reduced(const Consts *k, f4 r) {
  */
 static inline f4 reduce(const Consts *k, f4 x, f4 *kk) {
   x = wasm_f32x4_pmin(wasm_f32x4_pmax(x, k->lo), k->hi);
-  f4 m = wasm_f32x4_add(wasm_f32x4_mul(x, k->log2e), k->magic);
+  f4 m = FMA(x, k->log2e, k->magic);
   f4 n = wasm_f32x4_sub(m, k->magic);
   *kk = m;
   f4 r = wasm_f32x4_sub(x, wasm_f32x4_mul(n, k->c1));
@@ -95,28 +111,29 @@ static inline f4 vexpm1(const Consts *k, f4 x) {
   f4 n;
   f4 r = reduce(k, x, &n);
   f4 s = pow2(k, n);
-  return wasm_f32x4_add(wasm_f32x4_mul(s, expm1_reduced(k, r)), wasm_f32x4_sub(s, k->one));
+  return FMA(s, expm1_reduced(k, r), wasm_f32x4_sub(s, k->one));
 }
 
 /*
  * e^{−v} for swish's σ(v) = 1/(1 + e^{−v}), four operations shorter than the general exp of −v: no negation
  * (the reduction works with q = −r = v + n·ln2 and the polynomial's odd terms change sign), one reduction
  * constant instead of two, and 2^n applied by an integer add to the exponent (the same result as the multiply).
- * The rounding of n·ln2 (≤ ulp(|n|·ln2)/2) makes e^{−v} less exact relatively for large |v|, where σ(v) or
- * 1 − σ(v) is ≈ e^{−|v|}. Measured over v ∈ [−100, 100] (2^20 points, against float64 Math.exp): |error of v·σ| ≤
- * 1.4e−7·max(1, |v·σ|) and |error of the derivative| ≤ 9.8e−7·max(1, |a'|), as with the two-constant reduction;
- * the relative error of the tiny v·σ at v ≪ 0 grows to 4e−6 (two constants: 1.8e−7), negligible in absolute terms.
+ * q = v + n·ln2 is one fused multiply-add (FMA), so the one constant loses nothing to the rounding of n·ln2 where
+ * the machine fuses. Measured over v ∈ [−100, 100] (2^20 points, against float64 Math.exp; scratch measurement):
+ * |error of v·σ| ≤ 1.4e−7·max(1, |v·σ|) and |error of the derivative| ≤ 9.8e−7·max(1, |a'|); the relative error of
+ * the tiny v·σ at v ≪ 0 is ≤ 3.4e−7 with FMA, 4.2e−6 without (unfused engines), negligible in absolute terms.
  */
 static inline f4 vexp_neg(const Consts *k, f4 v) {
   v = wasm_f32x4_pmin(wasm_f32x4_pmax(v, k->vlo), k->vhi);
-  f4 m = wasm_f32x4_add(wasm_f32x4_mul(v, k->nlog2e), k->magic);
+  f4 m = FMA(v, k->nlog2e, k->magic);
   f4 n = wasm_f32x4_sub(m, k->magic);
-  f4 q = wasm_f32x4_add(v, wasm_f32x4_mul(n, k->ln2));
+  f4 q = FMA(n, k->ln2, v);
+  /* the polynomial in −q: P(−q) with alternating signs, written with the negated odd coefficients */
   f4 p = k->p1;
-  p = wasm_f32x4_sub(wasm_f32x4_mul(p, q), k->p2);
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, q), k->p3);
-  p = wasm_f32x4_sub(wasm_f32x4_mul(p, q), k->p4);
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, q), k->p5);
+  p = FMA(p, q, k->np2);
+  p = FMA(p, q, k->p3);
+  p = FMA(p, q, k->np4);
+  p = FMA(p, q, k->p5);
   f4 em1 = wasm_f32x4_sub(wasm_f32x4_mul(wasm_f32x4_mul(p, q), q), q); /* e^{−q} − 1 */
   /* ·2^n by adding n to the exponent field: m's bits are those of 1.5·2^23 + n, so m << 23 = n << 23 (mod 2^32).
      Exact, like the multiply: over the clamped range e^{−q}·2^n is a normal float (≥ e^{−87} > 2^{−126}) */
@@ -133,7 +150,7 @@ static inline f4 act4(const Consts *k, int kind, f4 v, f4 *d) {
       /* s = σ(v), a = v·s, a' = s·(1 + v·(1 − s)) = s + a·(1 − s) (one multiply fewer) */
       f4 s = wasm_f32x4_div(one, wasm_f32x4_add(one, vexp_neg(k, v)));
       f4 a = wasm_f32x4_mul(v, s);
-      *d = wasm_f32x4_add(s, wasm_f32x4_mul(a, wasm_f32x4_sub(one, s)));
+      *d = FMA(a, wasm_f32x4_sub(one, s), s);
       return a;
     }
     case RELU: {
