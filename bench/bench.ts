@@ -10,7 +10,8 @@
  * step (fresh memory touched); GFLOP/s of the GEMM work over the step's wall time and the share of time in GEMMs.
  * --threads sets OpenBLAS's thread count (default 1; PyTorch runs with 1 thread too). --compare-torch runs
  * bench/torch_step.py under Debian's python3-torch (/usr/bin/python3) for the paper-MLP cases and prints the
- * ratio flowsweep / PyTorch (wall and CPU; `ratio_wall`, `ratio_cpu` in --json). --no-arena runs the steps
+ * ratio flowsweep / PyTorch (wall and CPU; `ratio_wall`, `ratio_cpu` in --json), and the spread of the per-round
+ * wall ratios (first–third quartile; `ratio_wall_iqr`, `ratio_wall_rounds`). --no-arena runs the steps
  * without the arena (every buffer allocated afresh), for comparison. FLOWSWEEP_KERNELS=ts keeps the TypeScript
  * kernels (backends/select.ts).
  * Cases: the paper MLP (3×256, Swish, B = 256) for TB + learned log Z and αKL + optimal vector at D = 32 / 225;
@@ -456,7 +457,7 @@ const loadAfter = loadavg();
 if (!values.json) {
   console.log(
     "case                       D     B   wall ms    CPU ms  bytes/step  faults/step  GFLOP/s  gemm" +
-      (torch ? "   torch wall  torch CPU  ratio wall  ratio CPU" : ""),
+      (torch ? "   torch wall  torch CPU  ratio wall  ratio CPU  round ratios" : ""),
   );
 }
 for (const st of state) {
@@ -500,9 +501,15 @@ for (const st of state) {
     };
     out.ratio_wall = wall / best.wall;
     out.ratio_cpu = cpu / best.cpu;
+    // the spread of the ratio: round r's flowsweep figure over PyTorch's in the same round (the two ran back to
+    // back, so a drift of the machine's speed moves both), first and third quartile over the rounds
+    const perRound = st.rounds.map((r, i) => r.wall / st.torch[best.mode].wall[i]);
+    const iqr = [quantile(perRound, 0.25), quantile(perRound, 0.75)];
+    out.ratio_wall_rounds = perRound.map((x) => Math.round(x * 1000) / 1000);
+    out.ratio_wall_iqr = iqr;
     torchLine = `${best.wall.toFixed(1).padStart(13)}${best.cpu.toFixed(1).padStart(11)}${
       (wall / best.wall).toFixed(2).padStart(12)
-    }${(cpu / best.cpu).toFixed(2).padStart(11)}`;
+    }${(cpu / best.cpu).toFixed(2).padStart(11)}${`${iqr[0].toFixed(2)}–${iqr[1].toFixed(2)}`.padStart(14)}`;
   }
   if (values.json) console.log(JSON.stringify(out));
   else {
@@ -527,6 +534,12 @@ function mean(v: number[]): number {
 
 function round1(x: number): number {
   return Math.round(x * 10) / 10;
+}
+
+/** The q-quantile of v (linear interpolation between order statistics). */
+function quantile(v: number[], q: number): number {
+  const s = [...v].sort((a, b) => a - b), x = q * (s.length - 1), i = Math.floor(x);
+  return i + 1 < s.length ? s[i] + (x - i) * (s[i + 1] - s[i]) : s[i];
 }
 
 function median(v: number[]): number {
