@@ -245,7 +245,7 @@ export const jsKernels: Kernels = {
   },
   stateGradStep(dz, dact, pos, val, B, h, acc, dW, dbias) {
     const round = acc instanceof Float32Array ? Math.fround : (v: number) => v; // δ in acc's precision
-    const sums = dz && dact ? new Float64Array(h) : null;
+    const sums = dz && dact ? alloc(Float64Array, h) : null;
     for (let b = 0; b < B; b++) {
       const w = pos[b] * h, o = b * h;
       if (val[b] > 0) { for (let j = 0; j < h; j++) dW[w + j] += acc[o + j]; }
